@@ -1,0 +1,188 @@
+"""The command line: click parses, one function per command calls the core.
+
+Exit codes: 0 success; 1 invalid input, drift or a failed gate; 2 usage error;
+3 internal error (a short message; the traceback only with `--debug`).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import traceback
+from pathlib import Path
+from typing import Any, NoReturn
+
+import click
+
+from mlspec import __version__, emit, gate, report, schema
+from mlspec.errors import Diagnostic, GateFailed, MlspecError
+from mlspec.specfiles import compile_many, find_specs, read_spec
+
+EXIT_INVALID, EXIT_USAGE, EXIT_INTERNAL = 1, 2, 3
+
+
+class _Group(click.Group):
+    """Turns every exception into output and an exit code, in one place."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except (click.exceptions.ClickException, click.exceptions.Exit, click.exceptions.Abort):
+            raise
+        except MlspecError as exc:
+            fmt = ctx.meta.get("mlspec.format", "text")
+            text = report.render(exc.diagnostics, fmt)
+            if text:
+                click.echo(text, err=fmt == "text")
+            ctx.exit(EXIT_INVALID)
+        except KeyboardInterrupt:
+            click.echo("mlspec: interrupted; nothing was written", err=True)
+            ctx.exit(130)
+        except Exception as exc:  # noqa: BLE001 - the one place internal errors are reported
+            if ctx.meta.get("mlspec.debug"):
+                traceback.print_exc()
+            else:
+                click.echo(f"mlspec: internal error: {type(exc).__name__}: {exc} (rerun with --debug for a traceback)",
+                           err=True)
+            ctx.exit(EXIT_INTERNAL)
+
+
+def _fail_usage(message: str) -> NoReturn:
+    raise click.UsageError(message)
+
+
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="mlspec")
+@click.option("--debug", is_flag=True, help="Show a traceback on internal errors.")
+@click.pass_context
+def main(ctx: click.Context, debug: bool) -> None:
+    """Compile ML model specs into GitOps manifests (Argo Rollouts, Argo CD, Flux)."""
+    ctx.meta["mlspec.debug"] = debug
+
+
+_format = click.option("--format", "fmt", type=click.Choice(report.FORMATS), default="text", show_default=True,
+                       help="How errors are reported: text, json, or GitHub Actions annotations.")
+
+
+@main.command()
+@click.argument("specs", nargs=-1, required=True)
+@_format
+@click.pass_context
+def validate(ctx: click.Context, specs: tuple[str, ...], fmt: str) -> None:
+    """Validate SPEC files (or directories of them) without writing anything."""
+    ctx.meta["mlspec.format"] = fmt
+    files = find_specs(specs)
+    results = compile_many(files, env=None)
+    count = sum(len(r) for r in results.values())
+    if fmt == "json":
+        click.echo("[]")
+    elif fmt == "text":
+        click.echo(f"ok: {len(files)} spec(s), {count} environment(s) valid", err=True)
+
+
+@main.command()
+@click.argument("specs", nargs=-1, required=True)
+@click.option("-o", "--output", "out", type=click.Path(file_okay=False, path_type=Path), help="Output directory.")
+@click.option("--env", help="Build only this environment.")
+@click.option("--check", is_flag=True, help="Write nothing; exit 1 if the output directory is not up to date.")
+@click.option("--stdout", "to_stdout", is_flag=True, help="Print one environment as a multi-document YAML stream.")
+@click.option("-j", "--jobs", type=click.IntRange(min=1), default=None, help="Parallel workers (default: CPU count).")
+@click.option("--verify", "full_verify", is_flag=True, help="Also validate against the Kubernetes strict schemas.")
+@_format
+@click.pass_context
+def build(ctx: click.Context, specs: tuple[str, ...], out: Path | None, env: str | None, check: bool,
+          to_stdout: bool, jobs: int | None, full_verify: bool, fmt: str) -> None:
+    """Compile SPEC files into OUT/<env>/<name>/ (one file per object + kustomization.yaml)."""
+    ctx.meta["mlspec.format"] = fmt
+    if to_stdout and (check or out):
+        _fail_usage("--stdout prints instead of writing: do not combine it with -o or --check")
+    if not to_stdout and out is None:
+        _fail_usage("missing option -o/--output (or use --stdout)")
+    files = find_specs(specs)
+    results = compile_many(files, env=env, jobs=jobs)
+    compiled = [c for items in results.values() for c in items]
+    if full_verify:
+        _full_verify(compiled)
+    if to_stdout:
+        if len(compiled) != 1:
+            _fail_usage(f"--stdout prints one environment, but this build has {len(compiled)}; select one with --env")
+        click.echo("---\n".join(emit.dump(obj) for obj in compiled[0].objects.values()), nl=False)
+        return
+    assert out is not None
+    from mlspec.core import to_files
+
+    output: dict[str, str] = {}
+    for source, items in results.items():
+        output.update(to_files(items, source))
+    if check:
+        drift = emit.drift(out, output)
+        if drift:
+            raise MlspecError([Diagnostic(str(out / rel), 1, 1, message) for rel, message in drift])
+        click.echo(f"up to date: {len(output)} file(s) under {out}", err=True)
+        return
+    directories = emit.write_tree(out, output)
+    click.echo(f"built {len(files)} spec(s) into {len(directories)} director{'y' if len(directories) == 1 else 'ies'} "
+               f"under {out} ({len(output)} files)", err=True)
+
+
+def _full_verify(compiled: list[Any]) -> None:
+    from mlspec import verify
+
+    try:
+        import kubernetes_validate  # noqa: F401
+    except ImportError:
+        _fail_usage("--verify needs the optional extra: pip install 'mlspec[verify]'")
+    found = []
+    for item in compiled:
+        for problem in verify.full_check(item.objects):
+            found.append(Diagnostic(f"{item.directory}/{problem.split(':', 1)[0]}", 1, 1,
+                                    "Kubernetes schema: " + problem.split(":", 1)[1].strip()))
+    if found:
+        raise MlspecError(found)
+
+
+@main.command("schema")
+@click.option("-o", "--output", "out", type=click.Path(dir_okay=False, path_type=Path), help="Write to FILE.")
+def schema_command(out: Path | None) -> None:
+    """Print the JSON Schema of the spec, for editors."""
+    text = schema.schema_text()
+    if out is None:
+        click.echo(text, nl=False)
+    else:
+        emit.write_file(out, text)
+
+
+@main.command("gate")
+@click.argument("spec")
+@click.option("--metrics", "metrics_file", required=True, type=click.Path(dir_okay=False), help="Candidate metrics (flat JSON).")
+@click.option("--baseline-metrics", "baseline_file", type=click.Path(dir_okay=False), help="Baseline metrics (flat JSON).")
+@click.option("--env", help="Use this environment's thresholds.")
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@click.pass_context
+def gate_command(ctx: click.Context, spec: str, metrics_file: str, baseline_file: str | None, env: str | None, fmt: str) -> None:
+    """Check candidate metrics against the spec's thresholds (the same gate the evaluation Job runs)."""
+    from mlspec import core
+
+    items = core.compile_releases(read_spec(spec), spec, env)
+    if len(items) > 1:
+        thresholds = {json.dumps(i.release.gate_config["thresholds"], sort_keys=True) for i in items}
+        if len(thresholds) > 1:
+            _fail_usage("the environments of this spec have different thresholds; choose one with --env")
+    config = items[0].release.gate_config
+    try:
+        metrics = gate.load_metrics(metrics_file)
+        baseline = gate.load_metrics(baseline_file) if baseline_file else (config["baseline"] or {}).get("metrics")
+    except gate.GateInputError as exc:
+        raise MlspecError([Diagnostic(str(exc).split(":", 1)[0], 1, 1, str(exc).split(": ", 1)[-1])]) from None
+    verdicts = gate.evaluate(config["thresholds"], metrics, baseline)
+    click.echo(gate.as_json(verdicts) if fmt == "json" else gate.table(verdicts))
+    if not all(v.passed for v in verdicts):
+        failed = [v for v in verdicts if not v.passed]
+        click.echo(f"gate failed: {len(failed)} of {len(verdicts)} check(s)", err=True)
+        ctx.meta["mlspec.format"] = "quiet"
+        raise GateFailed([])
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main(prog_name=os.path.basename(sys.argv[0]))

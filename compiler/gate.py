@@ -1,0 +1,146 @@
+"""The model quality gate: candidate metrics against thresholds.
+
+This module is the single implementation of the gate. `mlspec gate` imports it,
+and `mlspec build` ships its source unchanged in the `<name>-gate` ConfigMap,
+where the evaluation Job runs it as `python3 gate.py` after the evaluator. So it
+uses the standard library only and imports nothing from mlspec.
+
+Comparisons use decimal arithmetic on the numbers' shortest text, so that
+0.93 - 0.925 is 0.005 and a `maxDrop: 0.005` does not fail by float rounding.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import sys
+from dataclasses import asdict, dataclass
+from decimal import Decimal
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Verdict:
+    metric: str
+    check: str  # "min" | "max" | "maxDrop"
+    bound: float
+    candidate: float | None
+    baseline: float | None
+    passed: bool
+    reason: str
+
+
+class GateInputError(Exception):
+    """A metrics or config file is unreadable or not of the expected shape."""
+
+
+def _dec(value: float) -> Decimal:
+    return Decimal(repr(float(value)))
+
+
+def _number(metrics: dict[str, Any] | None, name: str) -> tuple[float | None, str]:
+    if metrics is None:
+        return None, "no baseline metrics"
+    if name not in metrics:
+        return None, "missing"
+    value = metrics[name]
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        return None, f"not a finite number ({value!r})"
+    return float(value), ""
+
+
+def evaluate(
+    thresholds: list[dict[str, Any]],
+    metrics: dict[str, Any],
+    baseline: dict[str, Any] | None = None,
+) -> list[Verdict]:
+    """Check every bound of every threshold; a relative bound without a baseline value fails."""
+    verdicts = []
+    for t in thresholds:
+        name = t["metric"]
+        candidate, why = _number(metrics, name)
+        for check in ("min", "max", "maxDrop"):
+            if t.get(check) is None:
+                continue
+            bound = float(t[check])
+            base, base_why = _number(baseline, name) if check == "maxDrop" else (None, "")
+            if candidate is None:
+                verdicts.append(Verdict(name, check, bound, None, base, False, f"candidate metric {why}"))
+            elif check == "min":
+                ok = _dec(candidate) >= _dec(bound)
+                verdicts.append(Verdict(name, check, bound, candidate, None, ok, "" if ok else f"{candidate} < {bound}"))
+            elif check == "max":
+                ok = _dec(candidate) <= _dec(bound)
+                verdicts.append(Verdict(name, check, bound, candidate, None, ok, "" if ok else f"{candidate} > {bound}"))
+            elif base is None:
+                verdicts.append(Verdict(name, check, bound, candidate, None, False, f"baseline metric {base_why}"))
+            else:
+                drop = _dec(base) - _dec(candidate)
+                ok = drop <= _dec(bound)
+                verdicts.append(Verdict(name, check, bound, candidate, base, ok, "" if ok else f"dropped {drop} > {bound}"))
+    return verdicts
+
+
+def load_metrics(path: str) -> dict[str, Any]:
+    """A flat JSON object of metric name -> number."""
+    try:
+        with open(path, encoding="utf-8") as handle:
+            data = json.load(handle)
+    except OSError as exc:
+        raise GateInputError(f"{path}: cannot read metrics: {exc.strerror}") from None
+    except json.JSONDecodeError as exc:
+        raise GateInputError(f"{path}:{exc.lineno}:{exc.colno}: invalid JSON: {exc.msg}") from None
+    if not isinstance(data, dict):
+        raise GateInputError(f"{path}: metrics must be a JSON object of name -> number")
+    return data
+
+
+def _fmt(value: float | None) -> str:
+    return "-" if value is None else f"{value:g}"
+
+
+def table(verdicts: list[Verdict]) -> str:
+    """A fixed-width table: metric, candidate, baseline, bound, verdict."""
+    rows = [("metric", "candidate", "baseline", "bound", "verdict")]
+    for v in verdicts:
+        bound = {"min": f">= {v.bound:g}", "max": f"<= {v.bound:g}", "maxDrop": f"drop <= {v.bound:g}"}[v.check]
+        verdict = "pass" if v.passed else f"FAIL: {v.reason}"
+        rows.append((v.metric, _fmt(v.candidate), _fmt(v.baseline), bound, verdict))
+    widths = [max(len(r[i]) for r in rows) for i in range(4)]
+    lines = ["  ".join(cell.ljust(widths[i]) for i, cell in enumerate(r[:4])) + "  " + r[4] for r in rows]
+    return "\n".join(line.rstrip() for line in lines)
+
+
+def as_json(verdicts: list[Verdict]) -> str:
+    passed = all(v.passed for v in verdicts)
+    return json.dumps({"passed": passed, "verdicts": [asdict(v) for v in verdicts]}, indent=2, sort_keys=True)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """In-cluster entry point: `python3 gate.py --config gate.json --metrics metrics.json`."""
+    parser = argparse.ArgumentParser(description="mlspec evaluation gate")
+    parser.add_argument("--config", required=True, help="gate.json written by mlspec build")
+    parser.add_argument("--metrics", required=True, help="candidate metrics written by the evaluator")
+    parser.add_argument("--baseline-metrics", help="baseline metrics written by the evaluator, if any")
+    parser.add_argument("--format", choices=("text", "json"), default="text")
+    args = parser.parse_args(argv)
+    try:
+        with open(args.config, encoding="utf-8") as handle:
+            config = json.load(handle)
+        metrics = load_metrics(args.metrics)
+        baseline_section = config.get("baseline") or {}
+        baseline = baseline_section.get("metrics")
+        if args.baseline_metrics and os.path.exists(args.baseline_metrics):
+            baseline = load_metrics(args.baseline_metrics)
+    except (OSError, json.JSONDecodeError, GateInputError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    verdicts = evaluate(config["thresholds"], metrics, baseline)
+    print(as_json(verdicts) if args.format == "json" else table(verdicts))
+    return 0 if all(v.passed for v in verdicts) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

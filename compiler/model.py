@@ -1,0 +1,395 @@
+"""Stage 2: the spec as pydantic models. The JSON Schema is generated from here.
+
+Field names are camelCase in YAML (the public contract in DESIGN.md) and
+snake_case in Python. Every model forbids unknown keys and is strict: YAML's
+type guesses (`1.10` -> 1.1, `no` -> False) are errors, never coerced.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Any, Literal
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic.alias_generators import to_camel
+
+API_VERSION = "mlspec.dev/v1alpha1"
+KIND = "ModelDeployment"
+
+DIGEST_RE = r"^sha256:[a-f0-9]{64}$"
+DNS_LABEL_RE = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
+LABEL_VALUE_RE = r"^([A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?)?$"
+LABEL_KEY_RE = r"^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$"
+IMAGE_RE = r"^[a-z0-9][a-z0-9._/:-]*@sha256:[a-f0-9]{64}$"
+URI_RE = r"^[a-z][a-z0-9+.-]*://[^\s]+$"
+COMMIT_RE = r"^[a-f0-9]{40}([a-f0-9]{24})?$"
+DURATION_RE = r"^(?=[0-9])([0-9]+h)?([0-9]+m)?([0-9]+s)?$"
+METRIC_RE = r"^[A-Za-z_][A-Za-z0-9_.:-]*$"
+QUANTITY_RE = r"^[+]?([0-9]+|[0-9]+\.[0-9]*|\.[0-9]+)([KMGTPE]i|[mkMGTPE]|[eE][+-]?[0-9]+)?$"
+ENV_NAME_RE = r"^[A-Za-z_][A-Za-z0-9_]*$"
+
+RUNTIMES = ("mlserver", "triton", "torchserve", "custom")
+
+
+def _matching(pattern: str, what: str, hint: str = "") -> AfterValidator:
+    compiled = re.compile(pattern)
+
+    def check(value: str) -> str:
+        if not compiled.match(value):
+            raise ValueError(f"{value!r} is not {what}{hint}")
+        return value
+
+    return AfterValidator(check)
+
+
+def _pinned_image(value: str) -> str:
+    if re.match(IMAGE_RE, value):
+        return value
+    if "@" not in value:
+        raise ValueError(
+            f"image {value!r} is not pinned by digest: a tag is mutable, so the same spec could "
+            "deploy different bits and break reproducibility; use `registry/repo@sha256:<64 hex>`"
+        )
+    raise ValueError(f"image {value!r} has a malformed digest; expected `registry/repo@sha256:<64 hex>`")
+
+
+def _quantity(value: str | int | float) -> str:
+    text = str(value)
+    if not re.match(QUANTITY_RE, text):
+        raise ValueError(f"{text!r} is not a Kubernetes quantity (e.g. `500m`, `2`, `4Gi`)")
+    return text
+
+
+def _dns_label(value: str) -> str:
+    if len(value) > 63:
+        raise ValueError(f"{value!r} is {len(value)} characters; a DNS-1123 label has at most 63")
+    if not re.match(DNS_LABEL_RE, value):
+        raise ValueError(f"{value!r} is not a DNS-1123 label (lowercase letters, digits and `-`, starting and ending alphanumeric)")
+    return value
+
+
+def _label_value(value: str) -> str:
+    if len(value) > 63 or not re.match(LABEL_VALUE_RE, value):
+        raise ValueError(
+            f"{value!r} is not a valid Kubernetes label value (at most 63 of `A-Za-z0-9-_.`, alphanumeric at both ends)"
+        )
+    return value
+
+
+def _label_key(value: str) -> str:
+    name = value.rsplit("/", 1)[-1]
+    if len(name) > 63 or len(value) > 317 or not re.match(LABEL_KEY_RE, value):
+        raise ValueError(f"{value!r} is not a valid Kubernetes label key")
+    return value
+
+
+Digest = Annotated[
+    str,
+    _matching(DIGEST_RE, "a digest", " (expected `sha256:` followed by 64 lowercase hex digits)"),
+    Field(json_schema_extra={"pattern": DIGEST_RE}, examples=["sha256:" + "0" * 64]),
+]
+PinnedImage = Annotated[
+    str,
+    AfterValidator(_pinned_image),
+    Field(json_schema_extra={"pattern": IMAGE_RE}, examples=["registry.example.com/team/image@sha256:" + "0" * 64]),
+]
+DnsLabel = Annotated[str, AfterValidator(_dns_label), Field(json_schema_extra={"pattern": DNS_LABEL_RE}, max_length=63)]
+Version = Annotated[
+    str,
+    Field(min_length=1, max_length=63, json_schema_extra={"pattern": LABEL_VALUE_RE}),
+    AfterValidator(_label_value),
+]
+Uri = Annotated[
+    str,
+    _matching(URI_RE, "a URI", " (expected `scheme://...`, e.g. `s3://bucket/path`)"),
+    Field(json_schema_extra={"pattern": URI_RE}),
+]
+Duration = Annotated[
+    str,
+    _matching(DURATION_RE, "a duration", " (expected e.g. `30s`, `10m`, `1h30m`)"),
+    Field(json_schema_extra={"pattern": DURATION_RE}, examples=["10m"]),
+]
+Quantity = Annotated[
+    str | int | float,
+    AfterValidator(_quantity),
+    Field(json_schema_extra={"pattern": QUANTITY_RE}),
+]
+LabelKey = Annotated[str, AfterValidator(_label_key)]
+LabelValue = Annotated[str, AfterValidator(_label_value)]
+MetricName = Annotated[
+    str,
+    _matching(METRIC_RE, "a metric name", " (letters, digits, `_ . : -`, not starting with a digit)"),
+    Field(json_schema_extra={"pattern": METRIC_RE}),
+]
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid",
+        strict=True,
+        alias_generator=to_camel,
+        populate_by_name=True,
+        protected_namespaces=(),
+        frozen=True,
+    )
+
+
+# --- metadata --------------------------------------------------------------
+
+
+class Metadata(Strict):
+    name: DnsLabel = Field(
+        description="Name of the model deployment: a DNS-1123 label. Every emitted object is named after it "
+        "(`<name>`, `<name>-stable`, `<name>-canary`, ...), so keep it short enough for the suffixes.",
+        examples=["fraud-detector"],
+    )
+    namespace: DnsLabel | None = Field(
+        default=None,
+        description="Kubernetes namespace of every emitted object. Omit to let Argo CD / kustomize decide.",
+    )
+    owner: str | None = Field(
+        default=None, description="Team or person accountable for the model (recorded as an annotation).",
+        examples=["risk-ml@acme.example"],
+    )
+    labels: dict[LabelKey, LabelValue] = Field(
+        default_factory=dict, description="Extra labels added to every emitted object and pod."
+    )
+    annotations: dict[LabelKey, str] = Field(
+        default_factory=dict, description="Extra annotations added to every emitted object."
+    )
+
+
+# --- model -----------------------------------------------------------------
+
+
+class Artifact(Strict):
+    uri: Uri = Field(description="Where the trained model artifact is stored.", examples=["s3://models/fraud/2026.11.3/model.onnx"])
+    digest: Digest = Field(description="Content digest of the artifact: the serving pods and the evaluation Job load exactly these bytes.")
+
+
+class ModelSection(Strict):
+    version: Version = Field(
+        description="Release id of this model, a string (quote it: `\"1.10\"`, never a number). Used as the "
+        "`app.kubernetes.io/version` label, so at most 63 of `A-Za-z0-9-_.`.",
+        examples=["2026.11.3"],
+    )
+    artifact: Artifact = Field(description="The trained model file or directory, pinned by digest.")
+
+
+# --- training ----------------------------------------------------------------
+
+
+class Code(Strict):
+    repo: str = Field(min_length=1, description="Repository of the training code.", examples=["https://git.example.com/team/model"])
+    commit: Annotated[
+        str,
+        _matching(COMMIT_RE, "a full commit id", " (40 or 64 lowercase hex digits; a branch or tag moves)"),
+        Field(json_schema_extra={"pattern": COMMIT_RE}),
+    ] = Field(description="Full commit id of the training code (not a branch or tag: those move).")
+
+
+class Data(Strict):
+    uri: Uri = Field(description="Training data location.", examples=["s3://data/transactions"])
+    version: Version = Field(description="Training data version (a string), e.g. a DVC / lakeFS / Delta version.", examples=["v42"])
+    digest: Digest | None = Field(default=None, description="Optional content hash of the training data snapshot.")
+
+
+class TrainingEnvironment(Strict):
+    image: PinnedImage = Field(description="Training container image, pinned by digest: the library versions the model was trained with.")
+    lockfile_digest: Digest | None = Field(default=None, description="Digest of the dependency lockfile used in training.")
+    accelerator: str | None = Field(default=None, description="Accelerator the model was trained on (recorded only).", examples=["nvidia-a100"])
+
+
+class Training(Strict):
+    run_id: str | None = Field(default=None, description="Experiment-tracker run id (recorded only).", examples=["mlflow:9f1c2d"])
+    code: Code = Field(description="The training code, pinned to a commit.")
+    data: Data = Field(description="The training data, pinned to a version.")
+    seed: int = Field(ge=0, le=2**63 - 1, description="Random seed of the training run (an integer).", examples=[1234])
+    environment: TrainingEnvironment = Field(description="The compute environment of the training run.")
+    hyperparameters: dict[str, Any] = Field(
+        default_factory=dict, description="Free-form hyperparameters, recorded in the lineage only."
+    )
+
+
+class Features(Strict):
+    pipeline_version: Version = Field(description="Version of the feature pipeline the model expects.", examples=["fp-17"])
+    schema_digest: Digest | None = Field(default=None, description="Digest of the feature schema; rollback refuses a silent mismatch.")
+
+
+# --- serving ---------------------------------------------------------------
+
+
+class Resources(Strict):
+    requests: dict[str, Quantity] = Field(default_factory=dict, description="Resource requests, e.g. `{cpu: 500m, memory: 1Gi}`.")
+    limits: dict[str, Quantity] = Field(default_factory=dict, description="Resource limits, e.g. `{cpu: \"2\", memory: 4Gi, nvidia.com/gpu: 1}`.")
+
+
+class SecretKeyRef(Strict):
+    name: DnsLabel = Field(description="Name of the Kubernetes Secret.")
+    key: str = Field(min_length=1, description="Key inside the Secret.")
+
+
+class EnvVar(Strict):
+    name: Annotated[str, _matching(ENV_NAME_RE, "an environment variable name")] = Field(description="Variable name.")
+    value: str | None = Field(default=None, description="Literal value (never a credential: use `secretKeyRef`).")
+    secret_key_ref: SecretKeyRef | None = Field(default=None, description="Take the value from a Kubernetes Secret.")
+
+
+class Toleration(Strict):
+    key: str | None = Field(default=None, description="Taint key, e.g. `nvidia.com/gpu`.")
+    operator: Literal["Equal", "Exists"] = Field(default="Equal", description="`Equal` or `Exists`.")
+    value: str | None = Field(default=None, description="Taint value (with `Equal`).")
+    effect: Literal["NoSchedule", "PreferNoSchedule", "NoExecute"] | None = Field(default=None, description="Taint effect.")
+
+
+class Serving(Strict):
+    runtime: Literal["mlserver", "triton", "torchserve", "custom"] = Field(
+        default="mlserver",
+        description="Model server. `mlserver` (Seldon MLServer, V2 protocol), `triton` (NVIDIA Triton), "
+        "`torchserve`, or `custom` (your image's own entrypoint; health on `healthPath`).",
+    )
+    image: PinnedImage = Field(description="Serving container image, pinned by digest.")
+    port: int | None = Field(default=None, ge=1, le=65535, description="HTTP port. Default: 8000 for triton, 8080 otherwise.")
+    replicas: int = Field(default=2, ge=0, le=10000, description="Pod count at 100% of the rollout.")
+    resources: Resources | None = Field(
+        default=None, description="Requests and limits. Default: requests cpu 500m / memory 1Gi, limits cpu 1 / memory 2Gi."
+    )
+    args: list[str] | None = Field(default=None, description="Container arguments; replaces the runtime's defaults.")
+    env: list[EnvVar] = Field(default_factory=list, description="Extra environment variables for the serving container.")
+    health_path: str | None = Field(
+        default=None, pattern=r"^/", description="HTTP path of the readiness and liveness probes (default per runtime; `custom`: `/healthz`)."
+    )
+    node_selector: dict[LabelKey, LabelValue] = Field(default_factory=dict, description="Node selector for serving pods (e.g. GPU nodes).")
+    tolerations: list[Toleration] = Field(default_factory=list, description="Tolerations for serving pods (e.g. GPU taints).")
+
+
+# --- evaluation ------------------------------------------------------------
+
+
+class Dataset(Strict):
+    uri: Uri = Field(description="Pinned evaluation (holdout) dataset location.")
+    version: Version = Field(description="Evaluation dataset version.", examples=["v42-holdout"])
+
+
+class Threshold(Strict):
+    metric: MetricName = Field(description="Name of a metric the evaluator writes to its metrics file.", examples=["auc"])
+    min: float | None = Field(default=None, description="The candidate fails when the metric is below this value.")
+    max: float | None = Field(default=None, description="The candidate fails when the metric is above this value.")
+    max_drop: float | None = Field(
+        default=None, ge=0,
+        description="The candidate fails when the metric is lower than the baseline model's value by more than this "
+        "(for higher-is-better metrics). Needs a baseline (`evaluation.baseline` or `rollback.previous`).",
+    )
+
+
+class Evaluation(Strict):
+    image: PinnedImage = Field(description="Evaluator image, pinned by digest. It writes a flat JSON object of metrics.")
+    command: list[str] | None = Field(default=None, description="Evaluator command (default: the image's entrypoint).", examples=[["python", "-m", "fraud.eval"]])
+    args: list[str] | None = Field(default=None, description="Evaluator arguments.")
+    dataset: Dataset = Field(description="The pinned evaluation dataset.")
+    baseline: Version | None = Field(default=None, description="Model version compared against by `maxDrop`. Default: `rollback.previous.version`.")
+    thresholds: list[Threshold] = Field(min_length=1, description="Quality bar; the candidate is gated on every entry.")
+    gate_image: PinnedImage | None = Field(
+        default=None, description="Image that runs mlspec's gate step (needs `python3`). Default: the evaluator image."
+    )
+    timeout: Duration = Field(default="1h", description="Deadline of the evaluation Job.")
+    resources: Resources | None = Field(
+        default=None, description="Evaluator requests and limits. Default: requests cpu 1 / memory 2Gi, limits cpu 2 / memory 4Gi."
+    )
+
+
+# --- rollout -----------------------------------------------------------------
+
+
+class Step(Strict):
+    set_weight: int | None = Field(default=None, ge=0, le=100, description="Send this percentage of traffic to the canary.")
+    pause: Duration | Literal["manual"] | None = Field(
+        default=None, description="Wait this long (e.g. `10m`), or `manual` to wait for `kubectl argo rollouts promote`."
+    )
+
+
+class Prometheus(Strict):
+    address: Uri = Field(description="Prometheus base URL.", examples=["http://prometheus.monitoring:9090"])
+
+
+class OnlineMetric(Strict):
+    name: Annotated[str, _matching(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$", "a metric name", " (lowercase letters, digits, `-`)")] = Field(
+        description="Metric name in the AnalysisTemplate.", examples=["error-rate"]
+    )
+    query: str = Field(
+        min_length=1,
+        description="PromQL returning one value; passed verbatim. May reference `{{args.service-name}}`, "
+        "`{{args.namespace}}`, `{{args.canary-hash}}`, `{{args.model-version}}`.",
+    )
+    min: float | None = Field(default=None, description="Fail when the value is below this.")
+    max: float | None = Field(default=None, description="Fail when the value is above this.")
+    interval: Duration = Field(default="1m", description="How often the query runs.")
+    failure_limit: int = Field(default=1, ge=0, description="Failed measurements tolerated before the rollout aborts.")
+    count: int | None = Field(default=None, ge=1, description="Number of measurements (default: until the rollout completes).")
+    initial_delay: Duration | None = Field(default=None, description="Wait before the first measurement.")
+
+
+class OnlineAnalysis(Strict):
+    prometheus: Prometheus = Field(description="Prometheus server the metrics are queried from.")
+    metrics: list[OnlineMetric] = Field(min_length=1, description="Metrics checked in the background during the canary.")
+
+
+class RolloutSection(Strict):
+    strategy: Literal["canary"] = Field(default="canary", description="Rollout strategy (only `canary`).")
+    steps: list[Step] | None = Field(
+        default=None,
+        description="Canary steps. Default: 10% / 5m / 25% / 5m / 50% / 10m. The offline evaluation always runs "
+        "before the first weight change.",
+    )
+    analysis: OnlineAnalysis | None = Field(default=None, description="Online metrics gating every canary step.")
+
+
+# --- rollback ----------------------------------------------------------------
+
+
+class PreviousRelease(Strict):
+    version: Version = Field(description="Model version of the release this one replaces.")
+    artifact: Artifact = Field(description="That release's artifact.")
+    data_version: Version = Field(description="Training data version of that release.")
+    feature_pipeline_version: Version | None = Field(default=None, description="Feature pipeline version that release needs.")
+    feature_schema_digest: Digest | None = Field(default=None, description="Feature schema digest of that release.")
+
+
+class Rollback(Strict):
+    previous: PreviousRelease = Field(description="The release to return to, with its data context.")
+
+
+class Overlay(Strict):
+    """Deep-merged over the spec by `--env NAME` (maps merge, lists and scalars replace)."""
+
+    namespace: DnsLabel | None = Field(default=None, description="Namespace for this environment.")
+    labels: dict[str, Any] | None = Field(default=None, description="Extra labels for this environment.")
+    model: dict[str, Any] | None = Field(default=None, description="Overrides of `spec.model`.")
+    training: dict[str, Any] | None = Field(default=None, description="Overrides of `spec.training`.")
+    features: dict[str, Any] | None = Field(default=None, description="Overrides of `spec.features`.")
+    serving: dict[str, Any] | None = Field(default=None, description="Overrides of `spec.serving`, e.g. `{replicas: 6}`.")
+    evaluation: dict[str, Any] | None = Field(default=None, description="Overrides of `spec.evaluation`.")
+    rollout: dict[str, Any] | None = Field(default=None, description="Overrides of `spec.rollout`.")
+    rollback: dict[str, Any] | None = Field(default=None, description="Overrides of `spec.rollback`.")
+
+
+class Spec(Strict):
+    model: ModelSection = Field(description="The model being released.")
+    training: Training = Field(description="Everything that reproduces the model: code, data, seed, environment.")
+    features: Features | None = Field(default=None, description="The feature pipeline the model expects.")
+    serving: Serving = Field(description="How the model is served.")
+    evaluation: Evaluation = Field(description="Offline evaluation gate run before any traffic reaches the model.")
+    rollout: RolloutSection = Field(default_factory=RolloutSection, description="Canary rollout. Default: a safe canary.")
+    rollback: Rollback | None = Field(default=None, description="The previous release (absent for a model's first release).")
+    environments: dict[DnsLabel, Overlay] = Field(
+        default_factory=dict, description="Per-environment overlays; `mlspec build` builds each one (or `default` when none)."
+    )
+
+
+class ModelDeployment(Strict):
+    """An mlspec model spec: one model release, pinned for reproducibility."""
+
+    api_version: Literal["mlspec.dev/v1alpha1"] = Field(description="Always `mlspec.dev/v1alpha1`.")
+    kind: Literal["ModelDeployment"] = Field(description="Always `ModelDeployment`.")
+    metadata: Metadata = Field(description="Name, namespace and ownership.")
+    spec: Spec = Field(description="The model release.")

@@ -1,0 +1,112 @@
+"""Stage 4: a `Release` -> Kubernetes objects, through the Jinja2 templates.
+
+Templates only lay out YAML. Every `{{ value }}` is encoded by `finalize` as a
+JSON scalar or flow collection (JSON is a subset of YAML), so no value can
+change the document's structure: newlines, `: `, `#`, quotes, `{{ }}` and shell
+metacharacters survive verbatim. Only text produced by the templates
+themselves (macro output, which Jinja marks as `Markup`) passes unencoded.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from functools import lru_cache
+from importlib import resources
+from typing import Any
+
+import jinja2
+import yaml
+from markupsafe import Markup
+
+from mlspec.resolve import Release
+
+try:
+    from yaml import CSafeLoader as _Loader
+except ImportError:  # pragma: no cover - depends on the machine
+    from yaml import SafeLoader as _Loader  # type: ignore[assignment]
+
+# Characters YAML treats as line breaks or forbids, which JSON leaves raw.
+_YAML_UNSAFE = re.compile("[\u0085\u2028\u2029\u007f-\u009f\ufeff]")
+
+POD_SECURITY = {"runAsNonRoot": True, "seccompProfile": {"type": "RuntimeDefault"}}
+CONTAINER_SECURITY = {
+    "allowPrivilegeEscalation": False,
+    "capabilities": {"drop": ["ALL"]},
+    "runAsNonRoot": True,
+    "seccompProfile": {"type": "RuntimeDefault"},
+}
+
+# (template, output file) per object; `None` output means "skip when absent".
+OBJECTS = [
+    ("rollout.yaml.j2", "rollout.yaml"),
+    ("service.yaml.j2", "service-stable.yaml"),
+    ("service.yaml.j2", "service-canary.yaml"),
+    ("analysistemplate-offline.yaml.j2", "analysistemplate-offline-eval.yaml"),
+    ("analysistemplate-online.yaml.j2", "analysistemplate-online.yaml"),
+    ("job-eval.yaml.j2", "job-eval.yaml"),
+    ("configmap-gate.yaml.j2", "configmap-gate.yaml"),
+    ("configmap-lineage.yaml.j2", "configmap-lineage.yaml"),
+]
+
+
+def yaml_value(value: Any) -> str:
+    """Encode a value as YAML that parses back to exactly that value."""
+    if isinstance(value, Markup):
+        return value
+    if isinstance(value, jinja2.Undefined):  # pragma: no cover - StrictUndefined raises first
+        raise jinja2.UndefinedError("undefined value in template")
+    text = json.dumps(value, ensure_ascii=False, sort_keys=False)
+    return Markup(_YAML_UNSAFE.sub(lambda m: f"\\u{ord(m.group()):04x}", text))
+
+
+def _combine(*maps: dict[str, Any]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for m in maps:
+        out.update(m)
+    return out
+
+
+def _template_source(name: str) -> str:
+    return resources.files("mlspec.templates").joinpath(name).read_text(encoding="utf-8")
+
+
+@lru_cache(maxsize=1)
+def environment() -> jinja2.Environment:
+    """The one Jinja environment: strict, YAML-safe, every filter registered here."""
+    env = jinja2.Environment(
+        loader=jinja2.FunctionLoader(_template_source),
+        undefined=jinja2.StrictUndefined,
+        finalize=yaml_value,
+        autoescape=True,  # with `finalize` returning Markup this only marks macro output as trusted
+        keep_trailing_newline=True,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.filters["combine"] = _combine
+    env.globals.update(POD_SECURITY=POD_SECURITY, CONTAINER_SECURITY=CONTAINER_SECURITY)
+    return env
+
+
+def gate_source() -> str:
+    """Source of the gate module, shipped verbatim to the cluster."""
+    return resources.files("mlspec").joinpath("gate.py").read_text(encoding="utf-8")
+
+
+def render(release: Release) -> dict[str, dict[str, Any]]:
+    """Every object of one release, keyed by its file name."""
+    env = environment()
+    objects: dict[str, dict[str, Any]] = {}
+    for template, filename in OBJECTS:
+        if filename == "analysistemplate-online.yaml" and not release.online_metrics:
+            continue
+        context = {
+            "r": release,
+            "service": release.names.stable if filename == "service-stable.yaml" else release.names.canary,
+            "gate_source": gate_source() if template == "configmap-gate.yaml.j2" else "",
+            "gate_json": json.dumps(release.gate_config, indent=2, sort_keys=True) + "\n",
+            "lineage_json": json.dumps(release.lineage, indent=2, sort_keys=True, ensure_ascii=False) + "\n",
+        }
+        text = env.get_template(template).render(context)
+        objects[filename] = yaml.load(text, Loader=_Loader)
+    return objects

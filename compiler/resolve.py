@@ -1,0 +1,393 @@
+"""Stage 3: environment overlay, defaults, derived names and digests.
+
+`resolve(doc)` turns one loaded spec into one `Release` per environment: every
+value the templates need, already defaulted, so templates hold no logic beyond
+layout.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from mlspec import check
+from mlspec.errors import SpecError
+from mlspec.loader import Document, Path
+from mlspec.model import ModelDeployment, Spec
+
+DEFAULT_ENV = "default"
+DEFAULT_STEPS: list[dict[str, Any]] = [
+    {"setWeight": 10}, {"pause": {"duration": "5m"}},
+    {"setWeight": 25}, {"pause": {"duration": "5m"}},
+    {"setWeight": 50}, {"pause": {"duration": "10m"}},
+]
+DEFAULT_SERVING_RESOURCES = {"requests": {"cpu": "500m", "memory": "1Gi"}, "limits": {"cpu": "1", "memory": "2Gi"}}
+DEFAULT_EVAL_RESOURCES = {"requests": {"cpu": "1", "memory": "2Gi"}, "limits": {"cpu": "2", "memory": "4Gi"}}
+GATE_RESOURCES = {"requests": {"cpu": "100m", "memory": "128Mi"}, "limits": {"cpu": "500m", "memory": "256Mi"}}
+
+METRICS_DIR = "/mlspec/out"
+GATE_DIR = "/mlspec/gate"
+MODEL_DIR = "/mnt/models"
+
+
+@dataclass(frozen=True)
+class Runtime:
+    port: int
+    ready: str
+    live: str
+
+
+RUNTIMES = {
+    "mlserver": Runtime(8080, "/v2/health/ready", "/v2/health/live"),
+    "triton": Runtime(8000, "/v2/health/ready", "/v2/health/live"),
+    "torchserve": Runtime(8080, "/ping", "/ping"),
+    "custom": Runtime(8080, "/healthz", "/healthz"),
+}
+
+
+@dataclass(frozen=True)
+class Names:
+    rollout: str
+    stable: str
+    canary: str
+    offline: str
+    online: str
+    lineage: str
+    gate: str
+    eval_job: str
+
+
+@dataclass
+class Release:
+    """One environment of one spec, fully resolved."""
+
+    env: str
+    spec: ModelDeployment
+    name: str
+    namespace: str | None
+    digest: str
+    names: Names
+    labels: dict[str, str]
+    selector: dict[str, str]
+    annotations: dict[str, str]
+    pod_annotations: dict[str, str]
+    serving: dict[str, Any]
+    evaluation: dict[str, Any]
+    steps: list[dict[str, Any]]
+    background: dict[str, Any] | None
+    online_metrics: list[dict[str, Any]]
+    prometheus: str | None
+    gate_config: dict[str, Any]
+    lineage: dict[str, Any]
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def resolve(doc: Document, env: str | None = None) -> list[Release]:
+    """Validate `doc` and resolve each selected environment. Raises `SpecError`."""
+    base = check.validate(doc)
+    declared = sorted(base.spec.environments)
+    if env is not None and declared and env not in declared:
+        raise SpecError([check.diagnostic(doc, ("spec", "environments"),
+                        f"environment `{env}` is not declared; declared: {', '.join(declared)}")])
+    if env is not None and not declared and env != DEFAULT_ENV:
+        raise SpecError([check.diagnostic(doc, ("metadata", "name"),
+                        f"environment `{env}` is not declared; this spec has no `spec.environments`, so its only "
+                        f"environment is `{DEFAULT_ENV}`")])
+    selected = [env] if env is not None and declared else (declared or [DEFAULT_ENV])
+    releases: list[Release] = []
+    problems = []
+    for name in selected:
+        merged = overlay(doc, name) if declared else doc
+        try:
+            spec = check.validate(merged) if declared else base
+        except SpecError as exc:
+            problems.extend(exc.diagnostics)
+            continue
+        releases.append(_release(spec, name))
+    if problems:
+        raise SpecError(sorted(set(problems)))
+    return releases
+
+
+def overlay(doc: Document, env: str) -> Document:
+    """The document with `spec.environments[env]` deep-merged over `spec`.
+
+    Positions travel with the values, so an error in a merged value points at
+    the overlay line that introduced it.
+    """
+    data = copy.deepcopy(doc.data)
+    spec = data.get("spec", {})
+    overlays = spec.pop("environments", {})
+    patch = overlays.get(env) or {}
+    prefix: Path = ("spec", "environments", env)
+    merged = Document(doc.source, data, dict(doc.marks), dict(doc.key_marks), dict(doc.plain))
+    for key, value in patch.items():
+        if key == "namespace":
+            target: Path = ("metadata", "namespace")
+            data.setdefault("metadata", {})["namespace"] = value
+        elif key == "labels":
+            target = ("metadata", "labels")
+            labels = data.setdefault("metadata", {}).setdefault("labels", {})
+            if isinstance(value, dict) and isinstance(labels, dict):
+                labels.update(value)
+                _move_marks(merged, prefix + (key,), target, children_only=True)
+                continue
+            data["metadata"]["labels"] = value
+        else:
+            target = ("spec", key)
+            spec[key] = _deep_merge(spec.get(key), value)
+        _move_marks(merged, prefix + (key,), target)
+    return merged
+
+
+def _deep_merge(base: Any, patch: Any) -> Any:
+    if isinstance(base, dict) and isinstance(patch, dict):
+        out = dict(base)
+        for key, value in patch.items():
+            out[key] = _deep_merge(base.get(key), value)
+        return out
+    return copy.deepcopy(patch)
+
+
+def _move_marks(doc: Document, source: Path, target: Path, children_only: bool = False) -> None:
+    n = len(source)
+    for table in (doc.marks, doc.key_marks, doc.plain):
+        moved = {target + path[n:]: mark for path, mark in table.items()
+                 if path[:n] == source and (len(path) > n or not children_only)}
+        table.update(moved)  # type: ignore[attr-defined]
+
+
+# --- the release ---------------------------------------------------------------
+
+
+def spec_digest(spec: ModelDeployment, env: str) -> str:
+    """sha256 of the canonical JSON of the resolved spec (comments and key order do not count)."""
+    record = spec.model_dump(mode="json", by_alias=True, exclude={"spec": {"environments"}})
+    record["environment"] = env
+    canonical = json.dumps(record, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return "sha256:" + hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def _release(doc: ModelDeployment, env: str) -> Release:
+    spec = doc.spec
+    name = doc.metadata.name
+    digest = spec_digest(doc, env)
+    names = Names(
+        rollout=name, stable=f"{name}-stable", canary=f"{name}-canary", offline=f"{name}{check.LONGEST_SUFFIX}",
+        online=f"{name}-online", lineage=f"{name}-lineage", gate=f"{name}-gate",
+        eval_job=f"{name}-eval-{digest[7:17]}",
+    )
+    labels = dict(sorted(doc.metadata.labels.items()))
+    labels.update({
+        "app.kubernetes.io/name": name,
+        "app.kubernetes.io/version": spec.model.version,
+        "app.kubernetes.io/managed-by": "mlspec",
+        "mlspec.dev/environment": env,
+    })
+    annotations = dict(sorted(doc.metadata.annotations.items()))
+    annotations.update(_pins(doc, digest))
+    baseline = spec.evaluation.baseline or (spec.rollback.previous.version if spec.rollback else None)
+    steps = _steps(spec, names)
+    return Release(
+        env=env, spec=doc, name=name, namespace=doc.metadata.namespace, digest=digest, names=names,
+        labels=labels, selector={"app.kubernetes.io/name": name, "app.kubernetes.io/component": "server"},
+        annotations=annotations,
+        # Pods carry the model's pins but not the spec digest: scaling must not roll new pods.
+        pod_annotations={k: v for k, v in annotations.items() if k != "mlspec.dev/spec-digest"},
+        serving=_serving(spec, name), evaluation=_evaluation(spec, name, baseline),
+        steps=steps, background=_background(spec, names, steps),
+        online_metrics=_online_metrics(spec), prometheus=spec.rollout.analysis.prometheus.address if spec.rollout.analysis else None,
+        gate_config=gate_config(doc, baseline), lineage=_lineage(doc, env, digest),
+    )
+
+
+def _pins(doc: ModelDeployment, digest: str) -> dict[str, str]:
+    spec = doc.spec
+    pins = {
+        "mlspec.dev/model-version": spec.model.version,
+        "mlspec.dev/artifact-digest": spec.model.artifact.digest,
+        "mlspec.dev/data-version": spec.training.data.version,
+        "mlspec.dev/seed": str(spec.training.seed),
+        "mlspec.dev/code-commit": spec.training.code.commit,
+        "mlspec.dev/spec-digest": digest,
+    }
+    if spec.features:
+        pins["mlspec.dev/feature-pipeline-version"] = spec.features.pipeline_version
+    if doc.metadata.owner:
+        pins["mlspec.dev/owner"] = doc.metadata.owner
+    return pins
+
+
+def _resources(section: Any, default: dict[str, dict[str, str]]) -> dict[str, dict[str, str]]:
+    if section is None:
+        return copy.deepcopy(default)
+    requests = {k: str(v) for k, v in sorted(section.requests.items())} or dict(default["requests"])
+    limits = {k: str(v) for k, v in sorted(section.limits.items())} or dict(default["limits"])
+    return {"requests": requests, "limits": limits}
+
+
+def _serving(spec: Spec, name: str) -> dict[str, Any]:
+    s = spec.serving
+    runtime = RUNTIMES[s.runtime]
+    port = s.port or runtime.port
+    uri = spec.model.artifact.uri
+    default_args: dict[str, list[str] | None] = {
+        "mlserver": ["mlserver", "start", MODEL_DIR],
+        "triton": ["tritonserver", f"--model-repository={uri}", f"--http-port={port}"],
+        "torchserve": ["torchserve", "--start", "--foreground", f"--model-store={MODEL_DIR}",
+                       "--models", f"{name}={uri}", "--disable-token-auth"],
+        "custom": None,
+    }
+    env: list[dict[str, Any]] = [
+        {"name": "MLSPEC_MODEL_NAME", "value": name},
+        {"name": "MLSPEC_MODEL_VERSION", "value": spec.model.version},
+        {"name": "MLSPEC_ARTIFACT_URI", "value": uri},
+        {"name": "MLSPEC_ARTIFACT_DIGEST", "value": spec.model.artifact.digest},
+    ]
+    if s.runtime == "mlserver":
+        env += [
+            {"name": "MLSERVER_HTTP_PORT", "value": str(port)},
+            {"name": "MLSERVER_MODEL_NAME", "value": name},
+            {"name": "MLSERVER_MODEL_VERSION", "value": spec.model.version},
+            {"name": "MLSERVER_MODEL_URI", "value": uri},
+        ]
+    for var in s.env:
+        if var.secret_key_ref is not None:
+            env.append({"name": var.name, "valueFrom": {"secretKeyRef": {"name": var.secret_key_ref.name, "key": var.secret_key_ref.key}}})
+        else:
+            env.append({"name": var.name, "value": var.value})
+    return {
+        "image": s.image, "port": port, "replicas": s.replicas,
+        "args": s.args if s.args is not None else default_args[s.runtime],
+        "env": env, "ready": s.health_path or runtime.ready, "live": s.health_path or runtime.live,
+        "resources": _resources(s.resources, DEFAULT_SERVING_RESOURCES),
+        "node_selector": dict(sorted(s.node_selector.items())),
+        "tolerations": [t.model_dump(by_alias=True, exclude_none=True) for t in s.tolerations],
+    }
+
+
+def _evaluation(spec: Spec, name: str, baseline: str | None) -> dict[str, Any]:
+    e = spec.evaluation
+    env = [
+        {"name": "MLSPEC_MODEL_NAME", "value": name},
+        {"name": "MLSPEC_MODEL_VERSION", "value": spec.model.version},
+        {"name": "MLSPEC_ARTIFACT_URI", "value": spec.model.artifact.uri},
+        {"name": "MLSPEC_ARTIFACT_DIGEST", "value": spec.model.artifact.digest},
+        {"name": "MLSPEC_DATASET_URI", "value": e.dataset.uri},
+        {"name": "MLSPEC_DATASET_VERSION", "value": e.dataset.version},
+        {"name": "MLSPEC_SEED", "value": str(spec.training.seed)},
+        {"name": "MLSPEC_METRICS_PATH", "value": f"{METRICS_DIR}/metrics.json"},
+        {"name": "MLSPEC_THRESHOLDS", "value": json.dumps(_thresholds(spec), sort_keys=True, separators=(",", ":"))},
+    ]
+    if spec.features:
+        env.append({"name": "MLSPEC_FEATURE_PIPELINE_VERSION", "value": spec.features.pipeline_version})
+    if baseline is not None:
+        env.append({"name": "MLSPEC_BASELINE_VERSION", "value": baseline})
+        env.append({"name": "MLSPEC_BASELINE_METRICS_PATH", "value": f"{METRICS_DIR}/baseline-metrics.json"})
+        prev = spec.rollback.previous if spec.rollback else None
+        if prev is not None and prev.version == baseline:
+            env.append({"name": "MLSPEC_BASELINE_ARTIFACT_URI", "value": prev.artifact.uri})
+            env.append({"name": "MLSPEC_BASELINE_ARTIFACT_DIGEST", "value": prev.artifact.digest})
+    gate_args = ["python3", f"{GATE_DIR}/gate.py", "--config", f"{GATE_DIR}/gate.json",
+                 "--metrics", f"{METRICS_DIR}/metrics.json"]
+    if baseline is not None:
+        gate_args += ["--baseline-metrics", f"{METRICS_DIR}/baseline-metrics.json"]
+    return {
+        "image": e.image, "command": e.command, "args": e.args, "env": env,
+        "gate_image": e.gate_image or e.image, "gate_command": gate_args,
+        "deadline": duration_seconds(e.timeout),
+        "resources": _resources(e.resources, DEFAULT_EVAL_RESOURCES), "gate_resources": GATE_RESOURCES,
+        "metrics_dir": METRICS_DIR, "gate_dir": GATE_DIR,
+    }
+
+
+def duration_seconds(text: str) -> int:
+    total, number = 0, ""
+    for ch in text:
+        if ch.isdigit():
+            number += ch
+        else:
+            total += int(number) * {"h": 3600, "m": 60, "s": 1}[ch]
+            number = ""
+    return total
+
+
+def _thresholds(spec: Spec) -> list[dict[str, Any]]:
+    return [t.model_dump(by_alias=True, exclude_none=True) for t in spec.evaluation.thresholds]
+
+
+def gate_config(doc: ModelDeployment, baseline: str | None, baseline_metrics: dict[str, float] | None = None) -> dict[str, Any]:
+    """What the in-cluster gate step checks: thresholds, plus a recorded baseline when known."""
+    return {
+        "model": doc.metadata.name,
+        "version": doc.spec.model.version,
+        "baseline": {"version": baseline, "metrics": baseline_metrics} if baseline else None,
+        "thresholds": _thresholds(doc.spec),
+    }
+
+
+def _steps(spec: Spec, names: Names) -> list[dict[str, Any]]:
+    if spec.rollout.steps is None:
+        steps = copy.deepcopy(DEFAULT_STEPS)
+    else:
+        steps = []
+        for step in spec.rollout.steps:
+            if step.set_weight is not None:
+                steps.append({"setWeight": step.set_weight})
+            elif step.pause == "manual":
+                steps.append({"pause": {}})
+            else:
+                steps.append({"pause": {"duration": step.pause}})
+    # The offline evaluation gates the candidate before it receives any traffic.
+    gate = {"analysis": {"templates": [{"templateName": names.offline}]}}
+    return [gate] + steps
+
+
+def _background(spec: Spec, names: Names, steps: list[dict[str, Any]]) -> dict[str, Any] | None:
+    if spec.rollout.analysis is None:
+        return None
+    first_weight = next((i for i, s in enumerate(steps) if "setWeight" in s), len(steps) - 1)
+    return {
+        "templates": [{"templateName": names.online}],
+        "startingStep": first_weight + 1,
+        "args": [
+            {"name": "service-name", "value": names.canary},
+            {"name": "namespace", "valueFrom": {"fieldRef": {"fieldPath": "metadata.namespace"}}},
+            {"name": "canary-hash", "valueFrom": {"podTemplateHashValue": "Latest"}},
+            {"name": "model-version", "value": spec.model.version},
+        ],
+    }
+
+
+def _online_metrics(spec: Spec) -> list[dict[str, Any]]:
+    if spec.rollout.analysis is None:
+        return []
+    metrics = []
+    for m in spec.rollout.analysis.metrics:
+        conditions = []
+        if m.min is not None:
+            conditions.append(f"result[0] >= {_number(m.min)}")
+        if m.max is not None:
+            conditions.append(f"result[0] <= {_number(m.max)}")
+        metric: dict[str, Any] = {
+            "name": m.name, "interval": m.interval, "failureLimit": m.failure_limit,
+            "successCondition": " && ".join(conditions), "query": m.query,
+        }
+        if m.count is not None:
+            metric["count"] = m.count
+        if m.initial_delay is not None:
+            metric["initialDelay"] = m.initial_delay
+        metrics.append(metric)
+    return metrics
+
+
+def _number(value: float) -> str:
+    return str(int(value)) if float(value).is_integer() else repr(float(value))
+
+
+def _lineage(doc: ModelDeployment, env: str, digest: str) -> dict[str, Any]:
+    record = doc.model_dump(mode="json", by_alias=True, exclude_none=True, exclude={"spec": {"environments"}})
+    return {"environment": env, "specDigest": digest, **record}

@@ -1,0 +1,87 @@
+"""Finding, reading and compiling many spec files (the batch around the core)."""
+
+from __future__ import annotations
+
+import glob
+import os
+import re
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+
+from mlspec.core import Compiled, compile_releases
+from mlspec.errors import Diagnostic, MlspecError, SpecError
+
+_KIND = re.compile(rb"^kind:\s*[\"']?ModelDeployment[\"']?\s*(#.*)?$", re.MULTILINE)
+SPEC_SUFFIXES = (".yaml", ".yml")
+
+
+def find_specs(args: tuple[str, ...] | list[str]) -> list[str]:
+    """Expand files, directories (recursive, `kind: ModelDeployment` only) and globs."""
+    found: list[str] = []
+    problems = []
+    for arg in args:
+        if os.path.isdir(arg):
+            for root, dirs, names in os.walk(arg):
+                dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+                for name in sorted(names):
+                    path = os.path.join(root, name)
+                    if name.endswith(SPEC_SUFFIXES) and _is_spec(path):
+                        found.append(path)
+        elif os.path.exists(arg):
+            found.append(arg)
+        elif glob.has_magic(arg):
+            matches = sorted(m for m in glob.glob(arg, recursive=True) if os.path.isfile(m) and _is_spec(m))
+            found.extend(matches)
+            if not matches:
+                problems.append(Diagnostic(arg, 1, 1, "no spec matches this pattern"))
+        else:
+            problems.append(Diagnostic(arg, 1, 1, "no such file or directory"))
+    if problems:
+        raise MlspecError(problems)
+    if not found:
+        raise MlspecError([Diagnostic(a, 1, 1, "no ModelDeployment spec found here") for a in args])
+    return list(dict.fromkeys(os.path.normpath(f) for f in found))
+
+
+def _is_spec(path: str) -> bool:
+    try:
+        with open(path, "rb") as handle:
+            return bool(_KIND.search(handle.read(64 * 1024)))
+    except OSError:
+        return False
+
+
+def read_spec(path: str) -> bytes:
+    try:
+        return Path(path).read_bytes()
+    except OSError as exc:
+        raise SpecError.at(path, 1, 1, f"cannot read: {exc.strerror}") from None
+
+
+def _compile_one(path: str, env: str | None) -> tuple[list[Compiled] | None, list[Diagnostic]]:
+    try:
+        return compile_releases(read_spec(path), path, env), []
+    except MlspecError as exc:
+        return None, exc.diagnostics
+
+
+def compile_many(paths: list[str], env: str | None, jobs: int | None = None) -> dict[str, list[Compiled]]:
+    """Compile every spec; collect every error of every spec before raising."""
+    workers = min(jobs or os.cpu_count() or 1, len(paths))
+    if workers > 1 and len(paths) >= 8:
+        with ProcessPoolExecutor(max_workers=workers) as pool:
+            outcomes = list(pool.map(_compile_one, paths, [env] * len(paths), chunksize=max(1, len(paths) // (workers * 4))))
+    else:
+        outcomes = [_compile_one(p, env) for p in paths]
+    problems = [d for _, diags in outcomes for d in diags]
+    results = {p: items for p, (items, _) in zip(paths, outcomes) if items is not None}
+    owners: dict[str, str] = {}
+    for path, items in results.items():
+        for item in items:
+            other = owners.setdefault(item.directory, path)
+            if other != path:
+                problems.append(Diagnostic(path, 1, 1, f"`{item.directory}` is also built by {other}; "
+                                           "model names must be unique per environment"))
+    if problems:
+        raise MlspecError(problems)
+    return results

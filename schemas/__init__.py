@@ -1,0 +1,1 @@
+"""The generated JSON Schema of the spec (package data)."""
