@@ -1,0 +1,31 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from mlspec import compile_spec
+
+ROOT = Path(__file__).resolve().parent.parent
+EXAMPLES = sorted((ROOT / "examples").glob("*.yaml"))
+
+
+def build_example(path: Path) -> dict[str, str]:
+    return compile_spec(path.read_bytes(), source=path.name)
+
+
+@pytest.fixture(scope="session")
+def built_examples() -> dict[str, dict[str, str]]:
+    """Every example compiled once: {example file name: {relative path: text}}."""
+    return {p.name: build_example(p) for p in EXAMPLES}
+
+
+@pytest.fixture(scope="session")
+def built_tree(tmp_path_factory: pytest.TempPathFactory, built_examples: dict[str, dict[str, str]]) -> Path:
+    """All examples written to disk as `mlspec build` lays them out."""
+    from mlspec import emit
+
+    out = tmp_path_factory.mktemp("built")
+    for files in built_examples.values():
+        emit.write_tree(out, files)
+    return out

