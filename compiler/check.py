@@ -48,7 +48,7 @@ def validate(doc: Document) -> ModelDeployment:
     except pydantic.ValidationError as exc:
         problems.extend(pydantic_problems(doc, exc))
         raise SpecError(sorted(set(problems))) from None
-    problems.extend(diagnostic(doc, path, message) for path, message in semantic_problems(spec))
+    problems.extend(diagnostic(doc, path, message, key=False) for path, message in semantic_problems(spec))
     if problems:
         raise SpecError(sorted(set(problems)))
     return spec
@@ -129,7 +129,8 @@ def pydantic_problems(doc: Document, exc: pydantic.ValidationError) -> list[Diag
             diag = diagnostic(doc, path, _type_message(doc, path, field, _EXPECTED[kind], err["input"]), key=False)
         elif kind in ("value_error", "assertion_error"):
             message = str(err["ctx"]["error"]) if "ctx" in err else err["msg"]
-            diag = diagnostic(doc, path, f"`{field}`: {message}", key=False)
+            # `[key]` in the loc: the mapping key itself is invalid, so point at it
+            diag = diagnostic(doc, path, f"`{field}`: {message}", key="[key]" in rest)
         elif kind == "literal_error":
             expected = err["ctx"]["expected"]
             options = re.findall(r"'([^']*)'", expected)

@@ -80,19 +80,51 @@ def write_tree(out: Path, files: dict[str, str]) -> list[str]:
     """Write every output directory atomically. Returns the directories written."""
     groups = group_by_directory(files)
     staged: list[tuple[Path, Path]] = []
+    created: list[Path] = []  # parent directories this call made, removed again on failure
     try:
         for directory, contents in sorted(groups.items()):
             target = out / directory
-            target.parent.mkdir(parents=True, exist_ok=True)
+            created.extend(_make_parents(target.parent))
+            _remove_leftovers(target)
             stage = Path(tempfile.mkdtemp(prefix=f".{target.name}.mlspec-", dir=target.parent))
             staged.append((stage, target))
             _fill(stage, target, contents)
+    except BaseException:
+        for stage, _ in staged:
+            shutil.rmtree(stage, ignore_errors=True)
+        for directory in reversed(created):
+            _remove_if_empty(directory)
+        raise
+    try:
         for stage, target in staged:
             _swap(stage, target)
     finally:
         for stage, _ in staged:
             shutil.rmtree(stage, ignore_errors=True)
     return sorted(groups)
+
+
+def _remove_leftovers(target: Path) -> None:
+    """Staging directories of an earlier build of `target` that was killed."""
+    for leftover in target.parent.glob(f".{target.name}.mlspec-*"):
+        shutil.rmtree(leftover, ignore_errors=True)
+
+
+def _make_parents(directory: Path) -> list[Path]:
+    missing = []
+    while not directory.exists():
+        missing.append(directory)
+        directory = directory.parent
+    for path in reversed(missing):
+        path.mkdir(exist_ok=True)
+    return list(reversed(missing))
+
+
+def _remove_if_empty(directory: Path) -> None:
+    try:
+        directory.rmdir()
+    except OSError:
+        pass
 
 
 def _fill(stage: Path, target: Path, contents: dict[str, str]) -> None:

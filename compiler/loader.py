@@ -118,15 +118,17 @@ def load(text: str | bytes, source: str = "<string>") -> Document:
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line, col = _mark(mark) if mark else (1, 1)
-        raise SpecError.at(source, line, col, _yaml_message(exc)) from None
+        raise SpecError.at(source, line, col, _yaml_message(exc, text, line, col)) from None
     except yaml.YAMLError as exc:
         raise SpecError.at(source, 1, 1, f"invalid YAML: {exc}") from None
 
 
-def _yaml_message(exc: yaml.MarkedYAMLError) -> str:
+def _yaml_message(exc: yaml.MarkedYAMLError, text: str, line: int, col: int) -> str:
     problem = exc.problem or "invalid YAML"
-    if "'\\t'" in problem or "\\t" in problem:
-        return "tab character: YAML indentation must use spaces"
+    lines = text.splitlines()
+    at = lines[line - 1][col - 1:col] if 0 < line <= len(lines) else ""
+    if at == "\t" or "\\t" in problem:
+        return "tab character: YAML indentation must use spaces, not tabs"
     context = f" {exc.context}" if exc.context else ""
     return f"invalid YAML: {problem}{context}"
 

@@ -128,7 +128,7 @@ class Strict(BaseModel):
         extra="forbid",
         strict=True,
         alias_generator=to_camel,
-        populate_by_name=True,
+        populate_by_name=False,  # the YAML contract is camelCase only
         protected_namespaces=(),
         frozen=True,
     )

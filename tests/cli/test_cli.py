@@ -1,0 +1,135 @@
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import yaml
+from click.testing import CliRunner
+
+from mlspec import render
+from mlspec.cli import main
+
+ROOT = Path(__file__).resolve().parents[2]
+FULL = ROOT / "examples" / "fraud-detector.yaml"
+MINIMAL = ROOT / "examples" / "minimal.yaml"
+
+
+def run(*args: str):
+    return CliRunner().invoke(main, [str(a) for a in args])
+
+
+def test_build_writes_one_directory_per_environment(tmp_path):
+    result = run("build", FULL, "-o", tmp_path)
+    assert result.exit_code == 0, result.output
+    assert sorted(str(p.relative_to(tmp_path)) for p in tmp_path.iterdir()) == ["prod", "staging"]
+    files = sorted(p.name for p in (tmp_path / "prod" / "fraud-detector").iterdir())
+    assert "kustomization.yaml" in files and "rollout.yaml" in files
+    assert "built 1 spec(s)" in result.stderr
+    assert result.stdout == ""
+
+
+def test_build_one_environment(tmp_path):
+    assert run("build", FULL, "-o", tmp_path, "--env", "prod").exit_code == 0
+    assert [p.name for p in tmp_path.iterdir()] == ["prod"]
+    rollout = yaml.safe_load((tmp_path / "prod/fraud-detector/rollout.yaml").read_text())
+    assert rollout["spec"]["replicas"] == 6 and rollout["metadata"]["namespace"] == "risk"
+
+
+def test_unknown_environment_is_invalid_input(tmp_path):
+    result = run("build", FULL, "-o", tmp_path, "--env", "qa")
+    assert result.exit_code == 1
+    assert "environment `qa` is not declared; declared: prod, staging" in result.stderr
+    assert not tmp_path.joinpath("qa").exists()
+
+
+def test_validate_reports_success():
+    result = run("validate", ROOT / "examples")
+    assert result.exit_code == 0
+    assert "ok: 3 spec(s), 5 environment(s) valid" in result.stderr
+
+
+@pytest.mark.parametrize("args", [["build", str(FULL)], ["build"], ["validate", str(FULL), "--format", "xml"],
+                                  ["build", str(FULL), "--stdout", "-o", "x"], ["nonsense"]])
+def test_usage_errors_exit_2(args):
+    result = run(*args)
+    assert result.exit_code == 2, result.output
+    assert "Traceback" not in result.output
+
+
+def test_missing_file_is_invalid_input():
+    result = run("validate", "does-not-exist.yaml")
+    assert result.exit_code == 1
+    assert "does-not-exist.yaml:1:1: error: no such file or directory" in result.stderr
+
+
+def test_internal_error_is_short_and_exit_3(monkeypatch, tmp_path):
+    def broken(release):
+        raise RuntimeError("template exploded")
+
+    monkeypatch.setattr(render, "render", broken)
+    result = run("build", MINIMAL, "-o", tmp_path)
+    assert result.exit_code == 3
+    assert "mlspec: internal error: RuntimeError: template exploded" in result.stderr
+    assert "Traceback" not in result.stderr
+    debug = run("--debug", "build", MINIMAL, "-o", tmp_path)
+    assert debug.exit_code == 3 and "Traceback" in debug.stderr
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_all_errors_of_all_specs_in_one_run(tmp_path):
+    a = tmp_path / "a.yaml"
+    a.write_text(MINIMAL.read_text().replace("seed: 7", "seed: x").replace("name: churn", "name: Churn"))
+    b = tmp_path / "b.yaml"
+    b.write_text(MINIMAL.read_text().replace("replicas", "x").replace("  serving:\n", "  serving:\n    replica: 2\n"))
+    result = run("validate", a, b, "--format", "json")
+    assert result.exit_code == 1
+    errors = json.loads(result.stdout)
+    assert [(Path(e["file"]).name, e["line"]) for e in errors] == [("a.yaml", 6), ("a.yaml", 16), ("b.yaml", 20)]
+
+
+def test_github_annotations(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(MINIMAL.read_text().replace("seed: 7", "seed: 1.5"))
+    result = run("validate", bad, "--format", "github")
+    assert result.exit_code == 1
+    assert result.stdout.startswith(f"::error file={bad},line=16,col=11::`spec.training.seed`: expected an integer")
+
+
+def test_stdout_prints_one_environment_as_a_stream():
+    result = run("build", FULL, "--stdout", "--env", "staging")
+    assert result.exit_code == 0
+    docs = list(yaml.safe_load_all(result.stdout))
+    assert len(docs) == 8 and {d["metadata"]["namespace"] for d in docs} == {"risk-staging"}
+    ambiguous = run("build", FULL, "--stdout")
+    assert ambiguous.exit_code == 2 and "select one with --env" in ambiguous.stderr
+
+
+def test_check_reports_drift_and_writes_nothing(tmp_path):
+    assert run("build", FULL, "-o", tmp_path).exit_code == 0
+    clean = run("build", FULL, "-o", tmp_path, "--check")
+    assert clean.exit_code == 0 and "up to date" in clean.stderr
+    rollout = tmp_path / "prod/fraud-detector/rollout.yaml"
+    rollout.write_text(rollout.read_text().replace("replicas: 6", "replicas: 7"))
+    (tmp_path / "staging/fraud-detector/job-eval.yaml").unlink()
+    drift = run("build", FULL, "-o", tmp_path, "--check")
+    assert drift.exit_code == 1
+    assert "prod/fraud-detector/rollout.yaml:1:1: error: changed" in drift.stderr
+    assert "staging/fraud-detector/job-eval.yaml:1:1: error: missing" in drift.stderr
+    assert "replicas: 7" in rollout.read_text()
+
+
+def test_gate_passes_and_fails(tmp_path):
+    metrics = tmp_path / "m.json"
+    baseline = tmp_path / "b.json"
+    baseline.write_text('{"auc": 0.93, "false_positive_rate": 0.01}')
+    metrics.write_text('{"auc": 0.925, "false_positive_rate": 0.015}')
+    ok = run("gate", FULL, "--metrics", metrics, "--baseline-metrics", baseline)
+    assert ok.exit_code == 0, ok.output
+    assert "auc" in ok.stdout and "FAIL" not in ok.stdout
+    metrics.write_text('{"auc": 0.921}')
+    bad = run("gate", FULL, "--metrics", metrics, "--baseline-metrics", baseline, "--format", "json")
+    assert bad.exit_code == 1
+    verdicts = json.loads(bad.stdout)["verdicts"]
+    failed = {(v["metric"], v["check"]) for v in verdicts if not v["passed"]}
+    assert failed == {("auc", "maxDrop"), ("false_positive_rate", "max")}

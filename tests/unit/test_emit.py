@@ -1,0 +1,112 @@
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+from mlspec import emit
+
+FILES_V1 = {"prod/m/a.yaml": "a: 1\n", "prod/m/kustomization.yaml": "k: 1\n"}
+FILES_V2 = {"prod/m/b.yaml": "b: 2\n", "prod/m/kustomization.yaml": "k: 2\n"}
+
+
+def _tree(root: Path) -> dict[str, str]:
+    return {str(p.relative_to(root)): p.read_text() for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+def test_dump_is_block_style_with_literal_multiline_strings():
+    text = emit.dump({"a": "x\ny\n", "b": [1, {"c": "d"}], "e": "x" * 300})
+    assert "a: |\n  x\n  y\n" in text
+    assert "\n" not in text.split("e: ", 1)[1].rstrip("\n")  # never folded
+    assert yaml.safe_load(text) == {"a": "x\ny\n", "b": [1, {"c": "d"}], "e": "x" * 300}
+
+
+def test_rebuild_replaces_owned_files_and_keeps_foreign_ones(tmp_path):
+    emit.write_tree(tmp_path, FILES_V1)
+    foreign = tmp_path / "prod/m/patch.yaml"
+    foreign.write_text("mine\n")
+    inode = foreign.stat().st_ino
+    emit.write_tree(tmp_path, FILES_V2)
+    tree = _tree(tmp_path)
+    assert "prod/m/a.yaml" not in tree  # owned and no longer produced: pruned
+    assert tree["prod/m/b.yaml"] == "b: 2\n"
+    assert tree["prod/m/patch.yaml"] == "mine\n" and foreign.stat().st_ino == inode
+    assert tree["prod/m/.mlspec-owned"] == "b.yaml\nkustomization.yaml\n"
+    assert not [p for p in tmp_path.rglob(".*.mlspec-*")]  # no staging left behind
+
+
+def test_failure_while_staging_changes_nothing(tmp_path, monkeypatch):
+    emit.write_tree(tmp_path, FILES_V1)
+    before = _tree(tmp_path)
+    calls = []
+
+    def failing_fill(stage, target, contents):
+        calls.append(target)
+        if len(calls) == 2:
+            raise OSError("disk full")
+        return real_fill(stage, target, contents)
+
+    real_fill = emit._fill
+    monkeypatch.setattr(emit, "_fill", failing_fill)
+    with pytest.raises(OSError):
+        emit.write_tree(tmp_path, {**FILES_V2, "staging/m/x.yaml": "x\n"})
+    assert _tree(tmp_path) == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["prod"]
+
+
+def test_drift_lists_changed_missing_and_stale(tmp_path):
+    emit.write_tree(tmp_path, FILES_V1)
+    (tmp_path / "prod/m/kustomization.yaml").write_text("edited\n")
+    drift = dict(emit.drift(tmp_path, FILES_V2))
+    assert drift["prod/m/kustomization.yaml"].startswith("changed")
+    assert drift["prod/m/b.yaml"].startswith("missing")
+    assert drift["prod/m/a.yaml"].startswith("stale")
+    assert emit.drift(tmp_path, FILES_V1 | {"prod/m/kustomization.yaml": "edited\n"}) == []
+
+
+SPEC_TEMPLATE = (Path(__file__).resolve().parents[2] / "examples" / "minimal.yaml").read_text()
+
+
+def _specs(directory: Path, count: int, replicas: int) -> None:
+    directory.mkdir(parents=True, exist_ok=True)
+    for i in range(count):
+        text = SPEC_TEMPLATE.replace("name: churn", f"name: churn-{i}")
+        text = text.replace("  serving:\n", f"  serving:\n    replicas: {replicas}\n")
+        (directory / f"m{i}.yaml").write_text(text)
+
+
+def test_killed_build_leaves_every_output_directory_whole(tmp_path):
+    """SIGKILL a build at several moments: each directory is entirely old or entirely new."""
+    specs, out = tmp_path / "specs", tmp_path / "out"
+    _specs(specs, 60, replicas=2)
+    cmd = [sys.executable, "-m", "mlspec.cli", "build", str(specs), "-o", str(out), "-j", "1"]
+    subprocess.run(cmd, check=True, capture_output=True)
+    old = _tree(out)
+    _specs(specs, 60, replicas=3)
+    new_run = tmp_path / "expected"
+    subprocess.run(cmd[:-4] + [str(specs), "-o", str(new_run), "-j", "1"], check=True, capture_output=True)
+    new = _tree(new_run)
+    for delay in (0.05, 0.3, 0.6, 0.9, 1.2):
+        proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        time.sleep(delay)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+        now = _tree(out)
+        for i in range(60):
+            prefix = f"default/churn-{i}/"
+            mine = {k: v for k, v in now.items() if k.startswith(prefix)}
+            assert mine in ({k: v for k, v in old.items() if k.startswith(prefix)},
+                            {k: v for k, v in new.items() if k.startswith(prefix)}), (delay, prefix)
+        # restore the old output for the next round
+        subprocess.run(cmd, check=True, capture_output=True, env={**os.environ})
+        if _tree(out) != new:
+            raise AssertionError("rebuild did not converge")
+        _specs(specs, 60, replicas=2)
+        subprocess.run(cmd, check=True, capture_output=True)
+        _specs(specs, 60, replicas=3)
