@@ -142,6 +142,26 @@ def _full_verify(compiled: list[Any]) -> None:
         raise MlspecError(found)
 
 
+@main.command("init")
+@click.argument("name")
+@click.option("-o", "--output", "out", type=click.Path(dir_okay=False, path_type=Path),
+              help="Write to FILE (default: NAME.mlspec.yaml). An existing file is never overwritten.")
+@click.option("--schema", "schema_ref", default=schema.SCHEMA_ID, show_default=True,
+              help="Schema path or URL for the editor modeline, e.g. a copy written by `mlspec schema -o`.")
+def init_command(name: str, out: Path | None, schema_ref: str) -> None:
+    """Scaffold a commented spec that validates, with the editor schema modeline."""
+    from mlspec import scaffold
+
+    try:
+        text = scaffold.spec(name, schema_ref)
+    except ValueError as exc:
+        _fail_usage(str(exc))
+    out = out or Path(f"{name}.mlspec.yaml")
+    if not scaffold.create(out, text):
+        raise MlspecError([Diagnostic(str(out), 1, 1, "file exists; refusing to overwrite it")])
+    click.echo(f"wrote {out}: replace the TODO placeholders, then run `mlspec build {out} -o deploy/`", err=True)
+
+
 @main.command("schema")
 @click.option("-o", "--output", "out", type=click.Path(dir_okay=False, path_type=Path), help="Write to FILE.")
 def schema_command(out: Path | None) -> None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
 from pydantic.alias_generators import to_camel
 
 API_VERSION = "mlspec.dev/v1alpha1"
@@ -23,7 +23,7 @@ LABEL_KEY_RE = r"^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?
 IMAGE_RE = r"^[a-z0-9][a-z0-9._/:-]*@sha256:[a-f0-9]{64}$"
 URI_RE = r"^[a-z][a-z0-9+.-]*://[^\s]+$"
 COMMIT_RE = r"^[a-f0-9]{40}([a-f0-9]{24})?$"
-DURATION_RE = r"^(?=[0-9])([0-9]+h)?([0-9]+m)?([0-9]+s)?$"
+DURATION_RE = r"^([0-9]+h([0-9]+m)?([0-9]+s)?|[0-9]+m([0-9]+s)?|[0-9]+s)$"
 METRIC_RE = r"^[A-Za-z_][A-Za-z0-9_.:-]*$"
 QUANTITY_RE = r"^[+]?([0-9]+|[0-9]+\.[0-9]*|\.[0-9]+)([KMGTPE]i|[mkMGTPE]|[eE][+-]?[0-9]+)?$"
 ENV_NAME_RE = r"^[A-Za-z_][A-Za-z0-9_]*$"
@@ -35,7 +35,7 @@ def _matching(pattern: str, what: str, hint: str = "") -> AfterValidator:
     compiled = re.compile(pattern)
 
     def check(value: str) -> str:
-        if not compiled.match(value):
+        if not compiled.fullmatch(value):
             raise ValueError(f"{value!r} is not {what}{hint}")
         return value
 
@@ -43,7 +43,7 @@ def _matching(pattern: str, what: str, hint: str = "") -> AfterValidator:
 
 
 def _pinned_image(value: str) -> str:
-    if re.match(IMAGE_RE, value):
+    if re.fullmatch(IMAGE_RE, value):
         return value
     if "@" not in value:
         raise ValueError(
@@ -55,7 +55,7 @@ def _pinned_image(value: str) -> str:
 
 def _quantity(value: str | int | float) -> str:
     text = str(value)
-    if not re.match(QUANTITY_RE, text):
+    if not re.fullmatch(QUANTITY_RE, text):
         raise ValueError(f"{text!r} is not a Kubernetes quantity (e.g. `500m`, `2`, `4Gi`)")
     return text
 
@@ -63,13 +63,13 @@ def _quantity(value: str | int | float) -> str:
 def _dns_label(value: str) -> str:
     if len(value) > 63:
         raise ValueError(f"{value!r} is {len(value)} characters; a DNS-1123 label has at most 63")
-    if not re.match(DNS_LABEL_RE, value):
+    if not re.fullmatch(DNS_LABEL_RE, value):
         raise ValueError(f"{value!r} is not a DNS-1123 label (lowercase letters, digits and `-`, starting and ending alphanumeric)")
     return value
 
 
 def _label_value(value: str) -> str:
-    if len(value) > 63 or not re.match(LABEL_VALUE_RE, value):
+    if len(value) > 63 or not re.fullmatch(LABEL_VALUE_RE, value):
         raise ValueError(
             f"{value!r} is not a valid Kubernetes label value (at most 63 of `A-Za-z0-9-_.`, alphanumeric at both ends)"
         )
@@ -78,7 +78,7 @@ def _label_value(value: str) -> str:
 
 def _label_key(value: str) -> str:
     name = value.rsplit("/", 1)[-1]
-    if len(name) > 63 or len(value) > 317 or not re.match(LABEL_KEY_RE, value):
+    if len(name) > 63 or len(value) > 317 or not re.fullmatch(LABEL_KEY_RE, value):
         raise ValueError(f"{value!r} is not a valid Kubernetes label key")
     return value
 
@@ -112,10 +112,11 @@ Duration = Annotated[
 Quantity = Annotated[
     str | int | float,
     AfterValidator(_quantity),
-    Field(json_schema_extra={"pattern": QUANTITY_RE}),
+    Field(json_schema_extra={"anyOf": [{"type": "string", "pattern": QUANTITY_RE},
+                                       {"type": "number", "minimum": 0}]}),
 ]
-LabelKey = Annotated[str, AfterValidator(_label_key)]
-LabelValue = Annotated[str, AfterValidator(_label_value)]
+LabelKey = Annotated[str, AfterValidator(_label_key), Field(json_schema_extra={"pattern": LABEL_KEY_RE})]
+LabelValue = Annotated[str, AfterValidator(_label_value), Field(max_length=63, json_schema_extra={"pattern": LABEL_VALUE_RE})]
 MetricName = Annotated[
     str,
     _matching(METRIC_RE, "a metric name", " (letters, digits, `_ . : -`, not starting with a digit)"),
@@ -133,15 +134,26 @@ class Strict(BaseModel):
         frozen=True,
     )
 
+    @field_validator("*", mode="before")
+    @classmethod
+    def _no_empty_values(cls, value: Any) -> Any:
+        # `max:` with nothing after it is YAML null: almost always a slip, so an
+        # optional field is either given a value or left out (defaults are not validated).
+        if value is None:
+            raise ValueError("empty value (YAML null): give a value or remove the key")
+        return value
+
 
 # --- metadata --------------------------------------------------------------
 
 
 class Metadata(Strict):
     name: DnsLabel = Field(
-        description="Name of the model deployment: a DNS-1123 label. Every emitted object is named after it "
-        "(`<name>`, `<name>-stable`, `<name>-canary`, ...), so keep it short enough for the suffixes.",
+        description="Name of the model deployment: a DNS-1123 label of at most 47 characters. Every emitted "
+        "object is named after it (`<name>-stable`, `<name>-offline-eval`, `<name>-eval-<hash>`, ...) and "
+        "those names must fit Kubernetes' 63.",
         examples=["fraud-detector"],
+        json_schema_extra={"maxLength": 47},
     )
     namespace: DnsLabel | None = Field(
         default=None,
@@ -230,7 +242,10 @@ class SecretKeyRef(Strict):
 
 
 class EnvVar(Strict):
-    name: Annotated[str, _matching(ENV_NAME_RE, "an environment variable name")] = Field(description="Variable name.")
+    model_config = ConfigDict(json_schema_extra={"oneOf": [{"required": ["value"]}, {"required": ["secretKeyRef"]}]})
+
+    name: Annotated[str, _matching(ENV_NAME_RE, "an environment variable name"),
+                    Field(json_schema_extra={"pattern": ENV_NAME_RE})] = Field(description="Variable name.")
     value: str | None = Field(default=None, description="Literal value (never a credential: use `secretKeyRef`).")
     secret_key_ref: SecretKeyRef | None = Field(default=None, description="Take the value from a Kubernetes Secret.")
 
@@ -272,6 +287,8 @@ class Dataset(Strict):
 
 
 class Threshold(Strict):
+    model_config = ConfigDict(json_schema_extra={"anyOf": [{"required": ["min"]}, {"required": ["max"]}, {"required": ["maxDrop"]}]})
+
     metric: MetricName = Field(description="Name of a metric the evaluator writes to its metrics file.", examples=["auc"])
     min: float | None = Field(default=None, description="The candidate fails when the metric is below this value.")
     max: float | None = Field(default=None, description="The candidate fails when the metric is above this value.")
@@ -302,6 +319,8 @@ class Evaluation(Strict):
 
 
 class Step(Strict):
+    model_config = ConfigDict(json_schema_extra={"oneOf": [{"required": ["setWeight"]}, {"required": ["pause"]}]})
+
     set_weight: int | None = Field(default=None, ge=0, le=100, description="Send this percentage of traffic to the canary.")
     pause: Duration | Literal["manual"] | None = Field(
         default=None, description="Wait this long (e.g. `10m`), or `manual` to wait for `kubectl argo rollouts promote`."
@@ -313,7 +332,10 @@ class Prometheus(Strict):
 
 
 class OnlineMetric(Strict):
-    name: Annotated[str, _matching(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$", "a metric name", " (lowercase letters, digits, `-`)")] = Field(
+    model_config = ConfigDict(json_schema_extra={"anyOf": [{"required": ["min"]}, {"required": ["max"]}]})
+
+    name: Annotated[str, _matching(DNS_LABEL_RE, "a metric name", " (lowercase letters, digits, `-`)"),
+                    Field(json_schema_extra={"pattern": DNS_LABEL_RE})] = Field(
         description="Metric name in the AnalysisTemplate.", examples=["error-rate"]
     )
     query: str = Field(

@@ -1,18 +1,117 @@
-"""The JSON Schema of the spec, generated from the models (never hand-kept)."""
+"""The JSON Schema of the spec, generated from the models (never hand-kept).
+
+Draft-07, the draft yaml-language-server (VS Code, Neovim, ...) and JetBrains
+IDEs support fully: pydantic's `$defs` become `definitions`. Overlay sections
+under `spec.environments` reference "partial" copies of the section schemas
+(same properties, nothing required), so editors complete inside overlays too.
+"""
 
 from __future__ import annotations
 
+import copy
 import json
 from typing import Any
 
 from mlspec.model import ModelDeployment
 
 SCHEMA_ID = "https://mlspec.dev/schemas/v1alpha1/mlspec.schema.json"
+DRAFT = "http://json-schema.org/draft-07/schema#"
+_OVERLAY_SECTIONS = {"model": "ModelSection", "training": "Training", "features": "Features", "serving": "Serving",
+                     "evaluation": "Evaluation", "rollout": "RolloutSection", "rollback": "Rollback"}
 
 
 def json_schema() -> dict[str, Any]:
-    schema = ModelDeployment.model_json_schema(by_alias=True, mode="validation")
-    return {"$schema": "https://json-schema.org/draft/2020-12/schema", "$id": SCHEMA_ID, **schema}
+    schema = ModelDeployment.model_json_schema(by_alias=True, mode="validation", ref_template="#/definitions/{model}")
+    definitions = schema.pop("$defs")
+    for node in (schema, definitions):
+        _strip_titles(node)
+        _strip_null(node)
+        _key_patterns(node)
+    overlay = definitions["Overlay"]["properties"]
+    for key, name in _OVERLAY_SECTIONS.items():
+        description = overlay[key].get("description", "")
+        overlay[key] = {"$ref": f"#/definitions/{_partial(definitions, name)}", "description": description}
+    overlay["labels"] = copy.deepcopy(definitions["Metadata"]["properties"]["labels"])
+    overlay["labels"]["description"] = "Extra labels for this environment."
+    return {"$schema": DRAFT, "$id": SCHEMA_ID, **schema, "definitions": dict(sorted(definitions.items()))}
+
+
+def _strip_titles(node: Any) -> None:
+    """pydantic's generated titles repeat the key names and crowd editor hovers."""
+    if isinstance(node, dict):
+        for key in ("properties", "definitions"):
+            for child in node.get(key, {}).values():
+                if isinstance(child, dict):
+                    child.pop("title", None)
+        if "properties" in node:
+            node.pop("title", None)
+        for value in node.values():
+            _strip_titles(value)
+    elif isinstance(node, list):
+        for value in node:
+            _strip_titles(value)
+
+
+def _key_patterns(node: Any) -> None:
+    """pydantic writes a constrained dict key as `patternProperties`, which still lets
+    other keys through; `propertyNames` constrains every key, as the models do."""
+    if isinstance(node, dict):
+        patterns = node.get("patternProperties")
+        if isinstance(patterns, dict) and len(patterns) == 1 and "additionalProperties" not in node:
+            [(pattern, values)] = patterns.items()
+            del node["patternProperties"]
+            node["propertyNames"] = {"pattern": pattern}
+            node["additionalProperties"] = values
+        for value in node.values():
+            _key_patterns(value)
+    elif isinstance(node, list):
+        for value in node:
+            _key_patterns(value)
+
+
+def _strip_null(node: Any) -> None:
+    """Explicit nulls are refused by the models (see `Strict`), so the schema offers none."""
+    if isinstance(node, dict):
+        options = node.get("anyOf")
+        if isinstance(options, list) and {"type": "null"} in options:
+            options = [o for o in options if o != {"type": "null"}]
+            del node["anyOf"]
+            if len(options) == 1:
+                node.update(options[0])
+            else:
+                node["anyOf"] = options
+            if node.get("default", 0) is None:
+                del node["default"]
+        for value in node.values():
+            _strip_null(value)
+    elif isinstance(node, list):
+        for value in node:
+            _strip_null(value)
+
+
+def _partial(definitions: dict[str, Any], name: str) -> str:
+    """A copy of definition `name` (and what it references) with nothing required."""
+    partial_name = f"{name}Overlay"
+    if partial_name in definitions:
+        return partial_name
+    partial = copy.deepcopy(definitions[name])
+    definitions[partial_name] = partial
+    for key in ("required", "anyOf", "oneOf"):
+        partial.pop(key, None)
+
+    def rewrite(node: Any) -> None:
+        if isinstance(node, dict):
+            ref = node.get("$ref", "")
+            if ref.startswith("#/definitions/"):
+                node["$ref"] = f"#/definitions/{_partial(definitions, ref.rsplit('/', 1)[1])}"
+            for value in node.values():
+                rewrite(value)
+        elif isinstance(node, list):
+            for value in node:
+                rewrite(value)
+
+    rewrite(partial.get("properties", {}))
+    return partial_name
 
 
 def schema_text() -> str:

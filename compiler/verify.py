@@ -42,10 +42,10 @@ def problems(filename: str, obj: dict[str, Any]) -> Iterator[str]:
     name = meta.get("name", "")
     if not obj.get("apiVersion") or not obj.get("kind"):
         yield "missing apiVersion or kind"
-    if len(name) > 63 or not re.match(DNS_LABEL_RE, name):
+    if len(name) > 63 or not re.fullmatch(DNS_LABEL_RE, name):
         yield f"name {name!r} is not a DNS-1123 label"
     for key, value in {**meta.get("labels", {}), **_template_labels(obj)}.items():
-        if not re.match(LABEL_KEY_RE, key) or not isinstance(value, str) or len(value) > 63 or not re.match(LABEL_VALUE_RE, value):
+        if not re.fullmatch(LABEL_KEY_RE, key) or not isinstance(value, str) or len(value) > 63 or not re.fullmatch(LABEL_VALUE_RE, value):
             yield f"label {key}={value!r} is not valid"
     missing = [p for p in PINS if p not in meta.get("annotations", {})]  # pods: all but the spec digest
     if missing:

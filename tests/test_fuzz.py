@@ -7,13 +7,14 @@ from __future__ import annotations
 import copy
 from typing import Any
 
+import jsonschema
 import yaml
 from click.testing import CliRunner
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from conftest import EXAMPLES
-from mlspec import compile_spec
+from mlspec import compile_spec, loader, schema
 from mlspec.cli import main
 from mlspec.errors import MlspecError
 
@@ -45,6 +46,9 @@ def _paths(node: Any, prefix: tuple = ()) -> list[tuple]:
     return out
 
 
+SCHEMA = jsonschema.Draft7Validator(schema.json_schema())
+
+
 def assert_outcome(text: str | bytes, source: str = "fuzz.yaml") -> None:
     try:
         compile_spec(text, source=source)
@@ -52,6 +56,8 @@ def assert_outcome(text: str | bytes, source: str = "fuzz.yaml") -> None:
         assert exc.diagnostics
         for d in exc.diagnostics:
             assert d.source == source and d.line >= 1 and d.col >= 1 and d.message
+    else:  # what the compiler accepts, the editor's schema accepts too
+        assert [e.message for e in SCHEMA.iter_errors(loader.load(text, source).data)] == []
 
 
 @fuzz(1000)

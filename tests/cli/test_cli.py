@@ -133,3 +133,29 @@ def test_gate_passes_and_fails(tmp_path):
     verdicts = json.loads(bad.stdout)["verdicts"]
     failed = {(v["metric"], v["check"]) for v in verdicts if not v["passed"]}
     assert failed == {("auc", "maxDrop"), ("false_positive_rate", "max")}
+
+
+def test_init_scaffolds_a_spec_that_builds(tmp_path):
+    spec = tmp_path / "fraud.mlspec.yaml"
+    result = run("init", "fraud", "-o", spec)
+    assert result.exit_code == 0, result.output
+    text = spec.read_text()
+    assert text.startswith("# yaml-language-server: $schema=https://mlspec.dev/schemas/")
+    assert "TODO" in text
+    built = run("build", spec, "-o", tmp_path / "out")
+    assert built.exit_code == 0, built.output
+    assert (tmp_path / "out/default/fraud/rollout.yaml").exists()
+
+
+def test_init_refuses_to_overwrite(tmp_path):
+    spec = tmp_path / "x.yaml"
+    spec.write_text("mine\n")
+    result = run("init", "fraud", "-o", spec)
+    assert result.exit_code == 1 and "refusing to overwrite" in result.stderr
+    assert spec.read_text() == "mine\n"
+
+
+def test_init_rejects_a_bad_name(tmp_path):
+    result = run("init", "Fraud_Model", "-o", tmp_path / "x.yaml")
+    assert result.exit_code == 2 and "DNS-1123" in result.stderr
+    assert not (tmp_path / "x.yaml").exists()

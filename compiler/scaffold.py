@@ -1,0 +1,35 @@
+"""`mlspec init`: a commented starter spec whose placeholders validate."""
+
+from __future__ import annotations
+
+import os
+import re
+import string
+from importlib import resources
+from pathlib import Path
+
+from mlspec.model import DNS_LABEL_RE
+
+MAX_NAME = 47
+
+
+def spec(name: str, schema_ref: str) -> str:
+    if len(name) > MAX_NAME or not re.fullmatch(DNS_LABEL_RE, name):
+        raise ValueError(f"NAME {name!r} must be a DNS-1123 label of at most {MAX_NAME} characters "
+                         "(lowercase letters, digits and `-`)")
+    if any(c.isspace() for c in schema_ref):
+        raise ValueError("--schema must not contain white space")
+    template = resources.files("mlspec.templates").joinpath("init.yaml.tmpl").read_text(encoding="utf-8")
+    return string.Template(template).substitute(name=name, schema=schema_ref)
+
+
+def create(path: Path, text: str) -> bool:
+    """Write `text` to a new file; False (and nothing written) when it exists."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+    except FileExistsError:
+        return False
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        handle.write(text)
+    return True
