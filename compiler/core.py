@@ -6,11 +6,13 @@ The CLI, library users and the Argo CD plugin all go through here.
 from __future__ import annotations
 
 import posixpath
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from mlspec import emit, loader, render, resolve, verify
-from mlspec.resolve import Release
+from mlspec.loader import Mark
+from mlspec.model import ModelDeployment
+from mlspec.resolve import NO_CONTEXT, Context, Release
 
 
 @dataclass
@@ -25,15 +27,37 @@ class Compiled:
         return f"{self.release.env}/{self.release.name}"
 
 
-def compile_releases(text: str | bytes, source: str = "<string>", env: str | None = None) -> list[Compiled]:
+@dataclass
+class CompiledSpec:
+    """One spec file: its spec without overlays, and every environment built."""
+
+    source: str
+    base: ModelDeployment
+    items: list[Compiled]
+    marks: dict[str, Mark] = field(default_factory=dict)  # where key fields stand, for later errors
+
+    @property
+    def name(self) -> str:
+        return self.base.metadata.name
+
+
+def compile_document(text: str | bytes, source: str = "<string>", env: str | None = None,
+                     context: Context = NO_CONTEXT) -> CompiledSpec:
     """Load, validate, resolve and render; raises `SpecError` on invalid input."""
     doc = loader.load(text, source)
-    out = []
-    for release in resolve.resolve(doc, env):
+    base, releases = resolve.resolve(doc, env, context)
+    items = []
+    for release in releases:
         objects = render.render(release)
         verify.self_check(objects)
-        out.append(Compiled(release, objects))
-    return out
+        items.append(Compiled(release, objects))
+    marks = {"version": doc.position(("spec", "model", "version"), key=False)}
+    return CompiledSpec(source, base, items, marks)
+
+
+def compile_releases(text: str | bytes, source: str = "<string>", env: str | None = None,
+                     context: Context = NO_CONTEXT) -> list[Compiled]:
+    return compile_document(text, source, env, context).items
 
 
 def header(source: str) -> str:

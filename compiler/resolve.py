@@ -10,7 +10,7 @@ from __future__ import annotations
 import copy
 import hashlib
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from mlspec import check
@@ -60,6 +60,19 @@ class Names:
     eval_job: str
 
 
+@dataclass(frozen=True)
+class Context:
+    """What the GitOps repo adds to a spec: metrics recorded in the release ledger
+    (`{model: {version: metrics}}`) and, for a rollback, the records to annotate."""
+
+    recorded_metrics: dict[str, dict[str, dict[str, float]]] = field(default_factory=dict)
+    annotations: dict[str, str] = field(default_factory=dict)
+    lineage: dict[str, Any] = field(default_factory=dict)
+
+
+NO_CONTEXT = Context()
+
+
 @dataclass
 class Release:
     """One environment of one spec, fully resolved."""
@@ -85,8 +98,11 @@ class Release:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
-def resolve(doc: Document, env: str | None = None) -> list[Release]:
-    """Validate `doc` and resolve each selected environment. Raises `SpecError`."""
+def resolve(doc: Document, env: str | None = None, context: Context = NO_CONTEXT) -> tuple[ModelDeployment, list[Release]]:
+    """Validate `doc`; resolve each selected environment. Raises `SpecError`.
+
+    Returns the spec without overlays (the release's identity) and one `Release`
+    per environment."""
     base = check.validate(doc)
     declared = sorted(base.spec.environments)
     if env is not None and declared and env not in declared:
@@ -104,12 +120,12 @@ def resolve(doc: Document, env: str | None = None) -> list[Release]:
         try:
             spec = check.validate(merged) if declared else base
         except SpecError as exc:
-            problems.extend(exc.diagnostics)
+            problems.extend(replace(d, message=f"in environment `{name}`: {d.message}") for d in exc.diagnostics)
             continue
-        releases.append(_release(spec, name))
+        releases.append(_release(spec, name, context))
     if problems:
         raise SpecError(sorted(set(problems)))
-    return releases
+    return base, releases
 
 
 def overlay(doc: Document, env: str) -> Document:
@@ -171,7 +187,7 @@ def spec_digest(spec: ModelDeployment, env: str) -> str:
     return "sha256:" + hashlib.sha256(canonical.encode()).hexdigest()
 
 
-def _release(doc: ModelDeployment, env: str) -> Release:
+def _release(doc: ModelDeployment, env: str, context: Context) -> Release:
     spec = doc.spec
     name = doc.metadata.name
     digest = spec_digest(doc, env)
@@ -189,7 +205,9 @@ def _release(doc: ModelDeployment, env: str) -> Release:
     })
     annotations = dict(sorted(doc.metadata.annotations.items()))
     annotations.update(_pins(doc, digest))
+    annotations.update(context.annotations)
     baseline = spec.evaluation.baseline or (spec.rollback.previous.version if spec.rollback else None)
+    recorded = context.recorded_metrics.get(name, {}).get(baseline or "")
     steps = _steps(spec, names)
     return Release(
         env=env, spec=doc, name=name, namespace=doc.metadata.namespace, digest=digest, names=names,
@@ -200,7 +218,7 @@ def _release(doc: ModelDeployment, env: str) -> Release:
         serving=_serving(spec, name), evaluation=_evaluation(spec, name, baseline),
         steps=steps, background=_background(spec, names, steps),
         online_metrics=_online_metrics(spec), prometheus=spec.rollout.analysis.prometheus.address if spec.rollout.analysis else None,
-        gate_config=gate_config(doc, baseline), lineage=_lineage(doc, env, digest),
+        gate_config=gate_config(doc, baseline, recorded), lineage={**_lineage(doc, env, digest), **context.lineage},
     )
 
 
