@@ -15,7 +15,7 @@ from typing import Any, NoReturn
 
 import click
 
-from mlspec import __version__, emit, gate, report, schema
+from mlspec import __version__, core, emit, gate, ledger, releases, report, schema
 from mlspec.errors import Diagnostic, GateFailed, MlspecError
 from mlspec.specfiles import compile_many, find_specs, read_spec
 
@@ -74,7 +74,7 @@ def validate(ctx: click.Context, specs: tuple[str, ...], fmt: str) -> None:
     ctx.meta["mlspec.format"] = fmt
     files = find_specs(specs)
     results = compile_many(files, env=None)
-    count = sum(len(r) for r in results.values())
+    count = sum(len(r.items) for r in results.values())
     if fmt == "json":
         click.echo("[]")
     elif fmt == "text":
@@ -100,8 +100,9 @@ def build(ctx: click.Context, specs: tuple[str, ...], out: Path | None, env: str
     if not to_stdout and out is None:
         _fail_usage("missing option -o/--output (or use --stdout)")
     files = find_specs(specs)
-    results = compile_many(files, env=env, jobs=jobs)
-    compiled = [c for items in results.values() for c in items]
+    ledgers = ledger.load_all(out) if out is not None else {}
+    results = compile_many(files, env=env, jobs=jobs, context=releases.context_from(ledgers))
+    compiled = [c for spec in results.values() for c in spec.items]
     if full_verify:
         _full_verify(compiled)
     if to_stdout:
@@ -110,11 +111,7 @@ def build(ctx: click.Context, specs: tuple[str, ...], out: Path | None, env: str
         click.echo("---\n".join(emit.dump(obj) for obj in compiled[0].objects.values()), nl=False)
         return
     assert out is not None
-    from mlspec.core import to_files
-
-    output: dict[str, str] = {}
-    for source, items in results.items():
-        output.update(to_files(items, source))
+    output, _ = releases.build_files(results, ledgers)
     if check:
         drift = emit.drift(out, output)
         if drift:
@@ -176,32 +173,74 @@ def schema_command(out: Path | None) -> None:
 @main.command("gate")
 @click.argument("spec")
 @click.option("--metrics", "metrics_file", required=True, type=click.Path(dir_okay=False), help="Candidate metrics (flat JSON).")
-@click.option("--baseline-metrics", "baseline_file", type=click.Path(dir_okay=False), help="Baseline metrics (flat JSON).")
+@click.option("--baseline-metrics", "baseline_file", type=click.Path(dir_okay=False),
+              help="Baseline metrics (flat JSON). Default: the baseline's metrics recorded in the ledger under -o.")
 @click.option("--env", help="Use this environment's thresholds.")
+@click.option("--record", is_flag=True, help="Store the metrics and the verdict in the ledger under -o.")
+@click.option("-o", "--output", "out", type=click.Path(file_okay=False, path_type=Path),
+              help="GitOps output directory holding the release ledger.")
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
 @click.pass_context
-def gate_command(ctx: click.Context, spec: str, metrics_file: str, baseline_file: str | None, env: str | None, fmt: str) -> None:
+def gate_command(ctx: click.Context, spec: str, metrics_file: str, baseline_file: str | None, env: str | None,
+                 record: bool, out: Path | None, fmt: str) -> None:
     """Check candidate metrics against the spec's thresholds (the same gate the evaluation Job runs)."""
-    from mlspec import core
-
-    items = core.compile_releases(read_spec(spec), spec, env)
-    if len(items) > 1:
-        thresholds = {json.dumps(i.release.gate_config["thresholds"], sort_keys=True) for i in items}
-        if len(thresholds) > 1:
-            _fail_usage("the environments of this spec have different thresholds; choose one with --env")
-    config = items[0].release.gate_config
+    if record and out is None:
+        _fail_usage("--record needs -o DIR (the directory holding the release ledger)")
+    ledgers = ledger.load_all(out) if out is not None else {}
+    compiled = core.compile_document(read_spec(spec), spec, env, releases.context_from(ledgers))
+    if len({json.dumps(i.release.gate_config["thresholds"], sort_keys=True) for i in compiled.items}) > 1:
+        _fail_usage("the environments of this spec have different thresholds; choose one with --env")
+    config = compiled.items[0].release.gate_config
     try:
         metrics = gate.load_metrics(metrics_file)
         baseline = gate.load_metrics(baseline_file) if baseline_file else (config["baseline"] or {}).get("metrics")
     except gate.GateInputError as exc:
-        raise MlspecError([Diagnostic(str(exc).split(":", 1)[0], 1, 1, str(exc).split(": ", 1)[-1])]) from None
+        raise MlspecError([Diagnostic(exc.path, exc.line, exc.col, exc.message)]) from None
     verdicts = gate.evaluate(config["thresholds"], metrics, baseline)
+    passed = all(v.passed for v in verdicts)
+    if record:
+        assert out is not None
+        name = compiled.name
+        updated = releases.record_gate(ledgers.get(name) or ledger.Ledger(name), compiled, verdicts, metrics, spec)
+        emit.write_file(out / ledger.relpath(name), ledger.dump(updated))
     click.echo(gate.as_json(verdicts) if fmt == "json" else gate.table(verdicts))
-    if not all(v.passed for v in verdicts):
+    if not passed:
         failed = [v for v in verdicts if not v.passed]
         click.echo(f"gate failed: {len(failed)} of {len(verdicts)} check(s)", err=True)
         ctx.meta["mlspec.format"] = "quiet"
         raise GateFailed([])
+
+
+@main.command("history")
+@click.argument("name")
+@click.option("-o", "--output", "out", required=True, type=click.Path(file_okay=False, path_type=Path),
+              help="GitOps output directory holding the release ledger.")
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+def history_command(name: str, out: Path, fmt: str) -> None:
+    """List the recorded releases of model NAME (newest last; * marks the current one)."""
+    lg = ledger.load(out, name)
+    if not lg.releases:
+        raise MlspecError([Diagnostic(str(out / ledger.relpath(name)), 1, 1, f"no releases of {name} recorded under {out}")])
+    rows = releases.history(lg)
+    click.echo(json.dumps(rows, indent=2) if fmt == "json" else releases.history_table(rows))
+
+
+@main.command("rollback")
+@click.argument("name")
+@click.option("--to", "to", required=True, help="The recorded version to return to.")
+@click.option("-o", "--output", "out", required=True, type=click.Path(file_okay=False, path_type=Path),
+              help="GitOps output directory holding the manifests and the release ledger.")
+@click.option("--env", help="Roll back only this environment.")
+@click.option("--accept-feature-mismatch", is_flag=True,
+              help="Roll back even though the feature schema differs (recorded in the lineage).")
+def rollback_command(name: str, to: str, out: Path, env: str | None, accept_feature_mismatch: bool) -> None:
+    """Regenerate release VERSION of NAME from the ledger: its artifact, data and feature context."""
+    ledgers = ledger.load_all(out)
+    lg = ledgers.get(name) or ledger.Ledger(name)
+    files, updated = releases.rollback(lg, to, env, accept_feature_mismatch, ledgers, str(out / ledger.relpath(name)))
+    emit.write_tree(out, files)
+    click.echo(f"rolled {name} back to {to} under {out}; revert the spec in Git too, or the next build "
+               f"brings back {lg.current}", err=True)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -29,6 +29,7 @@ except ImportError:  # pragma: no cover - depends on the machine
     from yaml import SafeDumper as _BaseDumper  # type: ignore[assignment]
 
 OWNED = ".mlspec-owned"
+LEDGER_DIR = "_ledger"
 KUSTOMIZATION = "kustomization.yaml"
 
 
@@ -128,10 +129,13 @@ def _remove_if_empty(directory: Path) -> None:
 
 
 def _fill(stage: Path, target: Path, contents: dict[str, str]) -> None:
-    owned = owned_files(target)
+    # The ledger directory holds one file per model, each written by its own
+    # builds: nothing there is ever pruned.
+    pruning = target.name != LEDGER_DIR
+    owned = owned_files(target) if pruning else set()
     if target.is_dir():
         for entry in os.scandir(target):
-            if entry.name in owned or entry.name == OWNED or entry.name in contents:
+            if entry.name in owned or (entry.name == OWNED and pruning) or entry.name in contents:
                 continue
             # Someone else's file: keep it exactly (same inode).
             if entry.is_file(follow_symlinks=False):
@@ -142,7 +146,8 @@ def _fill(stage: Path, target: Path, contents: dict[str, str]) -> None:
                 shutil.copytree(entry.path, stage / entry.name, symlinks=True, copy_function=os.link)
     for filename, text in sorted(contents.items()):
         (stage / filename).write_text(text, encoding="utf-8")
-    (stage / OWNED).write_text("".join(f"{name}\n" for name in sorted(contents)), encoding="utf-8")
+    if pruning:
+        (stage / OWNED).write_text("".join(f"{name}\n" for name in sorted(contents)), encoding="utf-8")
     os.chmod(stage, 0o755)
 
 

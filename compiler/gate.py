@@ -35,6 +35,10 @@ class Verdict:
 class GateInputError(Exception):
     """A metrics or config file is unreadable or not of the expected shape."""
 
+    def __init__(self, path: str, message: str, line: int = 1, col: int = 1) -> None:
+        super().__init__(f"{path}:{line}:{col}: {message}")
+        self.path, self.message, self.line, self.col = path, message, line, col
+
 
 def _dec(value: float) -> Decimal:
     return Decimal(repr(float(value)))
@@ -89,11 +93,11 @@ def load_metrics(path: str) -> dict[str, Any]:
         with open(path, encoding="utf-8") as handle:
             data = json.load(handle)
     except OSError as exc:
-        raise GateInputError(f"{path}: cannot read metrics: {exc.strerror}") from None
+        raise GateInputError(path, f"cannot read metrics: {exc.strerror}") from None
     except json.JSONDecodeError as exc:
-        raise GateInputError(f"{path}:{exc.lineno}:{exc.colno}: invalid JSON: {exc.msg}") from None
+        raise GateInputError(path, f"invalid JSON: {exc.msg}", exc.lineno, exc.colno) from None
     if not isinstance(data, dict):
-        raise GateInputError(f"{path}: metrics must be a JSON object of name -> number")
+        raise GateInputError(path, "metrics must be a JSON object of name -> number")
     return data
 
 

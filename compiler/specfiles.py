@@ -8,8 +8,9 @@ import re
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
-from mlspec.core import Compiled, compile_releases
+from mlspec.core import CompiledSpec, compile_document
 from mlspec.errors import Diagnostic, MlspecError, SpecError
+from mlspec.resolve import NO_CONTEXT, Context
 
 _KIND = re.compile(rb"^kind:\s*[\"']?ModelDeployment[\"']?\s*(#.*)?$", re.MULTILINE)
 SPEC_SUFFIXES = (".yaml", ".yml")
@@ -58,26 +59,28 @@ def read_spec(path: str) -> bytes:
         raise SpecError.at(path, 1, 1, f"cannot read: {exc.strerror}") from None
 
 
-def _compile_one(path: str, env: str | None) -> tuple[list[Compiled] | None, list[Diagnostic]]:
+def _compile_one(path: str, env: str | None, context: Context) -> tuple[CompiledSpec | None, list[Diagnostic]]:
     try:
-        return compile_releases(read_spec(path), path, env), []
+        return compile_document(read_spec(path), path, env, context), []
     except MlspecError as exc:
         return None, exc.diagnostics
 
 
-def compile_many(paths: list[str], env: str | None, jobs: int | None = None) -> dict[str, list[Compiled]]:
+def compile_many(paths: list[str], env: str | None, jobs: int | None = None,
+                 context: Context = NO_CONTEXT) -> dict[str, CompiledSpec]:
     """Compile every spec; collect every error of every spec before raising."""
     workers = min(jobs or os.cpu_count() or 1, len(paths))
     if workers > 1 and len(paths) >= 8:
         with ProcessPoolExecutor(max_workers=workers) as pool:
-            outcomes = list(pool.map(_compile_one, paths, [env] * len(paths), chunksize=max(1, len(paths) // (workers * 4))))
+            outcomes = list(pool.map(_compile_one, paths, [env] * len(paths), [context] * len(paths),
+                                     chunksize=max(1, len(paths) // (workers * 4))))
     else:
-        outcomes = [_compile_one(p, env) for p in paths]
+        outcomes = [_compile_one(p, env, context) for p in paths]
     problems = [d for _, diags in outcomes for d in diags]
     results = {p: items for p, (items, _) in zip(paths, outcomes) if items is not None}
     owners: dict[str, str] = {}
-    for path, items in results.items():
-        for item in items:
+    for path, compiled in results.items():
+        for item in compiled.items:
             other = owners.setdefault(item.directory, path)
             if other != path:
                 problems.append(Diagnostic(path, 1, 1, f"`{item.directory}` is also built by {other}; "

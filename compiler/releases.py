@@ -1,0 +1,121 @@
+"""Release workflows over the ledger: what `build`, `gate --record`, `history` and
+`rollback` write. Pure: ledgers and compiled specs in, files out; the CLI does I/O."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from mlspec import gate, ledger
+from mlspec.core import CompiledSpec, compile_document, to_files
+from mlspec.errors import Diagnostic, LedgerError
+from mlspec.ledger import Ledger
+from mlspec.resolve import Context
+
+
+def context_from(ledgers: dict[str, Ledger]) -> Context:
+    """Recorded metrics of every model, so gates can compare against a baseline."""
+    return Context(recorded_metrics={name: lg.metrics() for name, lg in ledgers.items() if lg.metrics()})
+
+
+def build_files(results: dict[str, CompiledSpec], ledgers: dict[str, Ledger]) -> tuple[dict[str, str], dict[str, Ledger]]:
+    """Manifests of every spec plus each model's updated ledger file."""
+    files: dict[str, str] = {}
+    updated: dict[str, Ledger] = {}
+    problems: list[Diagnostic] = []
+    for source, compiled in results.items():
+        files.update(to_files(compiled.items, source))
+        line, col = compiled.marks["version"]
+        try:
+            new = ledger.record(ledgers.get(compiled.name) or Ledger(compiled.name), compiled.base, source,
+                               {i.release.env: i.release.digest for i in compiled.items},
+                               Diagnostic(source, line, col, ""))
+        except LedgerError as exc:
+            problems.extend(exc.diagnostics)
+            continue
+        updated[compiled.name] = new
+        files[ledger.relpath(compiled.name)] = ledger.dump(new)
+    if problems:
+        raise LedgerError(problems)
+    return files, updated
+
+
+def history(lg: Ledger) -> list[dict[str, Any]]:
+    rows = []
+    for r in lg.releases:
+        pins = r["pins"]
+        rows.append({
+            "version": r["version"],
+            "current": r["version"] == lg.current,
+            "dataVersion": pins["data"]["version"],
+            "seed": pins["seed"],
+            "featurePipelineVersion": pins.get("features", {}).get("pipelineVersion"),
+            "specDigest": r["specDigest"],
+            "gate": r.get("gate"),
+            "metrics": r.get("metrics", {}),
+        })
+    return rows
+
+
+def history_table(rows: list[dict[str, Any]]) -> str:
+    header = ("", "version", "data", "seed", "features", "spec digest", "gate", "metrics")
+    table = [header] + [(
+        "*" if r["current"] else "", r["version"], r["dataVersion"], str(r["seed"]), r["featurePipelineVersion"] or "-",
+        r["specDigest"][7:19], r["gate"] or "-",
+        ", ".join(f"{k}={v:g}" if isinstance(v, (int, float)) else f"{k}={v}" for k, v in r["metrics"].items()) or "-",
+    ) for r in rows]
+    widths = [max(len(row[i]) for row in table) for i in range(len(header))]
+    return "\n".join("  ".join(c.ljust(widths[i]) for i, c in enumerate(row)).rstrip() for row in table)
+
+
+def feature_context_mismatch(target: dict[str, Any], current: dict[str, Any]) -> str | None:
+    """Why the target's feature context differs from the current release's, if it does."""
+    t, c = target["pins"].get("features", {}), current["pins"].get("features", {})
+    t_digest, c_digest = t.get("schemaDigest"), c.get("schemaDigest")
+    if t_digest == c_digest and (t_digest is not None or t.get("pipelineVersion") == c.get("pipelineVersion")):
+        return None
+    return (f"{target['version']} was trained for feature pipeline {t.get('pipelineVersion', '-')} "
+            f"(schema {t_digest or 'unrecorded'}), but the current release {current['version']} uses "
+            f"{c.get('pipelineVersion', '-')} (schema {c_digest or 'unrecorded'}); its data context: training data "
+            f"{target['pins']['data']['version']} (current {current['pins']['data']['version']})")
+
+
+def rollback(lg: Ledger, to: str, env: str | None, accept_feature_mismatch: bool,
+             ledgers: dict[str, Ledger], where: str) -> tuple[dict[str, str], Ledger]:
+    """The target release's manifests regenerated from the ledger, annotated with the rollback."""
+    target = lg.find(to)
+    if target is None:
+        versions = ", ".join(r["version"] for r in lg.releases) or "none"
+        raise LedgerError([Diagnostic(where, 1, 1, f"{lg.model} has no recorded release {to!r}; recorded: {versions}")])
+    current = lg.find(lg.current or "")
+    if current is None or current is target:
+        raise LedgerError([Diagnostic(where, 1, 1, f"{to!r} is already the current release of {lg.model}")])
+    mismatch = feature_context_mismatch(target, current)
+    if mismatch and not accept_feature_mismatch:
+        raise LedgerError([Diagnostic(where, 1, 1, f"refusing to roll back {lg.model}: {mismatch}. Roll back the "
+                                      "feature pipeline first, or pass --accept-feature-mismatch (recorded in the lineage)")])
+    annotations = {"mlspec.dev/rollback-from": current["version"], "mlspec.dev/rollback-to": to}
+    lineage: dict[str, Any] = {}
+    if mismatch:
+        annotations["mlspec.dev/rollback-accepted-feature-mismatch"] = "true"
+        lineage["rollback"] = {"from": current["version"], "to": to, "acceptedFeatureMismatch": True, "reason": mismatch}
+    context = Context(recorded_metrics=context_from(ledgers).recorded_metrics, annotations=annotations, lineage=lineage)
+    compiled = compile_document(json.dumps(target["spec"]), target["source"], env, context)
+    files = to_files(compiled.items, target["source"])
+    updated = Ledger(lg.model, to, lg.releases)
+    files[ledger.relpath(lg.model)] = ledger.dump(updated)
+    return files, updated
+
+
+def record_gate(lg: Ledger, compiled: CompiledSpec, verdicts: list[gate.Verdict], metrics: dict[str, Any],
+                source: str) -> Ledger:
+    """The ledger with this candidate's metrics and verdict stored on its release."""
+    line, col = compiled.marks["version"]
+    # `record` refuses other pins for a recorded version, and adds the release when
+    # the gate runs before the first build; evaluating is not releasing, so the
+    # current release stays as it was.
+    recorded = ledger.record(lg, compiled.base, source, {i.release.env: i.release.digest for i in compiled.items},
+                             Diagnostic(source, line, col, ""))
+    recorded.current = lg.current
+    numbers = {k: v for k, v in metrics.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
+    return ledger.with_metrics(recorded, compiled.base.spec.model.version, numbers, all(v.passed for v in verdicts))
