@@ -16,8 +16,9 @@ from typing import Any, NoReturn
 import click
 
 from mlspec import __version__, core, emit, gate, ledger, releases, report, schema
+from mlspec import diff as diff_module
 from mlspec.errors import Diagnostic, GateFailed, MlspecError
-from mlspec.specfiles import compile_many, find_specs, read_spec
+from mlspec.specfiles import compile_many, find_specs, git_show, read_spec
 
 EXIT_INVALID, EXIT_USAGE, EXIT_INTERNAL = 1, 2, 3
 
@@ -101,17 +102,20 @@ def build(ctx: click.Context, specs: tuple[str, ...], out: Path | None, env: str
         _fail_usage("missing option -o/--output (or use --stdout)")
     files = find_specs(specs)
     ledgers = ledger.load_all(out) if out is not None else {}
-    results = compile_many(files, env=env, jobs=jobs, context=releases.context_from(ledgers))
+    results = compile_many(files, env=env, jobs=jobs, context=releases.context_from(ledgers),
+                           progress=_progress() if len(files) > 1 else None)
     compiled = [c for spec in results.values() for c in spec.items]
     if full_verify:
         _full_verify(compiled)
     if to_stdout:
-        if len(compiled) != 1:
-            _fail_usage(f"--stdout prints one environment, but this build has {len(compiled)}; select one with --env")
-        click.echo("---\n".join(emit.dump(obj) for obj in compiled[0].objects.values()), nl=False)
+        envs = sorted({c.release.env for c in compiled})
+        if len(envs) != 1:
+            _fail_usage(f"--stdout prints one environment, but this build has {', '.join(envs)}; select one with --env")
+        click.echo("---\n".join(emit.dump(obj) for c in compiled for obj in c.objects.values()), nl=False)
         return
     assert out is not None
     output, _ = releases.build_files(results, ledgers)
+    output = emit.list_foreign_resources(out, output)
     if check:
         drift = emit.drift(out, output)
         if drift:
@@ -121,6 +125,17 @@ def build(ctx: click.Context, specs: tuple[str, ...], out: Path | None, env: str
     directories = emit.write_tree(out, output)
     click.echo(f"built {len(files)} spec(s) into {len(directories)} director{'y' if len(directories) == 1 else 'ies'} "
                f"under {out} ({len(output)} files)", err=True)
+
+
+def _progress() -> Any:
+    """A one-line counter on stderr when it is a terminal; nothing in CI logs."""
+    if not sys.stderr.isatty():
+        return None
+
+    def show(done: int, total: int) -> None:
+        click.echo(f"\rcompiling {done}/{total}", err=True, nl=done == total)
+
+    return show
 
 
 def _full_verify(compiled: list[Any]) -> None:
@@ -209,6 +224,33 @@ def gate_command(ctx: click.Context, spec: str, metrics_file: str, baseline_file
         click.echo(f"gate failed: {len(failed)} of {len(verdicts)} check(s)", err=True)
         ctx.meta["mlspec.format"] = "quiet"
         raise GateFailed([])
+
+
+@main.command("diff")
+@click.argument("specs", nargs=-1, required=True)
+@click.option("--base", default="HEAD", show_default=True, help="Git ref to compare SPEC against (one SPEC only).")
+@click.option("--env", help="Compare only this environment's manifests.")
+@click.option("--format", "fmt", type=click.Choice(sorted(diff_module.RENDERERS)), default="text", show_default=True)
+@click.option("--fail-on-loosened", is_flag=True, help="Exit 1 when a threshold is loosened or removed.")
+@click.pass_context
+def diff_command(ctx: click.Context, specs: tuple[str, ...], base: str, env: str | None, fmt: str,
+                 fail_on_loosened: bool) -> None:
+    """Compare a spec with its version at a Git ref (SPEC) or two specs (OLD NEW): ML summary, then manifests."""
+    if len(specs) > 2:
+        _fail_usage("diff takes SPEC (against --base) or OLD NEW")
+    if len(specs) == 2:
+        old_text: bytes | None = read_spec(specs[0])
+        old_source, new_source = specs
+    else:
+        old_text, old_source, new_source = git_show(base, specs[0]), f"{base}:{specs[0]}", specs[0]
+    new = core.compile_document(read_spec(new_source), new_source, env)
+    old = core.compile_document(old_text, old_source, env) if old_text is not None else None
+    result = diff_module.compare(old, new)
+    click.echo(diff_module.RENDERERS[fmt](result), nl=False)
+    if fail_on_loosened and result.warnings:
+        click.echo(f"{len(result.warnings)} threshold(s) loosened or removed", err=True)
+        ctx.meta["mlspec.format"] = "quiet"
+        raise MlspecError([])
 
 
 @main.command("history")

@@ -214,3 +214,21 @@ def write_file(path: Path, text: str) -> None:
     except BaseException:
         os.unlink(tmp)
         raise
+
+
+def list_foreign_resources(out: Path, files: dict[str, str]) -> dict[str, str]:
+    """Make each kustomization.yaml list exactly what its directory will hold: mlspec's
+    objects plus YAML files others put there (which a rebuild keeps)."""
+    result = dict(files)
+    for directory, contents in group_by_directory(files).items():
+        if KUSTOMIZATION not in contents or not (out / directory).is_dir():
+            continue
+        owned = owned_files(out / directory)
+        foreign = sorted(e.name for e in os.scandir(out / directory)
+                         if e.is_file() and e.name.endswith((".yaml", ".yml")) and not e.name.startswith(".")
+                         and e.name not in owned and e.name not in contents)
+        if foreign:
+            text = contents[KUSTOMIZATION]
+            header = text[:text.index("apiVersion:")]
+            result[f"{directory}/{KUSTOMIZATION}"] = kustomization(list(contents) + foreign, header)
+    return result

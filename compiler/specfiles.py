@@ -5,6 +5,8 @@ from __future__ import annotations
 import glob
 import os
 import re
+import subprocess
+from typing import Callable
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
@@ -14,6 +16,8 @@ from mlspec.resolve import NO_CONTEXT, Context
 
 _KIND = re.compile(rb"^kind:\s*[\"']?ModelDeployment[\"']?\s*(#.*)?$", re.MULTILINE)
 SPEC_SUFFIXES = (".yaml", ".yml")
+# Below this many specs a process pool costs more than it saves (measured: see benchmarks/).
+PARALLEL_FROM = 8
 
 
 def find_specs(args: tuple[str, ...] | list[str]) -> list[str]:
@@ -67,15 +71,24 @@ def _compile_one(path: str, env: str | None, context: Context) -> tuple[Compiled
 
 
 def compile_many(paths: list[str], env: str | None, jobs: int | None = None,
-                 context: Context = NO_CONTEXT) -> dict[str, CompiledSpec]:
+                 context: Context = NO_CONTEXT, progress: Callable[[int, int], None] | None = None,
+                 ) -> dict[str, CompiledSpec]:
     """Compile every spec; collect every error of every spec before raising."""
     workers = min(jobs or os.cpu_count() or 1, len(paths))
-    if workers > 1 and len(paths) >= 8:
+    outcomes = []
+    if workers > 1 and len(paths) >= PARALLEL_FROM:
         with ProcessPoolExecutor(max_workers=workers) as pool:
-            outcomes = list(pool.map(_compile_one, paths, [env] * len(paths), [context] * len(paths),
-                                     chunksize=max(1, len(paths) // (workers * 4))))
+            results = pool.map(_compile_one, paths, [env] * len(paths), [context] * len(paths),
+                               chunksize=max(1, len(paths) // (workers * 4)))
+            for outcome in results:
+                outcomes.append(outcome)
+                if progress:
+                    progress(len(outcomes), len(paths))
     else:
-        outcomes = [_compile_one(p, env, context) for p in paths]
+        for path in paths:
+            outcomes.append(_compile_one(path, env, context))
+            if progress:
+                progress(len(outcomes), len(paths))
     problems = [d for _, diags in outcomes for d in diags]
     results = {p: items for p, (items, _) in zip(paths, outcomes) if items is not None}
     owners: dict[str, str] = {}
@@ -88,3 +101,18 @@ def compile_many(paths: list[str], env: str | None, jobs: int | None = None,
     if problems:
         raise MlspecError(problems)
     return results
+
+
+def git_show(ref: str, path: str) -> bytes | None:
+    """`path` as it is at Git `ref`; None when it did not exist there."""
+    directory, name = os.path.split(os.path.abspath(path))
+    try:
+        proc = subprocess.run(["git", "-C", directory, "show", f"{ref}:./{name}"], capture_output=True, timeout=60)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        raise MlspecError([Diagnostic(path, 1, 1, f"cannot run git: {exc}")]) from None
+    if proc.returncode == 0:
+        return proc.stdout
+    message = proc.stderr.decode(errors="replace").strip()
+    if "does not exist in" in message or "exists on disk, but not in" in message:
+        return None  # a new spec: everything is added
+    raise MlspecError([Diagnostic(path, 1, 1, f"cannot read it at {ref}: {message.splitlines()[-1] if message else 'git failed'}")])
