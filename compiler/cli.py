@@ -90,10 +90,12 @@ def validate(ctx: click.Context, specs: tuple[str, ...], fmt: str) -> None:
 @click.option("--stdout", "to_stdout", is_flag=True, help="Print one environment as a multi-document YAML stream.")
 @click.option("-j", "--jobs", type=click.IntRange(min=1), default=None, help="Parallel workers (default: CPU count).")
 @click.option("--verify", "full_verify", is_flag=True, help="Also validate against the Kubernetes strict schemas.")
+@click.option("--ledger", "ledger_dir", type=click.Path(file_okay=False, path_type=Path),
+              help="Directory holding the release ledger (default: -o). Lets --stdout embed recorded baselines.")
 @_format
 @click.pass_context
 def build(ctx: click.Context, specs: tuple[str, ...], out: Path | None, env: str | None, check: bool,
-          to_stdout: bool, jobs: int | None, full_verify: bool, fmt: str) -> None:
+          to_stdout: bool, jobs: int | None, full_verify: bool, ledger_dir: Path | None, fmt: str) -> None:
     """Compile SPEC files into OUT/<env>/<name>/ (one file per object + kustomization.yaml)."""
     ctx.meta["mlspec.format"] = fmt
     if to_stdout and (check or out):
@@ -101,7 +103,8 @@ def build(ctx: click.Context, specs: tuple[str, ...], out: Path | None, env: str
     if not to_stdout and out is None:
         _fail_usage("missing option -o/--output (or use --stdout)")
     files = find_specs(specs)
-    ledgers = ledger.load_all(out) if out is not None else {}
+    ledger_dir = ledger_dir or out
+    ledgers = ledger.load_all(ledger_dir) if ledger_dir is not None else {}
     results = compile_many(files, env=env, jobs=jobs, context=releases.context_from(ledgers),
                            progress=_progress() if len(files) > 1 else None)
     compiled = [c for spec in results.values() for c in spec.items]
