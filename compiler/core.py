@@ -9,7 +9,8 @@ import posixpath
 from dataclasses import dataclass, field
 from typing import Any
 
-from mlspec import emit, loader, render, resolve, verify
+from mlspec import emit, ledger, loader, render, resolve, verify
+from mlspec.errors import Diagnostic, MlspecError
 from mlspec.loader import Mark
 from mlspec.model import ModelDeployment
 from mlspec.resolve import NO_CONTEXT, Context, Release
@@ -74,6 +75,50 @@ def to_files(compiled: list[Compiled], source: str) -> dict[str, str]:
             files[f"{item.directory}/{filename}"] = emit.dump(obj, top)
         files[f"{item.directory}/{emit.KUSTOMIZATION}"] = emit.kustomization(list(item.objects), top)
     return files
+
+
+@dataclass
+class Built:
+    """What a build keeps of one spec: the files, and what the release ledger records.
+    Small and picklable, so batch workers return this rather than object trees."""
+
+    source: str
+    name: str
+    version: str
+    version_mark: Mark
+    pins: dict[str, Any]
+    spec_record: dict[str, Any]
+    environments: dict[str, str]  # environment -> spec digest
+    files: dict[str, str]
+
+    def documents(self, env: str) -> list[str]:
+        """The objects of one environment, as YAML documents."""
+        prefix = f"{env}/{self.name}/"
+        return [text for path, text in self.files.items()
+                if path.startswith(prefix) and not path.endswith(emit.KUSTOMIZATION)]
+
+
+def built(compiled: CompiledSpec) -> Built:
+    return Built(
+        source=compiled.source, name=compiled.name, version=compiled.base.spec.model.version,
+        # the ledger decides what identifies a release
+        version_mark=compiled.marks["version"], pins=ledger.pins(compiled.base),
+        spec_record=ledger.spec_record(compiled.base),
+        environments={i.release.env: i.release.digest for i in compiled.items},
+        files=to_files(compiled.items, compiled.source),
+    )
+
+
+def build(text: str | bytes, source: str = "<string>", env: str | None = None, context: Context = NO_CONTEXT,
+          full_verify: bool = False) -> Built:
+    """Compile one spec into files; with `full_verify`, also against the Kubernetes strict schemas."""
+    compiled = compile_document(text, source, env, context)
+    if full_verify:
+        problems = [Diagnostic(f"{item.directory}/{filename}", 1, 1, f"Kubernetes schema: {message}")
+                    for item in compiled.items for filename, message in verify.full_check(item.objects)]
+        if problems:
+            raise MlspecError(problems)
+    return built(compiled)
 
 
 def compile_spec(text: str | bytes, source: str = "<string>", env: str | None = None) -> dict[str, str]:

@@ -16,13 +16,21 @@ import hashlib
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 
 from mlspec import emit
 from mlspec.errors import Diagnostic, LedgerError
 from mlspec.model import ModelDeployment
+
+if TYPE_CHECKING:
+    from mlspec.core import Built
+
+try:  # a batch reads every model's ledger: the C parser matters here
+    from yaml import CSafeLoader as _Loader
+except ImportError:  # pragma: no cover - depends on the machine
+    from yaml import SafeLoader as _Loader  # type: ignore[assignment]
 
 LEDGER_DIR = emit.LEDGER_DIR
 KIND = "ReleaseLedger"
@@ -56,7 +64,7 @@ def load(out: Path, name: str) -> Ledger:
     except OSError as exc:
         raise LedgerError([Diagnostic(str(path), 1, 1, f"cannot read the ledger: {exc.strerror}")]) from None
     try:
-        data = yaml.safe_load(text)
+        data = yaml.load(text, Loader=_Loader)
         if not (isinstance(data, dict) and data.get("kind") == KIND and data.get("model") == name
                 and isinstance(data.get("releases"), list)):
             raise ValueError(f"not a {KIND} of model {name!r}")
@@ -115,15 +123,13 @@ def _flat(value: Any, prefix: str = "") -> dict[str, Any]:
     return {prefix: value}
 
 
-def record(ledger: Ledger, spec: ModelDeployment, source: str, environments: dict[str, str],
-           where: Diagnostic) -> Ledger:
+def record(ledger: Ledger, build: Built) -> Ledger:
     """The ledger with this build recorded; refuses a recorded version with other pins."""
-    version = spec.spec.model.version
-    new_pins = pins(spec)
-    spec_data = spec_record(spec)
+    version, new_pins, spec_data, environments = build.version, build.pins, build.spec_record, build.environments
+    where = Diagnostic(build.source, *build.version_mark, "")
     entry = {
         "version": version,
-        "source": Path(source).name,
+        "source": Path(build.source).name,
         "specDigest": digest(spec_data),
         "pins": new_pins,
         "environments": dict(sorted(environments.items())),

@@ -95,6 +95,12 @@ def _scalar(event: yaml.ScalarEvent) -> Any:
     return build(yaml.ScalarNode(tag, event.value))
 
 
+def scalar_value(node: yaml.ScalarNode) -> Any:
+    """The value of a composed scalar node (its tag already resolved)."""
+    build = _BUILDERS.get(node.tag)
+    return node.value if build is None else build(node)
+
+
 class _Fail(Exception):
     def __init__(self, mark: Mark, message: str) -> None:
         self.mark = mark

@@ -14,6 +14,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validat
 from pydantic.alias_generators import to_camel
 
 API_VERSION = "mlspec.dev/v1alpha1"
+SCHEMA_URL = "https://mlspec.dev/schemas/v1alpha1/mlspec.schema.json"
 KIND = "ModelDeployment"
 
 DIGEST_RE = r"^sha256:[a-f0-9]{64}$"
@@ -132,6 +133,8 @@ class Strict(BaseModel):
         populate_by_name=False,  # the YAML contract is camelCase only
         protected_namespaces=(),
         frozen=True,
+        # Build validators once, for the whole tree, on first use (not one per class at import).
+        defer_build=True,
     )
 
     @field_validator("*", mode="before")

@@ -7,7 +7,7 @@ import json
 from typing import Any
 
 from mlspec import gate, ledger
-from mlspec.core import CompiledSpec, compile_document, to_files
+from mlspec.core import Built, CompiledSpec, built, compile_document, to_files
 from mlspec.errors import Diagnostic, LedgerError
 from mlspec.ledger import Ledger
 from mlspec.resolve import Context
@@ -18,23 +18,20 @@ def context_from(ledgers: dict[str, Ledger]) -> Context:
     return Context(recorded_metrics={name: lg.metrics() for name, lg in ledgers.items() if lg.metrics()})
 
 
-def build_files(results: dict[str, CompiledSpec], ledgers: dict[str, Ledger]) -> tuple[dict[str, str], dict[str, Ledger]]:
+def build_files(results: dict[str, Built], ledgers: dict[str, Ledger]) -> tuple[dict[str, str], dict[str, Ledger]]:
     """Manifests of every spec plus each model's updated ledger file."""
     files: dict[str, str] = {}
     updated: dict[str, Ledger] = {}
     problems: list[Diagnostic] = []
-    for source, compiled in results.items():
-        files.update(to_files(compiled.items, source))
-        line, col = compiled.marks["version"]
+    for result in results.values():
+        files.update(result.files)
         try:
-            new = ledger.record(ledgers.get(compiled.name) or Ledger(compiled.name), compiled.base, source,
-                               {i.release.env: i.release.digest for i in compiled.items},
-                               Diagnostic(source, line, col, ""))
+            new = ledger.record(ledgers.get(result.name) or Ledger(result.name), result)
         except LedgerError as exc:
             problems.extend(exc.diagnostics)
             continue
-        updated[compiled.name] = new
-        files[ledger.relpath(compiled.name)] = ledger.dump(new)
+        updated[result.name] = new
+        files[ledger.relpath(result.name)] = ledger.dump(new)
     if problems:
         raise LedgerError(problems)
     return files, updated
@@ -110,12 +107,10 @@ def rollback(lg: Ledger, to: str, env: str | None, accept_feature_mismatch: bool
 def record_gate(lg: Ledger, compiled: CompiledSpec, verdicts: list[gate.Verdict], metrics: dict[str, Any],
                 source: str) -> Ledger:
     """The ledger with this candidate's metrics and verdict stored on its release."""
-    line, col = compiled.marks["version"]
     # `record` refuses other pins for a recorded version, and adds the release when
     # the gate runs before the first build; evaluating is not releasing, so the
     # current release stays as it was.
-    recorded = ledger.record(lg, compiled.base, source, {i.release.env: i.release.digest for i in compiled.items},
-                             Diagnostic(source, line, col, ""))
+    recorded = ledger.record(lg, built(compiled))
     recorded.current = lg.current
     numbers = {k: v for k, v in metrics.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
     return ledger.with_metrics(recorded, compiled.base.spec.model.version, numbers, all(v.passed for v in verdicts))

@@ -19,6 +19,7 @@ import jinja2
 import yaml
 from markupsafe import Markup
 
+from mlspec.loader import scalar_value
 from mlspec.resolve import Release
 
 try:
@@ -88,6 +89,7 @@ def environment() -> jinja2.Environment:
     return env
 
 
+@lru_cache(maxsize=1)
 def gate_source() -> str:
     """Source of the gate module, shipped verbatim to the cluster."""
     return resources.files("mlspec").joinpath("gate.py").read_text(encoding="utf-8")
@@ -97,16 +99,33 @@ def render(release: Release) -> dict[str, dict[str, Any]]:
     """Every object of one release, keyed by its file name."""
     env = environment()
     objects: dict[str, dict[str, Any]] = {}
+    shared = {
+        "r": release,
+        "gate_source": gate_source(),
+        "gate_json": json.dumps(release.gate_config, indent=2, sort_keys=True) + "\n",
+        "lineage_json": json.dumps(release.lineage, indent=2, sort_keys=True, ensure_ascii=False) + "\n",
+    }
     for template, filename in OBJECTS:
         if filename == "analysistemplate-online.yaml" and not release.online_metrics:
             continue
-        context = {
-            "r": release,
-            "service": release.names.stable if filename == "service-stable.yaml" else release.names.canary,
-            "gate_source": gate_source() if template == "configmap-gate.yaml.j2" else "",
-            "gate_json": json.dumps(release.gate_config, indent=2, sort_keys=True) + "\n",
-            "lineage_json": json.dumps(release.lineage, indent=2, sort_keys=True, ensure_ascii=False) + "\n",
-        }
-        text = env.get_template(template).render(context)
-        objects[filename] = yaml.load(text, Loader=_Loader)
+        service = release.names.stable if filename == "service-stable.yaml" else release.names.canary
+        text = env.get_template(template).render(shared, service=service)
+        objects[filename] = parse(text, template)
     return objects
+
+
+def parse(text: str, template: str) -> Any:
+    """Re-parse rendered text into data. Walks the composed nodes directly: faster
+    than PyYAML's generic constructor, and a duplicate key (a template bug) fails."""
+    return _construct(yaml.compose(text, Loader=_Loader), template)
+
+
+def _construct(node: yaml.Node, template: str) -> Any:
+    if isinstance(node, yaml.MappingNode):
+        out = {_construct(k, template): _construct(v, template) for k, v in node.value}
+        if len(out) != len(node.value):
+            raise ValueError(f"{template} rendered a mapping with a duplicate key (line {node.start_mark.line + 1})")
+        return out
+    if isinstance(node, yaml.SequenceNode):
+        return [_construct(v, template) for v in node.value]
+    return scalar_value(node)

@@ -12,9 +12,9 @@ import copy
 import json
 from typing import Any
 
-from mlspec.model import ModelDeployment
+from mlspec.model import SCHEMA_URL, ModelDeployment
 
-SCHEMA_ID = "https://mlspec.dev/schemas/v1alpha1/mlspec.schema.json"
+SCHEMA_ID = SCHEMA_URL
 DRAFT = "http://json-schema.org/draft-07/schema#"
 _OVERLAY_SECTIONS = {"model": "ModelSection", "training": "Training", "features": "Features", "serving": "Serving",
                      "evaluation": "Evaluation", "rollout": "RolloutSection", "rollback": "Rollback"}

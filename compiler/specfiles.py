@@ -10,7 +10,7 @@ from typing import Callable
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
-from mlspec.core import CompiledSpec, compile_document
+from mlspec.core import Built, build
 from mlspec.errors import Diagnostic, MlspecError, SpecError
 from mlspec.resolve import NO_CONTEXT, Context
 
@@ -63,40 +63,43 @@ def read_spec(path: str) -> bytes:
         raise SpecError.at(path, 1, 1, f"cannot read: {exc.strerror}") from None
 
 
-def _compile_one(path: str, env: str | None, context: Context) -> tuple[CompiledSpec | None, list[Diagnostic]]:
+def _build_one(path: str, env: str | None, context: Context, full_verify: bool) -> tuple[Built | None, list[Diagnostic]]:
     try:
-        return compile_document(read_spec(path), path, env, context), []
+        return build(read_spec(path), path, env, context, full_verify), []
     except MlspecError as exc:
         return None, exc.diagnostics
 
 
 def compile_many(paths: list[str], env: str | None, jobs: int | None = None,
                  context: Context = NO_CONTEXT, progress: Callable[[int, int], None] | None = None,
-                 ) -> dict[str, CompiledSpec]:
+                 full_verify: bool = False) -> dict[str, Built]:
     """Compile every spec; collect every error of every spec before raising."""
     workers = min(jobs or os.cpu_count() or 1, len(paths))
     outcomes = []
     if workers > 1 and len(paths) >= PARALLEL_FROM:
+        from concurrent.futures import ProcessPoolExecutor  # only batches pay for multiprocessing
+
         with ProcessPoolExecutor(max_workers=workers) as pool:
-            results = pool.map(_compile_one, paths, [env] * len(paths), [context] * len(paths),
-                               chunksize=max(1, len(paths) // (workers * 4)))
+            results = pool.map(_build_one, paths, [env] * len(paths), [context] * len(paths),
+                               [full_verify] * len(paths), chunksize=max(1, len(paths) // (workers * 4)))
             for outcome in results:
                 outcomes.append(outcome)
                 if progress:
                     progress(len(outcomes), len(paths))
     else:
         for path in paths:
-            outcomes.append(_compile_one(path, env, context))
+            outcomes.append(_build_one(path, env, context, full_verify))
             if progress:
                 progress(len(outcomes), len(paths))
     problems = [d for _, diags in outcomes for d in diags]
     results = {p: items for p, (items, _) in zip(paths, outcomes) if items is not None}
     owners: dict[str, str] = {}
-    for path, compiled in results.items():
-        for item in compiled.items:
-            other = owners.setdefault(item.directory, path)
+    for path, result in results.items():
+        for env_name in result.environments:
+            directory = f"{env_name}/{result.name}"
+            other = owners.setdefault(directory, path)
             if other != path:
-                problems.append(Diagnostic(path, 1, 1, f"`{item.directory}` is also built by {other}; "
+                problems.append(Diagnostic(path, 1, 1, f"`{directory}` is also built by {other}; "
                                            "model names must be unique per environment"))
     if problems:
         raise MlspecError(problems)
@@ -105,6 +108,8 @@ def compile_many(paths: list[str], env: str | None, jobs: int | None = None,
 
 def git_show(ref: str, path: str) -> bytes | None:
     """`path` as it is at Git `ref`; None when it did not exist there."""
+    import subprocess
+
     directory, name = os.path.split(os.path.abspath(path))
     try:
         proc = subprocess.run(["git", "-C", directory, "show", f"{ref}:./{name}"], capture_output=True, timeout=60)

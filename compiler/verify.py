@@ -95,8 +95,8 @@ def strict_targets(obj: dict[str, Any]) -> Iterator[tuple[str, dict[str, Any]]]:
                 }
 
 
-def full_check(objects: dict[str, dict[str, Any]]) -> list[str]:
-    """Problems the Kubernetes strict schemas find (needs `kubernetes-validate`)."""
+def full_check(objects: dict[str, dict[str, Any]]) -> list[tuple[str, str]]:
+    """(file, problem) for what the Kubernetes strict schemas reject (needs `kubernetes-validate`)."""
     import kubernetes_validate  # optional extra: imported only for --verify
 
     found = []
@@ -106,5 +106,5 @@ def full_check(objects: dict[str, dict[str, Any]]) -> list[str]:
                 kubernetes_validate.validate(target, KUBERNETES_VERSION, strict=True)
             except kubernetes_validate.ValidationError as exc:
                 path = ".".join(str(p) for p in exc.path)
-                found.append(f"{filename}: {what}: {path}: {exc.message}")
+                found.append((filename, f"{what}: {path}: {exc.message}"))
     return found

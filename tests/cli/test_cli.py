@@ -159,3 +159,18 @@ def test_init_rejects_a_bad_name(tmp_path):
     result = run("init", "Fraud_Model", "-o", tmp_path / "x.yaml")
     assert result.exit_code == 2 and "DNS-1123" in result.stderr
     assert not (tmp_path / "x.yaml").exists()
+
+
+def test_build_verify_checks_kubernetes_strict_schemas(tmp_path, monkeypatch):
+    ok = run("build", ROOT / "examples", "-o", tmp_path / "out", "--verify")
+    assert ok.exit_code == 0, ok.output
+    from mlspec import verify
+
+    def reject(objects):
+        return [(name, "Rollout pod template: spec.template: unknown field") for name in objects][:1]
+
+    monkeypatch.setattr(verify, "full_check", reject)
+    bad = run("build", MINIMAL, "-o", tmp_path / "bad", "--verify")
+    assert bad.exit_code == 1
+    assert "default/churn/rollout.yaml:1:1: error: Kubernetes schema: Rollout pod template" in bad.stderr
+    assert not (tmp_path / "bad").exists()

@@ -47,7 +47,7 @@ def test_kubernetes_strict_schemas_reject_a_broken_object(built_examples):
     name, job = next((k, copy.deepcopy(v)) for k, v in objects.items() if v["kind"] == "Job")
     job["spec"]["template"]["spec"]["containers"][0]["imagePullPolicyy"] = "Always"
     problems = verify.full_check({name: job})
-    assert problems and "imagePullPolicyy" in problems[0]
+    assert problems and problems[0][0] == name and "imagePullPolicyy" in problems[0][1]
 
 
 def test_argo_rollouts_crds_accept_every_rollout_and_template(built_examples):

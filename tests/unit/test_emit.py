@@ -110,3 +110,27 @@ def test_killed_build_leaves_every_output_directory_whole(tmp_path):
         _specs(specs, 60, replicas=2)
         subprocess.run(cmd, check=True, capture_output=True)
         _specs(specs, 60, replicas=3)
+
+
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+_keys = st.text(max_size=12)
+_scalars = st.one_of(st.none(), st.booleans(), st.integers(-2**64, 2**64), st.floats(allow_nan=False),
+                     st.text(max_size=30),
+                     st.sampled_from(["y", "N", "on", "Off", "null", "~", "1.10", "0x1F", "1:30", "2026-11-27",
+                                      "a: b", "- x", "#", "x\n", "\n", " x", "x ", "x\n\n", "|", ">", "'", '"',
+                                      ".inf", "-.nan", "=", "<<", "@x", "`x", "%x", "!x", "&a", "*a", "?", "{}", "[]"]))
+_data = st.recursive(_scalars, lambda inner: st.lists(inner, max_size=4) | st.dictionaries(_keys, inner, max_size=4),
+                     max_leaves=25)
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.dictionaries(_keys, _data, max_size=6))
+def test_dump_round_trips_any_plain_data(data):
+    assert yaml.safe_load(emit.dump(data)) == data
+
+
+@pytest.mark.parametrize("word", ["y", "Y", "n", "no", "NO", "on", "Off", "yes", "true", "null"])
+def test_words_yaml_1_1_readers_retype_are_quoted(word):
+    assert emit.dump({"v": word}) == f"v: '{word}'\n"

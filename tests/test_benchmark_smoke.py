@@ -1,0 +1,37 @@
+"""The benchmark script still runs (tiny sizes, one run each). Nothing here is timed:
+numbers come from `python3 benchmarks/run.py` and live in benchmarks/README.md."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_benchmark_script_smoke_run(tmp_path):
+    out = tmp_path / "bench.json"
+    proc = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "run.py"), "--smoke", "--json", str(out)],
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    results = json.loads(out.read_text())["results"]
+    assert {"build 1 spec (cold process)", "peer: kubectl kustomize of that output", "build 3 specs",
+            "rebuild 3 unchanged specs", "build --check 3 unchanged specs"} <= results.keys()
+    assert all(r["median_s"] > 0 and r["peak_mib"] > 0 for r in results.values())
+    assert "ratio cold build / kubectl kustomize" in proc.stdout
+
+
+def test_generated_specs_are_valid_and_varied(tmp_path):
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    try:
+        import run as bench
+    finally:
+        sys.path.pop(0)
+    from mlspec.core import build
+
+    results = [build(bench.spec(i), f"m{i}.yaml") for i in range(8)]
+    assert {len(r.environments) for r in results} == {1, 2}
+    runtimes = {json.loads(json.dumps(r.spec_record))["spec"]["serving"]["runtime"] for r in results}
+    assert runtimes == {"mlserver", "triton", "torchserve", "custom"}
