@@ -104,8 +104,9 @@ def _partial(definitions: dict[str, Any], name: str) -> str:
             ref = node.get("$ref", "")
             if ref.startswith("#/definitions/"):
                 node["$ref"] = f"#/definitions/{_partial(definitions, ref.rsplit('/', 1)[1])}"
-            for value in node.values():
-                rewrite(value)
+            for key, value in node.items():
+                if key != "items":  # an overlay's list replaces the spec's whole: its items stay complete
+                    rewrite(value)
         elif isinstance(node, list):
             for value in node:
                 rewrite(value)
