@@ -238,6 +238,7 @@ def semantic_problems(doc: ModelDeployment) -> Iterator[tuple[Path, str]]:
     if baseline is not None and baseline == spec.model.version:
         where = ("spec", "evaluation", "baseline") if spec.evaluation.baseline else ("spec", "rollback", "previous", "version")
         yield (where, f"the baseline is the candidate itself ({baseline!r}); compare against the previous release")
+    at: Path
     for i, t in enumerate(spec.evaluation.thresholds):
         at = ("spec", "evaluation", "thresholds", i)
         if t.min is None and t.max is None and t.max_drop is None:

@@ -116,16 +116,15 @@ def threshold_changes(old: ModelDeployment | None, new: ModelDeployment | None) 
     return out
 
 
-def compare(old: CompiledSpec | None, new: CompiledSpec | None) -> SpecDiff:
+def compare(old: CompiledSpec | None, new: CompiledSpec) -> SpecDiff:
+    """`old` is None for a spec that is new (not at the base ref)."""
     old_spec = old.base if old else None
-    new_spec = new.base if new else None
     a = old_spec.spec.model_dump(mode="json", by_alias=True, exclude_none=True) if old_spec else {}
-    b = new_spec.spec.model_dump(mode="json", by_alias=True, exclude_none=True) if new_spec else {}
+    b = new.base.spec.model_dump(mode="json", by_alias=True, exclude_none=True)
     changes = [Change(label, _get(a, path), _get(b, path)) for label, path in PINNED if _get(a, path) != _get(b, path)]
     # Both sides get the same header (where the new spec is): only real changes show.
-    header_source = (new or old).source if (new or old) else ""
-    old_files = to_files(old.items, header_source) if old else {}
-    new_files = to_files(new.items, header_source) if new else {}
+    old_files = to_files(old.items, new.source) if old else {}
+    new_files = to_files(new.items, new.source)
     manifests = {}
     for path in sorted(old_files.keys() | new_files.keys()):
         before, after = old_files.get(path, ""), new_files.get(path, "")
@@ -134,8 +133,7 @@ def compare(old: CompiledSpec | None, new: CompiledSpec | None) -> SpecDiff:
                 before.splitlines(keepends=True), after.splitlines(keepends=True),
                 fromfile=f"a/{path}" if path in old_files else "/dev/null",
                 tofile=f"b/{path}" if path in new_files else "/dev/null"))
-    name = (new_spec or old_spec).metadata.name if (new_spec or old_spec) else "?"
-    return SpecDiff(name, changes, threshold_changes(old_spec, new_spec), manifests)
+    return SpecDiff(new.name, changes, threshold_changes(old_spec, new.base), manifests)
 
 
 def _short(value: Any) -> str:

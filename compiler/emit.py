@@ -189,8 +189,8 @@ def write_tree(out: Path, files: dict[str, str]) -> list[str]:
     except BaseException:
         for stage, _ in staged:
             shutil.rmtree(stage, ignore_errors=True)
-        for directory in reversed(created):
-            _remove_if_empty(directory)
+        for made in reversed(created):
+            _remove_if_empty(made)
         raise
     try:
         for stage, target in staged:

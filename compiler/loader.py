@@ -80,7 +80,7 @@ def _mark(m: Any) -> Mark:
 def _scalar(event: yaml.ScalarEvent) -> Any:
     if event.style:  # quoted or block scalars are always strings ('' or None is plain)
         return event.value
-    tag = event.tag if event.tag not in (None, "!") else _RESOLVER.resolve(
+    tag = event.tag if event.tag not in (None, "!") else _RESOLVER.resolve(  # type: ignore[no-untyped-call]
         yaml.ScalarNode, event.value, event.implicit
     )
     build = _BUILDERS.get(tag)

@@ -117,7 +117,10 @@ def render(release: Release) -> dict[str, dict[str, Any]]:
 def parse(text: str, template: str) -> Any:
     """Re-parse rendered text into data. Walks the composed nodes directly: faster
     than PyYAML's generic constructor, and a duplicate key (a template bug) fails."""
-    return _construct(yaml.compose(text, Loader=_Loader), template)
+    node = yaml.compose(text, Loader=_Loader)
+    if node is None:
+        raise ValueError(f"{template} rendered an empty document")
+    return _construct(node, template)
 
 
 def _construct(node: yaml.Node, template: str) -> Any:
@@ -128,4 +131,5 @@ def _construct(node: yaml.Node, template: str) -> Any:
         return out
     if isinstance(node, yaml.SequenceNode):
         return [_construct(v, template) for v in node.value]
+    assert isinstance(node, yaml.ScalarNode)
     return scalar_value(node)

@@ -14,8 +14,8 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from mlspec import check
-from mlspec.errors import SpecError
-from mlspec.loader import Document, Path
+from mlspec.errors import Diagnostic, SpecError
+from mlspec.loader import Document, Path, diagnostic
 from mlspec.model import ModelDeployment, Spec
 
 DEFAULT_ENV = "default"
@@ -106,15 +106,15 @@ def resolve(doc: Document, env: str | None = None, context: Context = NO_CONTEXT
     base = check.validate(doc)
     declared = sorted(base.spec.environments)
     if env is not None and declared and env not in declared:
-        raise SpecError([check.diagnostic(doc, ("spec", "environments"),
+        raise SpecError([diagnostic(doc, ("spec", "environments"),
                         f"environment `{env}` is not declared; declared: {', '.join(declared)}")])
     if env is not None and not declared and env != DEFAULT_ENV:
-        raise SpecError([check.diagnostic(doc, ("metadata", "name"),
+        raise SpecError([diagnostic(doc, ("metadata", "name"),
                         f"environment `{env}` is not declared; this spec has no `spec.environments`, so its only "
                         f"environment is `{DEFAULT_ENV}`")])
     selected = [env] if env is not None and declared else (declared or [DEFAULT_ENV])
     releases: list[Release] = []
-    problems = []
+    problems: list[Diagnostic] = []
     for name in selected:
         merged = overlay(doc, name) if declared else doc
         try:
@@ -170,10 +170,11 @@ def _deep_merge(base: Any, patch: Any) -> Any:
 
 def _move_marks(doc: Document, source: Path, target: Path, children_only: bool = False) -> None:
     n = len(source)
-    for table in (doc.marks, doc.key_marks, doc.plain):
+    tables: tuple[dict[Path, Any], ...] = (doc.marks, doc.key_marks, doc.plain)
+    for table in tables:
         moved = {target + path[n:]: mark for path, mark in table.items()
                  if path[:n] == source and (len(path) > n or not children_only)}
-        table.update(moved)  # type: ignore[attr-defined]
+        table.update(moved)
 
 
 # --- the release ---------------------------------------------------------------

@@ -80,9 +80,9 @@ def compile_many(paths: list[str], env: str | None, jobs: int | None = None,
         from concurrent.futures import ProcessPoolExecutor  # only batches pay for multiprocessing
 
         with ProcessPoolExecutor(max_workers=workers) as pool:
-            results = pool.map(_build_one, paths, [env] * len(paths), [context] * len(paths),
+            mapped = pool.map(_build_one, paths, [env] * len(paths), [context] * len(paths),
                                [full_verify] * len(paths), chunksize=max(1, len(paths) // (workers * 4)))
-            for outcome in results:
+            for outcome in mapped:
                 outcomes.append(outcome)
                 if progress:
                     progress(len(outcomes), len(paths))
