@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import copy
 import json
-from typing import Any
+from typing import Any, Callable
 
 from mlspec.model import SCHEMA_URL, ModelDeployment
 
@@ -24,9 +24,8 @@ def json_schema() -> dict[str, Any]:
     schema = ModelDeployment.model_json_schema(by_alias=True, mode="validation", ref_template="#/definitions/{model}")
     definitions = schema.pop("$defs")
     for node in (schema, definitions):
-        _strip_titles(node)
-        _strip_null(node)
-        _key_patterns(node)
+        for fix in (_strip_titles, _strip_null, _key_patterns):
+            _each_mapping(node, fix)
     overlay = definitions["Overlay"]["properties"]
     for key, name in _OVERLAY_SECTIONS.items():
         description = overlay[key].get("description", "")
@@ -36,57 +35,50 @@ def json_schema() -> dict[str, Any]:
     return {"$schema": DRAFT, "$id": SCHEMA_ID, **schema, "definitions": dict(sorted(definitions.items()))}
 
 
-def _strip_titles(node: Any) -> None:
-    """pydantic's generated titles repeat the key names and crowd editor hovers."""
+def _each_mapping(node: Any, fix: Callable[[dict[str, Any]], None]) -> None:
+    """Apply `fix` to every JSON object in the tree, a parent before its children."""
     if isinstance(node, dict):
-        for key in ("properties", "definitions"):
-            for child in node.get(key, {}).values():
-                if isinstance(child, dict):
-                    child.pop("title", None)
-        if "properties" in node:
-            node.pop("title", None)
+        fix(node)
         for value in node.values():
-            _strip_titles(value)
+            _each_mapping(value, fix)
     elif isinstance(node, list):
         for value in node:
-            _strip_titles(value)
+            _each_mapping(value, fix)
 
 
-def _key_patterns(node: Any) -> None:
+def _strip_titles(node: dict[str, Any]) -> None:
+    """pydantic's generated titles repeat the key names and crowd editor hovers."""
+    for key in ("properties", "definitions"):
+        for child in node.get(key, {}).values():
+            if isinstance(child, dict):
+                child.pop("title", None)
+    if "properties" in node:
+        node.pop("title", None)
+
+
+def _key_patterns(node: dict[str, Any]) -> None:
     """pydantic writes a constrained dict key as `patternProperties`, which still lets
     other keys through; `propertyNames` constrains every key, as the models do."""
-    if isinstance(node, dict):
-        patterns = node.get("patternProperties")
-        if isinstance(patterns, dict) and len(patterns) == 1 and "additionalProperties" not in node:
-            [(pattern, values)] = patterns.items()
-            del node["patternProperties"]
-            node["propertyNames"] = {"pattern": pattern}
-            node["additionalProperties"] = values
-        for value in node.values():
-            _key_patterns(value)
-    elif isinstance(node, list):
-        for value in node:
-            _key_patterns(value)
+    patterns = node.get("patternProperties")
+    if isinstance(patterns, dict) and len(patterns) == 1 and "additionalProperties" not in node:
+        [(pattern, values)] = patterns.items()
+        del node["patternProperties"]
+        node["propertyNames"] = {"pattern": pattern}
+        node["additionalProperties"] = values
 
 
-def _strip_null(node: Any) -> None:
+def _strip_null(node: dict[str, Any]) -> None:
     """Explicit nulls are refused by the models (see `Strict`), so the schema offers none."""
-    if isinstance(node, dict):
-        options = node.get("anyOf")
-        if isinstance(options, list) and {"type": "null"} in options:
-            options = [o for o in options if o != {"type": "null"}]
-            del node["anyOf"]
-            if len(options) == 1:
-                node.update(options[0])
-            else:
-                node["anyOf"] = options
-            if node.get("default", 0) is None:
-                del node["default"]
-        for value in node.values():
-            _strip_null(value)
-    elif isinstance(node, list):
-        for value in node:
-            _strip_null(value)
+    options = node.get("anyOf")
+    if isinstance(options, list) and {"type": "null"} in options:
+        options = [o for o in options if o != {"type": "null"}]
+        del node["anyOf"]
+        if len(options) == 1:
+            node.update(options[0])
+        else:
+            node["anyOf"] = options
+        if node.get("default", 0) is None:
+            del node["default"]
 
 
 def _partial(definitions: dict[str, Any], name: str) -> str:
