@@ -32,10 +32,10 @@ class _Group(click.Group):
         except (click.exceptions.ClickException, click.exceptions.Exit, click.exceptions.Abort):
             raise
         except MlspecError as exc:
-            fmt = ctx.meta.get("mlspec.format", "text")
-            text = report.render(exc.diagnostics, fmt)
-            if text:
-                click.echo(text, err=fmt == "text")
+            # A failed gate or a loosened threshold has already said why: no diagnostics.
+            if exc.diagnostics:
+                fmt = ctx.meta.get("mlspec.format", "text")
+                click.echo(report.render(exc.diagnostics, fmt), err=fmt == "text")
             ctx.exit(EXIT_INVALID)
         except KeyboardInterrupt:
             click.echo("mlspec: interrupted; nothing was written", err=True)
@@ -190,8 +190,7 @@ def schema_command(out: Path | None) -> None:
 @click.option("-o", "--output", "out", type=click.Path(file_okay=False, path_type=Path),
               help="GitOps output directory holding the release ledger.")
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
-@click.pass_context
-def gate_command(ctx: click.Context, spec: str, metrics_file: str, baseline_file: str | None, env: str | None,
+def gate_command(spec: str, metrics_file: str, baseline_file: str | None, env: str | None,
                  record: bool, out: Path | None, fmt: str) -> None:
     """Check candidate metrics against the spec's thresholds (the same gate the evaluation Job runs)."""
     from mlspec import gate
@@ -219,7 +218,6 @@ def gate_command(ctx: click.Context, spec: str, metrics_file: str, baseline_file
     if not passed:
         failed = [v for v in verdicts if not v.passed]
         click.echo(f"gate failed: {len(failed)} of {len(verdicts)} check(s)", err=True)
-        ctx.meta["mlspec.format"] = "quiet"
         raise GateFailed([])
 
 
@@ -229,8 +227,7 @@ def gate_command(ctx: click.Context, spec: str, metrics_file: str, baseline_file
 @click.option("--env", help="Compare only this environment's manifests.")
 @click.option("--format", "fmt", type=click.Choice(["json", "markdown", "text"]), default="text", show_default=True)
 @click.option("--fail-on-loosened", is_flag=True, help="Exit 1 when a threshold is loosened or removed.")
-@click.pass_context
-def diff_command(ctx: click.Context, specs: tuple[str, ...], base: str, env: str | None, fmt: str,
+def diff_command(specs: tuple[str, ...], base: str, env: str | None, fmt: str,
                  fail_on_loosened: bool) -> None:
     """Compare a spec with its version at a Git ref (SPEC) or two specs (OLD NEW): ML summary, then manifests."""
     from mlspec import diff as diff_module
@@ -249,7 +246,6 @@ def diff_command(ctx: click.Context, specs: tuple[str, ...], base: str, env: str
     click.echo(diff_module.RENDERERS[fmt](result), nl=False)
     if fail_on_loosened and result.warnings:
         click.echo(f"{len(result.warnings)} threshold(s) loosened or removed", err=True)
-        ctx.meta["mlspec.format"] = "quiet"
         raise MlspecError([])
 
 

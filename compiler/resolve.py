@@ -95,7 +95,6 @@ class Release:
     prometheus: str | None
     gate_config: dict[str, Any]
     lineage: dict[str, Any]
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 def resolve(doc: Document, env: str | None = None, context: Context = NO_CONTEXT) -> tuple[ModelDeployment, list[Release]]:
