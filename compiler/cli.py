@@ -20,7 +20,7 @@ from mlspec.errors import Diagnostic, GateFailed, MlspecError
 from mlspec.model import SCHEMA_URL
 from mlspec.specfiles import compile_many, find_specs, read_spec
 
-EXIT_INVALID, EXIT_USAGE, EXIT_INTERNAL = 1, 2, 3
+EXIT_INVALID, EXIT_INTERNAL = 1, 3  # usage errors exit 2, as click does
 
 
 class _Group(click.Group):
@@ -116,7 +116,7 @@ def build(ctx: click.Context, specs: tuple[str, ...], out: Path | None, env: str
         click.echo("---\n".join(doc for result in results.values() for doc in result.documents(envs[0])), nl=False)
         return
     assert out is not None
-    output, _ = releases.build_files(results, ledgers)
+    output = releases.build_files(results, ledgers)
     output = emit.list_foreign_resources(out, output)
     if check:
         drift = emit.drift(out, output)
@@ -275,8 +275,8 @@ def rollback_command(name: str, to: str, out: Path, env: str | None, accept_feat
     """Regenerate release VERSION of NAME from the ledger: its artifact, data and feature context."""
     ledgers = ledger.load_all(out)
     lg = ledgers.get(name) or ledger.Ledger(name)
-    files, updated = releases.rollback(lg, to, env, accept_feature_mismatch, ledgers, str(out / ledger.relpath(name)))
-    emit.write_tree(out, files)
+    files = releases.rollback(lg, to, env, accept_feature_mismatch, ledgers, str(out / ledger.relpath(name)))
+    emit.write_tree(out, emit.list_foreign_resources(out, files))
     click.echo(f"rolled {name} back to {to} under {out}; revert the spec in Git too, or the next build "
                f"brings back {lg.current}", err=True)
 

@@ -18,10 +18,9 @@ def context_from(ledgers: dict[str, Ledger]) -> Context:
     return Context(recorded_metrics={name: lg.metrics() for name, lg in ledgers.items() if lg.metrics()})
 
 
-def build_files(results: dict[str, Built], ledgers: dict[str, Ledger]) -> tuple[dict[str, str], dict[str, Ledger]]:
+def build_files(results: dict[str, Built], ledgers: dict[str, Ledger]) -> dict[str, str]:
     """Manifests of every spec plus each model's updated ledger file."""
     files: dict[str, str] = {}
-    updated: dict[str, Ledger] = {}
     problems: list[Diagnostic] = []
     for result in results.values():
         files.update(result.files)
@@ -30,11 +29,10 @@ def build_files(results: dict[str, Built], ledgers: dict[str, Ledger]) -> tuple[
         except LedgerError as exc:
             problems.extend(exc.diagnostics)
             continue
-        updated[result.name] = new
         files[ledger.relpath(result.name)] = ledger.dump(new)
     if problems:
         raise LedgerError(problems)
-    return files, updated
+    return files
 
 
 def history(lg: Ledger) -> list[dict[str, Any]]:
@@ -78,7 +76,7 @@ def feature_context_mismatch(target: dict[str, Any], current: dict[str, Any]) ->
 
 
 def rollback(lg: Ledger, to: str, env: str | None, accept_feature_mismatch: bool,
-             ledgers: dict[str, Ledger], where: str) -> tuple[dict[str, str], Ledger]:
+             ledgers: dict[str, Ledger], where: str) -> dict[str, str]:
     """The target release's manifests regenerated from the ledger, annotated with the rollback."""
     target = lg.find(to)
     if target is None:
@@ -99,9 +97,8 @@ def rollback(lg: Ledger, to: str, env: str | None, accept_feature_mismatch: bool
     context = Context(recorded_metrics=context_from(ledgers).recorded_metrics, annotations=annotations, lineage=lineage)
     compiled = compile_document(json.dumps(target["spec"]), target["source"], env, context)
     files = to_files(compiled.items, target["source"])
-    updated = Ledger(lg.model, to, lg.releases)
-    files[ledger.relpath(lg.model)] = ledger.dump(updated)
-    return files, updated
+    files[ledger.relpath(lg.model)] = ledger.dump(Ledger(lg.model, to, lg.releases))  # `to` is current now
+    return files
 
 
 def record_gate(lg: Ledger, compiled: CompiledSpec, verdicts: list[gate.Verdict], metrics: dict[str, Any],
