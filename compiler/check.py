@@ -17,7 +17,7 @@ from pydantic import BaseModel
 
 from mlspec.errors import Diagnostic, SpecError
 from mlspec.loader import Document, Path, diagnostic
-from mlspec.model import ModelDeployment
+from mlspec.model import ModelDeployment, quantity_value
 
 # Suffixes of the object names derived from metadata.name (see resolve.Names).
 LONGEST_SUFFIX = "-offline-eval"
@@ -277,6 +277,11 @@ def semantic_problems(doc: ModelDeployment) -> Iterator[tuple[Path, str]]:
                     yield (at + ("query",), f"query references `{{{{args.{arg}}}}}`, which mlspec does not pass; "
                            f"available: {', '.join(ONLINE_ARGS)}")
 
+    for section in ("serving", "evaluation"):
+        resources = getattr(spec, section).resources
+        if resources is not None:
+            yield from _resource_problems(resources.requests, resources.limits, ("spec", section, "resources"))
+
     names: set[str] = set()
     for i, var in enumerate(spec.serving.env):
         at = ("spec", "serving", "env", i)
@@ -290,6 +295,17 @@ def semantic_problems(doc: ModelDeployment) -> Iterator[tuple[Path, str]]:
     if prev is not None and prev.version == spec.model.version:
         yield (("spec", "rollback", "previous", "version"),
                f"`rollback.previous.version` equals the model version {prev.version!r}")
+
+
+def _resource_problems(requests: dict[str, Any], limits: dict[str, Any], at: Path) -> Iterator[tuple[Path, str]]:
+    for name in sorted(requests.keys() & limits.keys()):
+        request, limit = quantity_value(str(requests[name])), quantity_value(str(limits[name]))
+        if "/" in name and request != limit:  # extended resources such as nvidia.com/gpu
+            yield (at + ("requests", name), f"`{name}` is an extended resource: Kubernetes needs its request "
+                   f"({requests[name]}) to equal its limit ({limits[name]})")
+        elif request > limit:
+            yield (at + ("requests", name), f"`{name}` request {requests[name]} is above its limit "
+                   f"{limits[name]}; Kubernetes rejects such a pod")
 
 
 # --- secrets -----------------------------------------------------------------

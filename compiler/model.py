@@ -8,6 +8,7 @@ type guesses (`1.10` -> 1.1, `no` -> False) are errors, never coerced.
 from __future__ import annotations
 
 import re
+from decimal import Decimal
 from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
@@ -59,6 +60,18 @@ def _quantity(value: str | int | float) -> str:
     if not re.fullmatch(QUANTITY_RE, text):
         raise ValueError(f"{text!r} is not a Kubernetes quantity (e.g. `500m`, `2`, `4Gi`)")
     return text
+
+
+_SUFFIXES: dict[str, Decimal | int] = {"Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40, "Pi": 2**50, "Ei": 2**60,
+             "m": Decimal("0.001"), "k": 10**3, "M": 10**6, "G": 10**9, "T": 10**12, "P": 10**15, "E": 10**18}
+
+
+def quantity_value(text: str) -> Decimal:
+    """The number a Kubernetes quantity stands for (`500m` -> 0.5, `2Gi` -> 2147483648)."""
+    for suffix in ("Ki", "Mi", "Gi", "Ti", "Pi", "Ei", "m", "k", "M", "G", "T", "P", "E"):
+        if text.endswith(suffix):
+            return Decimal(text[: -len(suffix)]) * _SUFFIXES[suffix]
+    return Decimal(text)  # plain or with an exponent (`1e3`)
 
 
 def _dns_label(value: str) -> str:

@@ -240,11 +240,13 @@ def _pins(doc: ModelDeployment, digest: str) -> dict[str, str]:
 
 
 def _resources(section: Any, default: dict[str, dict[str, str]]) -> dict[str, dict[str, str]]:
-    if section is None:
+    if section is None or not (section.requests or section.limits):
         return copy.deepcopy(default)
-    requests = {k: str(v) for k, v in sorted(section.requests.items())} or dict(default["requests"])
-    limits = {k: str(v) for k, v in sorted(section.limits.items())} or dict(default["limits"])
-    return {"requests": requests, "limits": limits}
+    requests = {k: str(v) for k, v in sorted(section.requests.items())}
+    limits = {k: str(v) for k, v in sorted(section.limits.items())}
+    # One side given: the other copies it (Kubernetes itself defaults requests to
+    # limits); a default on the missing side could sit below what was asked for.
+    return {"requests": requests or dict(limits), "limits": limits or dict(requests)}
 
 
 def _serving(spec: Spec, name: str) -> dict[str, Any]:

@@ -22,6 +22,8 @@ CROSS_FIELD_RULES = (
     "which mlspec does not pass",  # {{args.*}} in an online query
     "derived object names",  # metadata.name + longest suffix must fit 63
     "looks like",  # credentials
+    "is above its limit",  # resource requests <= limits
+    "is an extended resource",  # nvidia.com/gpu request == limit
 )
 # An overlay may add a section the spec lacks; merged, that section must be complete.
 OVERLAY_RULE = ("in environment `", "missing required field")

@@ -174,3 +174,12 @@ def test_build_verify_checks_kubernetes_strict_schemas(tmp_path, monkeypatch):
     assert bad.exit_code == 1
     assert "default/churn/rollout.yaml:1:1: error: Kubernetes schema: Rollout pod template" in bad.stderr
     assert not (tmp_path / "bad").exists()
+
+
+def test_one_sided_resources_copy_the_other_side():
+    text = MINIMAL.read_text().replace("  serving:\n", "  serving:\n    resources: {requests: {cpu: \"4\", memory: 8Gi}}\n")
+    from mlspec import compile_spec
+
+    rollout = yaml.safe_load(compile_spec(text, "r.yaml")["default/churn/rollout.yaml"])
+    resources = rollout["spec"]["template"]["spec"]["containers"][0]["resources"]
+    assert resources == {"requests": {"cpu": "4", "memory": "8Gi"}, "limits": {"cpu": "4", "memory": "8Gi"}}
