@@ -1,6 +1,7 @@
 """Schema and compiler agree: whatever the JSON Schema accepts, `mlspec validate`
 accepts too, except for the cross-field rules a schema cannot express. Those are
-listed here and in the README ("Rules beyond the schema")."""
+listed here and in the README ("Rules beyond the schema"). And whatever the compiler
+accepts compiles to objects the Kubernetes strict schemas accept."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis_jsonschema import from_schema
 
-from mlspec import compile_spec, schema
+from mlspec import compile_spec, schema, verify
 from mlspec.errors import SpecError
 
 CROSS_FIELD_RULES = (
@@ -34,9 +35,65 @@ OVERLAY_RULE = ("in environment `", "missing required field")
 @given(from_schema(schema.json_schema()))
 def test_instances_the_schema_accepts_are_accepted_by_the_compiler(instance):
     try:
-        compile_spec(yaml.safe_dump(instance, allow_unicode=True), source="generated.yaml")
+        files = compile_spec(yaml.safe_dump(instance, allow_unicode=True), source="generated.yaml")
     except SpecError as exc:
         other = [str(d) for d in exc.diagnostics
                  if not any(rule in d.message for rule in CROSS_FIELD_RULES)
                  and not all(part in d.message for part in OVERLAY_RULE)]
         assert other == [], "the schema accepted what the compiler rejects"
+    else:  # an accepted spec nobody wrote by hand still yields objects Kubernetes accepts
+        objects = {path: yaml.safe_load(text) for path, text in files.items() if not path.endswith("kustomization.yaml")}
+        assert verify.full_check(objects) == []
+
+
+def _repair(spec: dict) -> dict:
+    """Make a schema-valid instance satisfy the cross-field rules too (deterministically)."""
+    s = spec["spec"]
+    meta = spec["metadata"]
+    meta["name"] = meta["name"][:40].rstrip("-") or "m"
+    version = s["model"]["version"]
+    if s.get("rollback", {}).get("previous", {}).get("version") == version:
+        del s["rollback"]
+    evaluation = s["evaluation"]
+    if evaluation.get("baseline") == version:
+        del evaluation["baseline"]
+    has_baseline = "baseline" in evaluation or "rollback" in s
+    for t in evaluation["thresholds"]:
+        if not has_baseline:
+            t.pop("maxDrop", None)
+        if "min" in t and "max" in t and t["min"] > t["max"]:
+            t["min"], t["max"] = t["max"], t["min"]
+        if not any(k in t for k in ("min", "max", "maxDrop")):
+            t["min"] = 0.0
+    steps = s.get("rollout", {}).get("steps") or []
+    weights = iter(sorted(step["setWeight"] for step in steps if "setWeight" in step))
+    for step in steps:
+        if "setWeight" in step:
+            step["setWeight"] = next(weights)
+    for i, m in enumerate(s.get("rollout", {}).get("analysis", {}).get("metrics", [])):
+        m["name"] = f"m{i}"
+        m["query"] = "up"
+        if "min" in m and "max" in m and m["min"] > m["max"]:
+            m["min"], m["max"] = m["max"], m["min"]
+    for i, var in enumerate(s["serving"].get("env", [])):
+        var["name"] = f"V{i}"
+    for section in (s["serving"], evaluation):
+        resources = section.get("resources", {})
+        for name in resources.get("requests", {}).keys() & resources.get("limits", {}).keys():
+            resources["limits"][name] = resources["requests"][name]
+    # Overlays may only adjust the namespace and replicas here: anything else could
+    # re-break the rules above once merged, which the first test already covers.
+    s["environments"] = {name: {k: v for k, v in (("namespace", o.get("namespace")),
+                                                  ("serving", {"replicas": 1})) if v is not None}
+                         for name, o in s.get("environments", {}).items()}
+    return spec
+
+
+@settings(max_examples=40, deadline=None,
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.filter_too_much])
+@given(from_schema(schema.json_schema()))
+def test_specs_nobody_wrote_by_hand_compile_to_valid_kubernetes_objects(instance):
+    files = compile_spec(yaml.safe_dump(_repair(instance), allow_unicode=True), source="generated.yaml")
+    objects = {path: yaml.safe_load(text) for path, text in files.items() if not path.endswith("kustomization.yaml")}
+    assert len(objects) >= 7
+    assert verify.full_check(objects) == []
