@@ -124,7 +124,10 @@ def build(ctx: click.Context, specs: tuple[str, ...], out: Path | None, env: str
             raise MlspecError([Diagnostic(str(out / rel), 1, 1, message) for rel, message in drift])
         click.echo(f"up to date: {len(output)} file(s) under {out}", err=True)
         return
-    directories = emit.write_tree(out, output)
+    try:
+        directories = emit.write_tree(out, output)
+    except OSError as exc:  # the machine's problem, not mlspec's: nothing was changed
+        raise MlspecError([Diagnostic(str(exc.filename or out), 1, 1, f"cannot write: {exc.strerror}")]) from None
     click.echo(f"built {len(files)} spec(s) into {len(directories)} director{'y' if len(directories) == 1 else 'ies'} "
                f"under {out} ({len(output)} files)", err=True)
 

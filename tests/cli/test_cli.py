@@ -183,3 +183,12 @@ def test_one_sided_resources_copy_the_other_side():
     rollout = yaml.safe_load(compile_spec(text, "r.yaml")["default/churn/rollout.yaml"])
     resources = rollout["spec"]["template"]["spec"]["containers"][0]["resources"]
     assert resources == {"requests": {"cpu": "4", "memory": "8Gi"}, "limits": {"cpu": "4", "memory": "8Gi"}}
+
+
+def test_unwritable_output_is_reported_not_an_internal_error(tmp_path):
+    blocker = tmp_path / "out"
+    blocker.write_text("a file where the output directory should go")
+    result = run("build", MINIMAL, "-o", blocker / "deploy")
+    assert result.exit_code == 1, result.output
+    assert "error: cannot write" in result.stderr and "internal error" not in result.stderr
+    assert blocker.read_text().startswith("a file")
