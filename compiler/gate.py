@@ -112,9 +112,13 @@ def table(verdicts: list[Verdict]) -> str:
         bound = {"min": f">= {v.bound:g}", "max": f"<= {v.bound:g}", "maxDrop": f"drop <= {v.bound:g}"}[v.check]
         verdict = "pass" if v.passed else f"FAIL: {v.reason}"
         rows.append((v.metric, _fmt(v.candidate), _fmt(v.baseline), bound, verdict))
-    widths = [max(len(r[i]) for r in rows) for i in range(4)]
-    lines = ["  ".join(cell.ljust(widths[i]) for i, cell in enumerate(r[:4])) + "  " + r[4] for r in rows]
-    return "\n".join(line.rstrip() for line in lines)
+    return format_table(rows)
+
+
+def format_table(rows: list[tuple[str, ...]]) -> str:
+    """Columns padded to their widest cell, two spaces apart, no trailing blanks."""
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    return "\n".join("  ".join(cell.ljust(widths[i]) for i, cell in enumerate(row)).rstrip() for row in rows)
 
 
 def as_json(verdicts: list[Verdict]) -> str:

@@ -22,15 +22,11 @@ import yaml
 
 from mlspec import emit
 from mlspec.errors import Diagnostic, LedgerError
+from mlspec.loader import YamlLoader
 from mlspec.model import ModelDeployment
 
 if TYPE_CHECKING:
     from mlspec.core import Built
-
-try:  # a batch reads every model's ledger: the C parser matters here
-    from yaml import CSafeLoader as _Loader
-except ImportError:  # pragma: no cover - depends on the machine
-    from yaml import SafeLoader as _Loader  # type: ignore[assignment]
 
 LEDGER_DIR = emit.LEDGER_DIR
 KIND = "ReleaseLedger"
@@ -64,7 +60,7 @@ def load(out: Path, name: str) -> Ledger:
     except OSError as exc:
         raise LedgerError([Diagnostic(str(path), 1, 1, f"cannot read the ledger: {exc.strerror}")]) from None
     try:
-        data = yaml.load(text, Loader=_Loader)
+        data = yaml.load(text, Loader=YamlLoader)
         if not (isinstance(data, dict) and data.get("kind") == KIND and data.get("model") == name
                 and isinstance(data.get("releases"), list)):
             raise ValueError(f"not a {KIND} of model {name!r}")

@@ -15,9 +15,9 @@ import yaml
 from mlspec.errors import Diagnostic, SpecError
 
 try:  # the C parser is several times faster; fall back when libyaml is absent
-    from yaml import CSafeLoader as _Loader
+    from yaml import CSafeLoader as YamlLoader
 except ImportError:  # pragma: no cover - depends on the machine
-    from yaml import SafeLoader as _Loader  # type: ignore[assignment]
+    from yaml import SafeLoader as YamlLoader  # type: ignore[assignment]
 
 MAX_BYTES = 1024 * 1024
 MAX_DEPTH = 64
@@ -189,7 +189,7 @@ def _build(text: str, source: str) -> Document:
             return frame.path + (len(frame.container),)
         return frame.path + (frame.key if frame.key is not None else "",)
 
-    for event in yaml.parse(text, Loader=_Loader):
+    for event in yaml.parse(text, Loader=YamlLoader):
         if isinstance(event, yaml.DocumentStartEvent):
             documents += 1
             if documents > 1:

@@ -15,7 +15,8 @@ from mlspec.resolve import Context
 
 def context_from(ledgers: dict[str, Ledger]) -> Context:
     """Recorded metrics of every model, so gates can compare against a baseline."""
-    return Context(recorded_metrics={name: lg.metrics() for name, lg in ledgers.items() if lg.metrics()})
+    recorded = {name: lg.metrics() for name, lg in ledgers.items()}
+    return Context(recorded_metrics={name: metrics for name, metrics in recorded.items() if metrics})
 
 
 def build_files(results: dict[str, Built], ledgers: dict[str, Ledger]) -> dict[str, str]:
@@ -59,8 +60,7 @@ def history_table(rows: list[dict[str, Any]]) -> str:
         r["specDigest"][7:19], r["gate"] or "-",
         ", ".join(f"{k}={v:g}" if isinstance(v, (int, float)) else f"{k}={v}" for k, v in r["metrics"].items()) or "-",
     ) for r in rows]
-    widths = [max(len(row[i]) for row in table) for i in range(len(header))]
-    return "\n".join("  ".join(c.ljust(widths[i]) for i, c in enumerate(row)).rstrip() for row in table)
+    return gate.format_table(table)
 
 
 def feature_context_mismatch(target: dict[str, Any], current: dict[str, Any]) -> str | None:

@@ -19,13 +19,8 @@ import jinja2
 import yaml
 from markupsafe import Markup
 
-from mlspec.loader import scalar_value
+from mlspec.loader import YamlLoader, scalar_value
 from mlspec.resolve import Release
-
-try:
-    from yaml import CSafeLoader as _Loader
-except ImportError:  # pragma: no cover - depends on the machine
-    from yaml import SafeLoader as _Loader  # type: ignore[assignment]
 
 # Characters YAML treats as line breaks or forbids, which JSON leaves raw.
 _YAML_UNSAFE = re.compile("[\u0085\u2028\u2029\u007f-\u009f\ufeff]")
@@ -117,7 +112,7 @@ def render(release: Release) -> dict[str, dict[str, Any]]:
 def parse(text: str, template: str) -> Any:
     """Re-parse rendered text into data. Walks the composed nodes directly: faster
     than PyYAML's generic constructor, and a duplicate key (a template bug) fails."""
-    node = yaml.compose(text, Loader=_Loader)
+    node = yaml.compose(text, Loader=YamlLoader)
     if node is None:
         raise ValueError(f"{template} rendered an empty document")
     return _construct(node, template)
