@@ -18,7 +18,7 @@ import os
 import sys
 from dataclasses import asdict, dataclass
 from decimal import Decimal
-from typing import Any
+from typing import Any, Sequence
 
 
 @dataclass(frozen=True)
@@ -115,7 +115,7 @@ def table(verdicts: list[Verdict]) -> str:
     return format_table(rows)
 
 
-def format_table(rows: list[tuple[str, ...]]) -> str:
+def format_table(rows: Sequence[Sequence[str]]) -> str:
     """Columns padded to their widest cell, two spaces apart, no trailing blanks."""
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     return "\n".join("  ".join(cell.ljust(widths[i]) for i, cell in enumerate(row)).rstrip() for row in rows)

@@ -15,13 +15,15 @@ import yaml
 from mlspec.errors import Diagnostic, SpecError
 
 try:  # the C parser is several times faster; fall back when libyaml is absent
-    from yaml import CSafeLoader as YamlLoader
+    from yaml import CSafeLoader as YamlLoader  # noqa: F401 - re-exported: one place picks the loader
 except ImportError:  # pragma: no cover - depends on the machine
     from yaml import SafeLoader as YamlLoader  # type: ignore[assignment]
 
 MAX_BYTES = 1024 * 1024
 MAX_DEPTH = 64
 MAX_NODES = 100_000  # counting every node an alias expands to
+
+__all__ = ["Document", "Mark", "Path", "YamlLoader", "diagnostic", "load", "scalar_value"]
 
 Path = tuple[str | int, ...]
 Mark = tuple[int, int]
