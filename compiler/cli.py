@@ -17,7 +17,6 @@ import click
 
 from mlspec import __version__, core, emit, ledger, releases, report
 from mlspec.errors import Diagnostic, GateFailed, MlspecError
-from mlspec.model import SCHEMA_URL
 from mlspec.specfiles import compile_many, find_specs, read_spec
 
 EXIT_INVALID, EXIT_INTERNAL = 1, 3  # usage errors exit 2, as click does
@@ -147,27 +146,38 @@ def _check_verify_installed() -> None:
     try:
         import kubernetes_validate  # noqa: F401
     except ImportError:
-        _fail_usage("--verify needs the optional extra: pip install 'mlspec[verify]'")
+        _fail_usage("--verify needs the optional extra: pip install kubernetes-validate (or the extra 'mlspec-gitops[verify]')")
 
 
 @main.command("init")
 @click.argument("name")
 @click.option("-o", "--output", "out", type=click.Path(dir_okay=False, path_type=Path),
               help="Write to FILE (default: NAME.mlspec.yaml). An existing file is never overwritten.")
-@click.option("--schema", "schema_ref", default=SCHEMA_URL, show_default=True,
-              help="Schema path or URL for the editor modeline, e.g. a copy written by `mlspec schema -o`.")
-def init_command(name: str, out: Path | None, schema_ref: str) -> None:
-    """Scaffold a commented spec that validates, with the editor schema modeline."""
-    from mlspec import scaffold
+@click.option("--schema", "schema_ref",
+              help="Schema path or URL for the editor modeline. Default: write (or refresh) the repository's "
+              "copy at .mlspec/schema.json beside .git and point the modeline at it relatively.")
+def init_command(name: str, out: Path | None, schema_ref: str | None) -> None:
+    """Scaffold a commented spec that validates, with a schema modeline that works offline."""
+    from mlspec import scaffold, schema
 
+    out = out or Path(f"{name}.mlspec.yaml")
+    home = scaffold.schema_home(out) if schema_ref is None else None
+    ref = scaffold.modeline_ref(out, home) if home is not None else schema_ref or ""
     try:
-        text = scaffold.spec(name, schema_ref)
+        text = scaffold.spec(name, ref)
     except ValueError as exc:
         _fail_usage(str(exc))
-    out = out or Path(f"{name}.mlspec.yaml")
+    if out.exists():
+        raise MlspecError([Diagnostic(str(out), 1, 1, "file exists; refusing to overwrite it")])
+    if home is not None:
+        schema_text = schema.schema_text()
+        if not home.is_file() or home.read_text(encoding="utf-8") != schema_text:
+            emit.write_file(home, schema_text)
     if not scaffold.create(out, text):
         raise MlspecError([Diagnostic(str(out), 1, 1, "file exists; refusing to overwrite it")])
     click.echo(f"wrote {out}: replace the TODO placeholders, then run `mlspec build {out} -o deploy/`", err=True)
+    if home is not None:
+        click.echo(f"editor schema: {home} (refresh it after upgrading mlspec: `mlspec schema -o {home}`)", err=True)
 
 
 @main.command("schema")
@@ -250,6 +260,28 @@ def diff_command(specs: tuple[str, ...], base: str, env: str | None, fmt: str,
     if fail_on_loosened and result.warnings:
         click.echo(f"{len(result.warnings)} threshold(s) loosened or removed", err=True)
         raise MlspecError([])
+
+
+@main.command("digest")
+@click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=str))
+@click.pass_context
+def digest_command(ctx: click.Context, paths: tuple[str, ...]) -> None:
+    """Print the artifact digest of each file or directory (what `spec.model.artifact.digest` pins).
+
+    One PATH prints the digest alone; several print `DIGEST  PATH` lines."""
+    from mlspec import digest
+
+    failed = False
+    for path in paths:
+        try:
+            value = digest.digest(path)
+        except digest.DigestError as exc:
+            click.echo(f"mlspec: error: {exc}", err=True)
+            failed = True
+            continue
+        click.echo(value if len(paths) == 1 else f"{value}  {path}")
+    if failed:
+        ctx.exit(EXIT_INVALID)
 
 
 @main.command("history")

@@ -29,6 +29,11 @@ DURATION_RE = r"^([0-9]+h([0-9]+m)?([0-9]+s)?|[0-9]+m([0-9]+s)?|[0-9]+s)$"
 METRIC_RE = r"^[A-Za-z_][A-Za-z0-9_.:-]*$"
 QUANTITY_RE = r"^[+]?([0-9]+|[0-9]+\.[0-9]*|\.[0-9]+)([KMGTPE]i|[mkMGTPE]|[eE][+-]?[0-9]+)?$"
 ENV_NAME_RE = r"^[A-Za-z_][A-Za-z0-9_]*$"
+# A record: one printable line, no surrounding blanks. Data and pipeline versions are
+# whatever the data system says (ISO-8601 timestamps, 64-hex lakeFS commits, S3
+# version ids, semver with build metadata): kept exact, never used as a label.
+RECORD_RE = r"^[^\s\x00-\x1f\x7f-\x9f\u2028\u2029]([^\x00-\x1f\x7f-\x9f\u2028\u2029]*[^\s\x00-\x1f\x7f-\x9f\u2028\u2029])?$"
+RECORD_MAX = 256
 
 RUNTIMES = ("mlserver", "triton", "torchserve", "custom")
 
@@ -112,6 +117,12 @@ Version = Annotated[
     str,
     Field(min_length=1, max_length=63, json_schema_extra={"pattern": LABEL_VALUE_RE}),
     AfterValidator(_label_value),
+]
+Record = Annotated[
+    str,
+    Field(min_length=1, max_length=RECORD_MAX, json_schema_extra={"pattern": RECORD_RE}),
+    _matching(RECORD_RE, "a version record",
+              " (one printable line without control characters or surrounding blanks)"),
 ]
 Uri = Annotated[
     str,
@@ -218,7 +229,11 @@ class Code(Strict):
 
 class Data(Strict):
     uri: Uri = Field(description="Training data location.", examples=["s3://data/transactions"])
-    version: Version = Field(description="Training data version (a string), e.g. a DVC / lakeFS / Delta version.", examples=["v42"])
+    version: Record = Field(
+        description="Training data version, exactly as the data system names it: a DVC tag, a lakeFS commit, "
+        "a Delta timestamp (`2026-11-20T00:00:00Z`), an S3 object version id. One printable line, at most 256 characters.",
+        examples=["v42"],
+    )
     digest: Digest | None = Field(default=None, description="Optional content hash of the training data snapshot.")
 
 
@@ -240,7 +255,7 @@ class Training(Strict):
 
 
 class Features(Strict):
-    pipeline_version: Version = Field(description="Version of the feature pipeline the model expects.", examples=["fp-17"])
+    pipeline_version: Record = Field(description="Version of the feature pipeline the model expects (a record, e.g. `fp-17` or `3.2.0+build.7`).", examples=["fp-17"])
     schema_digest: Digest | None = Field(default=None, description="Digest of the feature schema; rollback refuses a silent mismatch.")
 
 
@@ -299,7 +314,7 @@ class Serving(Strict):
 
 class Dataset(Strict):
     uri: Uri = Field(description="Pinned evaluation (holdout) dataset location.")
-    version: Version = Field(description="Evaluation dataset version.", examples=["v42-holdout"])
+    version: Record = Field(description="Evaluation dataset version, exactly as the data system names it (a record).", examples=["v42-holdout"])
 
 
 class Threshold(Strict):
@@ -320,7 +335,7 @@ class Evaluation(Strict):
     command: list[str] | None = Field(default=None, description="Evaluator command (default: the image's entrypoint).", examples=[["python", "-m", "fraud.eval"]])
     args: list[str] | None = Field(default=None, description="Evaluator arguments.")
     dataset: Dataset = Field(description="The pinned evaluation dataset.")
-    baseline: Version | None = Field(default=None, description="Model version compared against by `maxDrop`. Default: `rollback.previous.version`.")
+    baseline: Record | None = Field(default=None, description="Release compared against by `maxDrop` (a record; recorded baselines are looked up by model version). Default: `rollback.previous.version`.")
     thresholds: list[Threshold] = Field(min_length=1, description="Quality bar; the candidate is gated on every entry.")
     gate_image: PinnedImage | None = Field(
         default=None, description="Image that runs mlspec's gate step (needs `python3`). Default: the evaluator image."
@@ -388,8 +403,8 @@ class RolloutSection(Strict):
 class PreviousRelease(Strict):
     version: Version = Field(description="Model version of the release this one replaces.")
     artifact: Artifact = Field(description="That release's artifact.")
-    data_version: Version = Field(description="Training data version of that release.")
-    feature_pipeline_version: Version | None = Field(default=None, description="Feature pipeline version that release needs.")
+    data_version: Record = Field(description="Training data version of that release (a record, kept exact).")
+    feature_pipeline_version: Record | None = Field(default=None, description="Feature pipeline version that release needs (a record).")
     feature_schema_digest: Digest | None = Field(default=None, description="Feature schema digest of that release.")
 
 

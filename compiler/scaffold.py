@@ -11,6 +11,24 @@ from pathlib import Path
 from mlspec.model import DNS_LABEL_RE
 
 MAX_NAME = 47
+# Where `init` keeps the editor schema: one copy per repository, beside `.git`.
+SCHEMA_HOME = Path(".mlspec") / "schema.json"
+
+
+def schema_home(spec_path: Path) -> Path:
+    """The repository's schema copy: `.mlspec/schema.json` in the nearest directory
+    holding `.git` above the spec, else beside the spec."""
+    start = spec_path.absolute().parent
+    for directory in (start, *start.parents):
+        if (directory / ".git").exists():
+            return directory / SCHEMA_HOME
+    return start / SCHEMA_HOME
+
+
+def modeline_ref(spec_path: Path, schema_path: Path) -> str:
+    """`schema_path` relative to the spec's directory, as yaml-language-server resolves it."""
+    rel = Path(os.path.relpath(schema_path.absolute(), spec_path.absolute().parent)).as_posix()
+    return rel if rel.startswith("../") else "./" + rel
 
 
 def spec(name: str, schema_ref: str) -> str:

@@ -95,3 +95,43 @@ def test_init_scaffold_has_no_diagnostics(editor, tmp_path):
     assert editor.wait_diagnostics(uri) == []
     broken = editor.open(tmp_path / "broken.mlspec.yaml", text=spec.read_text().replace("seed: 42", "seed: x"))
     assert [d["range"]["start"]["line"] for d in editor.wait_diagnostics(broken)]
+
+
+def test_init_as_the_readme_says_completes_with_no_editor_settings(tmp_path):
+    """A user's literal path: `mlspec init NAME` in a fresh repository, then the
+    editor with no schema settings at all. The modeline alone must resolve offline."""
+    import subprocess
+
+    (tmp_path / ".git").mkdir()  # a fresh `git init`: the schema copy goes to the repository root
+    models = tmp_path / "models"
+    models.mkdir()
+    proc = subprocess.run(["mlspec", "init", "demo"], cwd=models, capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    spec = models / "demo.mlspec.yaml"
+    modeline = spec.read_text().splitlines()[0]
+    assert modeline == "# yaml-language-server: $schema=../.mlspec/schema.json"
+    assert (tmp_path / ".mlspec" / "schema.json").read_text() == (ROOT / "schemas" / "mlspec.schema.json").read_text()
+    client = LspClient(tmp_path)  # no `yaml.schemas`, no schema store: the modeline only
+    try:
+        uri = client.open(spec)
+        assert client.wait_diagnostics(uri) == []
+        probe = models / "probe.mlspec.yaml"  # the scaffold's own modeline and header, an empty `spec:`
+        text = "\n".join(spec.read_text().split("\nspec:\n")[0].splitlines()) + "\nspec:\n  \n"
+        probe_uri = client.open(probe, text=text)
+        client.wait_diagnostics(probe_uri)
+        line = text.count("\n") - 1
+        labels = set(client.completion(probe_uri, line, 2))
+        assert {"model", "training", "serving", "evaluation", "rollout", "rollback", "environments"} <= labels
+    finally:
+        client.close()
+
+
+def test_init_outside_a_repository_keeps_the_schema_beside_the_spec(tmp_path):
+    import subprocess
+
+    proc = subprocess.run(["mlspec", "init", "demo"], cwd=tmp_path, capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    assert (tmp_path / "demo.mlspec.yaml").read_text().startswith("# yaml-language-server: $schema=./.mlspec/schema.json\n")
+    assert (tmp_path / ".mlspec" / "schema.json").is_file()
+    again = subprocess.run(["mlspec", "init", "demo"], cwd=tmp_path, capture_output=True, text=True)
+    assert again.returncode == 1 and "refusing to overwrite" in again.stderr

@@ -140,7 +140,8 @@ def test_init_scaffolds_a_spec_that_builds(tmp_path):
     result = run("init", "fraud", "-o", spec)
     assert result.exit_code == 0, result.output
     text = spec.read_text()
-    assert text.startswith("# yaml-language-server: $schema=https://mlspec.dev/schemas/")
+    assert text.startswith("# yaml-language-server: $schema=./.mlspec/schema.json\n")
+    assert (tmp_path / ".mlspec" / "schema.json").is_file()
     assert "TODO" in text
     built = run("build", spec, "-o", tmp_path / "out")
     assert built.exit_code == 0, built.output

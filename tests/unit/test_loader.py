@@ -59,10 +59,24 @@ def test_alias_bomb_is_rejected_quickly_with_bounded_memory(levels):
 
 @pytest.mark.parametrize("opener,closer", [("[", "]"), ("{a: ", "}")])
 def test_very_deep_nesting_is_rejected_without_recursion(opener, closer):
+    # Which layer stops it first (mlspec's depth limit or PyYAML's own flow-level
+    # limit) is not ours to pin; what we promise is one positioned error, fast,
+    # never a RecursionError.
     text = "a: " + opener * 100_000 + "1" + closer * 100_000 + "\n"
     start = time.perf_counter()
-    assert "nesting deeper than 64" in _error(text)
+    with pytest.raises(SpecError) as info:
+        loader.load(text, "s.yaml")
     assert time.perf_counter() - start < 1.0
+    [diag] = info.value.diagnostics
+    assert (diag.source, diag.line, diag.severity) == ("s.yaml", 1, "error")
+    assert 1 < diag.col <= len(text)
+
+
+@pytest.mark.parametrize("opener,closer", [("[", "]"), ("{a: ", "}")])
+def test_nesting_just_past_the_limit_is_ours_to_reject(opener, closer):
+    depth = loader.MAX_DEPTH + 1
+    text = "a: " + opener * depth + "1" + closer * depth + "\n"
+    assert f"nesting deeper than {loader.MAX_DEPTH}" in _error(text)
 
 
 def test_deep_block_nesting_is_rejected():
