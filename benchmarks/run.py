@@ -31,6 +31,7 @@ import time
 from pathlib import Path
 
 RUNTIMES = ["mlserver", "triton", "torchserve", "custom"]
+FORMATS = {"mlserver": "sklearn", "triton": "triton", "torchserve": "pytorch", "custom": "onnx"}
 
 
 def _hex(seed: str, n: int = 64) -> str:
@@ -41,6 +42,7 @@ def spec(i: int) -> str:
     """A realistic spec: every section, two environments for most models."""
     name = f"model-{i:04d}"
     runtime = RUNTIMES[i % len(RUNTIMES)]
+    fmt = FORMATS[runtime]
     envs = "" if i % 5 == 0 else f"""  environments:
     staging: {{namespace: team-{i % 17}-staging, serving: {{replicas: 1}}}}
     prod: {{serving: {{replicas: {2 + i % 6}}}}}
@@ -55,6 +57,7 @@ metadata:
 spec:
   model:
     version: "2026.11.{i}"
+    format: {fmt}
     artifact: {{uri: s3://models/{name}/2026.11.{i}/model.onnx, digest: "sha256:{_hex(name + 'a')}"}}
   training:
     runId: "mlflow:{_hex(name, 8)}"
@@ -69,6 +72,7 @@ spec:
   serving:
     runtime: {runtime}
     image: registry.example.com/{runtime}@sha256:{_hex(runtime)}
+    storageInitializer: {{image: "registry.example.com/storage-initializer@sha256:{_hex('init')}"}}
     replicas: 3
     resources: {{requests: {{cpu: 500m, memory: 1Gi}}, limits: {{cpu: "1", memory: 2Gi}}}}
   evaluation:

@@ -17,7 +17,8 @@ from pydantic import BaseModel
 
 from mlspec.errors import Diagnostic, SpecError
 from mlspec.loader import Document, Path, diagnostic
-from mlspec.model import ModelDeployment, quantity_value
+from mlspec import delivery
+from mlspec.model import EnvVar, ModelDeployment, quantity_value
 
 # Suffixes of the object names derived from metadata.name (see resolve.Names).
 LONGEST_SUFFIX = "-offline-eval"
@@ -282,19 +283,25 @@ def semantic_problems(doc: ModelDeployment) -> Iterator[tuple[Path, str]]:
         if resources is not None:
             yield from _resource_problems(resources.requests, resources.limits, ("spec", section, "resources"))
 
-    names: set[str] = set()
-    for i, var in enumerate(spec.serving.env):
-        at = ("spec", "serving", "env", i)
-        if (var.value is None) == (var.secret_key_ref is None):
-            yield (at, f"env `{var.name}` needs exactly one of `value` or `secretKeyRef`")
-        if var.name in names:
-            yield (at + ("name",), f"duplicate env variable `{var.name}`")
-        names.add(var.name)
+    yield from _env_problems(spec.serving.env, ("spec", "serving", "env"))
+    if spec.serving.storage_initializer is not None:
+        yield from _env_problems(spec.serving.storage_initializer.env, ("spec", "serving", "storageInitializer", "env"))
+    yield from delivery.problems(spec)
 
     prev = spec.rollback.previous if spec.rollback else None
     if prev is not None and prev.version == spec.model.version:
         yield (("spec", "rollback", "previous", "version"),
                f"`rollback.previous.version` equals the model version {prev.version!r}")
+
+
+def _env_problems(env: list[EnvVar], at: Path) -> Iterator[tuple[Path, str]]:
+    names: set[str] = set()
+    for i, var in enumerate(env):
+        if (var.value is None) == (var.secret_key_ref is None):
+            yield (at + (i,), f"env `{var.name}` needs exactly one of `value` or `secretKeyRef`")
+        if var.name in names:
+            yield (at + (i, "name"), f"duplicate env variable `{var.name}`")
+        names.add(var.name)
 
 
 def _resource_problems(requests: dict[str, Any], limits: dict[str, Any], at: Path) -> Iterator[tuple[Path, str]]:

@@ -36,6 +36,7 @@ RECORD_RE = r"^[^\s\x00-\x1f\x7f-\x9f\u2028\u2029]([^\x00-\x1f\x7f-\x9f\u2028\u2
 RECORD_MAX = 256
 
 RUNTIMES = ("mlserver", "triton", "torchserve", "custom")
+FORMATS = ("sklearn", "xgboost", "lightgbm", "mlflow", "huggingface", "onnx", "pytorch", "tensorflow", "triton", "custom")
 
 
 def _matching(pattern: str, what: str, hint: str = "") -> AfterValidator:
@@ -202,8 +203,14 @@ class Metadata(Strict):
 
 
 class Artifact(Strict):
-    uri: Uri = Field(description="Where the trained model artifact is stored.", examples=["s3://models/fraud/2026.11.3/model.onnx"])
-    digest: Digest = Field(description="Content digest of the artifact: the serving pods and the evaluation Job load exactly these bytes.")
+    uri: Uri = Field(
+        description="Where the artifact is: `oci://REGISTRY/REPO@sha256:…` (a Kubernetes image volume), `s3://`, `gs://`, "
+        "`https://`, `hf://` (fetched by `serving.storageInitializer`), or `pvc://CLAIM/path` (mounted read-only).",
+        examples=["s3://models/fraud/2026.11.3/model.onnx"],
+    )
+    digest: Digest = Field(
+        description="Content digest of the artifact as delivered (`mlspec digest PATH`: a file's SHA-256, or the "
+        "SHA-256 of a directory's `sha256sum` manifest). Every pod checks it before the server or evaluator starts.")
 
 
 class ModelSection(Strict):
@@ -213,6 +220,14 @@ class ModelSection(Strict):
         examples=["2026.11.3"],
     )
     artifact: Artifact = Field(description="The trained model file or directory, pinned by digest.")
+    format: Literal["sklearn", "xgboost", "lightgbm", "mlflow", "huggingface", "onnx", "pytorch", "tensorflow",
+                    "triton", "custom"] = Field(
+        default="custom",
+        description="How the runtime loads the artifact. `mlserver`: `sklearn`, `xgboost`, `lightgbm`, `mlflow`, "
+        "`huggingface` pick the MLServer implementation (`custom`: set `MLSERVER_MODEL_IMPLEMENTATION` in "
+        "`serving.env`). `triton`: `triton` (the artifact is a Triton model repository). `torchserve`: `pytorch` "
+        "(the artifact is a model store holding `<modelName>.mar`). `custom` runtimes read `MLSPEC_MODEL_PATH`.",
+    )
 
 
 # --- training ----------------------------------------------------------------
@@ -288,6 +303,27 @@ class Toleration(Strict):
     effect: Literal["NoSchedule", "PreferNoSchedule", "NoExecute"] | None = Field(default=None, description="Taint effect.")
 
 
+class StorageInitializer(Strict):
+    image: PinnedImage = Field(
+        description="Image that fetches `s3://`, `gs://`, `https://` and `hf://` artifacts into the pod (KServe's "
+        "storage initializer is the reference: it is run as `IMAGE URI DEST`), pinned by digest.")
+    service_account_name: DnsLabel | None = Field(
+        default=None, description="Service account of the serving and evaluation pods, for workload identity "
+        "(IRSA, GKE / Azure workload identity): no keys anywhere.")
+    env: list[EnvVar] = Field(
+        default_factory=list, description="Environment of the fetch step, e.g. `AWS_ENDPOINT_URL` as a value and keys "
+        "as `secretKeyRef` (never values).")
+    env_from_secret: DnsLabel | None = Field(
+        default=None, description="A Secret whose keys all become environment variables of the fetch step "
+        "(e.g. `AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`).")
+
+
+class PodUser(Strict):
+    run_as_user: int = Field(ge=1, le=2**31 - 1, description="Numeric user id (never 0).")
+    run_as_group: int = Field(ge=1, le=2**31 - 1, description="Numeric group id.")
+    fs_group: int | None = Field(default=None, ge=1, le=2**31 - 1, description="Group owning the pod's volumes. Default: `runAsGroup`.")
+
+
 class Serving(Strict):
     runtime: Literal["mlserver", "triton", "torchserve", "custom"] = Field(
         default="mlserver",
@@ -307,13 +343,28 @@ class Serving(Strict):
     )
     node_selector: dict[LabelKey, LabelValue] = Field(default_factory=dict, description="Node selector for serving pods (e.g. GPU nodes).")
     tolerations: list[Toleration] = Field(default_factory=list, description="Tolerations for serving pods (e.g. GPU taints).")
+    model_name: DnsLabel | None = Field(
+        default=None, description="Name of the model inside the server (MLServer model, Triton repository entry, "
+        "TorchServe `.mar`), probed at `/v2/models/<modelName>/ready`. Default: `metadata.name`.")
+    storage_initializer: StorageInitializer | None = Field(
+        default=None, description="Fetches remote artifacts (needed for `s3://`, `gs://`, `https://`, `hf://`); "
+        "used by the evaluation pods too.")
+    security_context: PodUser | None = Field(
+        default=None, description="User and group of every mlspec pod. Default: 1000/1000, the non-root user the "
+        "official MLServer, Triton and TorchServe images are built for.")
+    verify_image: PinnedImage | None = Field(
+        default=None, description="Image that runs the digest check in serving pods (needs `python3`). Default: "
+        "the serving image.")
 
 
 # --- evaluation ------------------------------------------------------------
 
 
 class Dataset(Strict):
-    uri: Uri = Field(description="Pinned evaluation (holdout) dataset location.")
+    uri: Uri = Field(description="Pinned evaluation (holdout) dataset location. With `digest`, delivered and "
+                     "verified like the model (same schemes), at `MLSPEC_DATASET_PATH`.")
+    digest: Digest | None = Field(default=None, description="Content digest of the dataset (`mlspec digest PATH`): "
+                                  "the evaluation pod fetches and checks it before the evaluator starts.")
     version: Record = Field(description="Evaluation dataset version, exactly as the data system names it (a record).", examples=["v42-holdout"])
 
 

@@ -20,18 +20,18 @@ import yaml
 from markupsafe import Markup
 
 from mlspec.loader import YamlLoader, scalar_value
+from mlspec.delivery import CONTAINER_SECURITY
 from mlspec.resolve import Release
 
 # Characters YAML treats as line breaks or forbids, which JSON leaves raw.
 _YAML_UNSAFE = re.compile("[\u0085\u2028\u2029\u007f-\u009f\ufeff]")
 
-POD_SECURITY = {"runAsNonRoot": True, "seccompProfile": {"type": "RuntimeDefault"}}
-CONTAINER_SECURITY = {
-    "allowPrivilegeEscalation": False,
-    "capabilities": {"drop": ["ALL"]},
-    "runAsNonRoot": True,
-    "seccompProfile": {"type": "RuntimeDefault"},
-}
+
+# Static: addresses come from TS_* variables in the pod template (enable_envvars_config).
+TORCHSERVE_PROPERTIES = """enable_envvars_config=true
+install_py_dep_per_model=false
+disable_system_metrics=true
+"""
 
 # (template, output file) per object; `None` output means "skip when absent".
 OBJECTS = [
@@ -43,6 +43,9 @@ OBJECTS = [
     ("job-eval.yaml.j2", "job-eval.yaml"),
     ("configmap-gate.yaml.j2", "configmap-gate.yaml"),
     ("configmap-lineage.yaml.j2", "configmap-lineage.yaml"),
+    ("configmap-runtime.yaml.j2", "configmap-runtime.yaml"),
+    ("networkpolicy.yaml.j2", "networkpolicy-serving.yaml"),
+    ("networkpolicy.yaml.j2", "networkpolicy-evaluation.yaml"),
 ]
 
 
@@ -80,14 +83,14 @@ def environment() -> jinja2.Environment:
         lstrip_blocks=True,
     )
     env.filters["combine"] = _combine
-    env.globals.update(POD_SECURITY=POD_SECURITY, CONTAINER_SECURITY=CONTAINER_SECURITY)
+    env.globals.update(CONTAINER_SECURITY=CONTAINER_SECURITY)
     return env
 
 
-@lru_cache(maxsize=1)
-def gate_source() -> str:
-    """Source of the gate module, shipped verbatim to the cluster."""
-    return resources.files("mlspec").joinpath("gate.py").read_text(encoding="utf-8")
+@lru_cache(maxsize=None)
+def module_source(name: str) -> str:
+    """Source of a standard-library-only module (`gate.py`, `digest.py`), shipped verbatim to the cluster."""
+    return resources.files("mlspec").joinpath(name).read_text(encoding="utf-8")
 
 
 def render(release: Release) -> dict[str, dict[str, Any]]:
@@ -96,7 +99,9 @@ def render(release: Release) -> dict[str, dict[str, Any]]:
     objects: dict[str, dict[str, Any]] = {}
     shared = {
         "r": release,
-        "gate_source": gate_source(),
+        "gate_source": module_source("gate.py"),
+        "digest_source": module_source("digest.py"),
+        "torchserve_properties": TORCHSERVE_PROPERTIES,
         "gate_json": json.dumps(release.gate_config, indent=2, sort_keys=True) + "\n",
         "lineage_json": json.dumps(release.lineage, indent=2, sort_keys=True, ensure_ascii=False) + "\n",
     }
@@ -104,7 +109,7 @@ def render(release: Release) -> dict[str, dict[str, Any]]:
         if filename == "analysistemplate-online.yaml" and not release.online_metrics:
             continue
         service = release.names.stable if filename == "service-stable.yaml" else release.names.canary
-        text = env.get_template(template).render(shared, service=service)
+        text = env.get_template(template).render(shared, service=service, policy=filename[len("networkpolicy-"):-5])
         objects[filename] = parse(text, template)
     return objects
 

@@ -13,7 +13,7 @@ import json
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from mlspec import check
+from mlspec import check, delivery
 from mlspec.errors import Diagnostic, SpecError
 from mlspec.loader import Document, Path, diagnostic
 from mlspec.model import ModelDeployment, Spec
@@ -30,22 +30,23 @@ GATE_RESOURCES = {"requests": {"cpu": "100m", "memory": "128Mi"}, "limits": {"cp
 
 METRICS_DIR = "/mlspec/out"
 GATE_DIR = "/mlspec/gate"
-MODEL_DIR = "/mnt/models"
+RUNTIME_DIR = "/mlspec/runtime"
+MODEL_DIR = delivery.MOUNTS["model"]
 
 
 @dataclass(frozen=True)
 class Runtime:
     port: int
-    ready: str
     live: str
 
 
 RUNTIMES = {
-    "mlserver": Runtime(8080, "/v2/health/ready", "/v2/health/live"),
-    "triton": Runtime(8000, "/v2/health/ready", "/v2/health/live"),
-    "torchserve": Runtime(8080, "/ping", "/ping"),
-    "custom": Runtime(8080, "/healthz", "/healthz"),
+    "mlserver": Runtime(8080, "/v2/health/live"),
+    "triton": Runtime(8000, "/v2/health/live"),
+    "torchserve": Runtime(8080, "/ping"),
+    "custom": Runtime(8080, "/healthz"),
 }
+TORCHSERVE_MANAGEMENT_PORT = 8081
 
 
 @dataclass(frozen=True)
@@ -57,6 +58,7 @@ class Names:
     online: str
     lineage: str
     gate: str
+    runtime: str
     eval_job: str
 
 
@@ -85,6 +87,7 @@ class Release:
     names: Names
     labels: dict[str, str]
     selector: dict[str, str]
+    pod_security: dict[str, Any]
     annotations: dict[str, str]
     pod_annotations: dict[str, str]
     serving: dict[str, Any]
@@ -193,7 +196,7 @@ def _release(doc: ModelDeployment, env: str, context: Context) -> Release:
     digest = spec_digest(doc, env)
     names = Names(
         rollout=name, stable=f"{name}-stable", canary=f"{name}-canary", offline=f"{name}{check.LONGEST_SUFFIX}",
-        online=f"{name}-online", lineage=f"{name}-lineage", gate=f"{name}-gate",
+        online=f"{name}-online", lineage=f"{name}-lineage", gate=f"{name}-gate", runtime=f"{name}-runtime",
         eval_job=f"{name}-eval-{digest[7:17]}",
     )
     labels = dict(sorted(doc.metadata.labels.items()))
@@ -212,10 +215,11 @@ def _release(doc: ModelDeployment, env: str, context: Context) -> Release:
     return Release(
         env=env, spec=doc, name=name, namespace=doc.metadata.namespace, digest=digest, names=names,
         labels=labels, selector={"app.kubernetes.io/name": name, "app.kubernetes.io/component": "server"},
+        pod_security=delivery.pod_user(spec),
         annotations=annotations,
         # Pods carry the model's pins but not the spec digest: scaling must not roll new pods.
         pod_annotations={k: v for k, v in annotations.items() if k != "mlspec.dev/spec-digest"},
-        serving=_serving(spec, name), evaluation=_evaluation(spec, name, baseline),
+        serving=_serving(doc), evaluation=_evaluation(doc, baseline),
         steps=steps, background=_background(spec, names, steps),
         online_metrics=_online_metrics(spec), prometheus=spec.rollout.analysis.prometheus.address if spec.rollout.analysis else None,
         gate_config=gate_config(doc, baseline, recorded), lineage={**_lineage(doc, env, digest), **context.lineage},
@@ -249,50 +253,72 @@ def _resources(section: Any, default: dict[str, dict[str, str]]) -> dict[str, di
     return {"requests": requests or dict(limits), "limits": limits or dict(requests)}
 
 
-def _serving(spec: Spec, name: str) -> dict[str, Any]:
+def _serving(doc: ModelDeployment) -> dict[str, Any]:
+    spec = doc.spec
     s = spec.serving
     runtime = RUNTIMES[s.runtime]
     port = s.port or runtime.port
-    uri = spec.model.artifact.uri
+    model = s.model_name or doc.metadata.name
+    pod = delivery.plan(spec, delivery.sources(doc, None, for_evaluation=False), s.verify_image or s.image,
+                        ("runtime", RUNTIME_DIR))
     default_args: dict[str, list[str] | None] = {
-        "mlserver": ["mlserver", "start", MODEL_DIR],
-        "triton": ["tritonserver", f"--model-repository={uri}", f"--http-port={port}"],
+        "mlserver": ["mlserver", "start", RUNTIME_DIR],
+        "triton": ["tritonserver", f"--model-repository={MODEL_DIR}", f"--http-port={port}"],
         "torchserve": ["torchserve", "--start", "--foreground", f"--model-store={MODEL_DIR}",
-                       "--models", f"{name}={uri}", "--disable-token-auth"],
+                       "--models", f"{model}={model}.mar", "--disable-token-auth",
+                       f"--ts-config={RUNTIME_DIR}/torchserve.properties"],
         "custom": None,
     }
     env: list[dict[str, Any]] = [
-        {"name": "MLSPEC_MODEL_NAME", "value": name},
+        {"name": "MLSPEC_MODEL_NAME", "value": doc.metadata.name},
         {"name": "MLSPEC_MODEL_VERSION", "value": spec.model.version},
-        {"name": "MLSPEC_ARTIFACT_URI", "value": uri},
+        {"name": "MLSPEC_ARTIFACT_URI", "value": spec.model.artifact.uri},
         {"name": "MLSPEC_ARTIFACT_DIGEST", "value": spec.model.artifact.digest},
+        *pod["env"],
+        {"name": "HOME", "value": "/tmp"},  # the root filesystem is read-only: caches go to /tmp
     ]
+    ports = [{"name": "http", "containerPort": port, "protocol": "TCP"}]
+    ready: dict[str, Any] = {"path": f"/v2/models/{model}/ready", "port": "http"}
     if s.runtime == "mlserver":
         env += [
             {"name": "MLSERVER_HTTP_PORT", "value": str(port)},
-            {"name": "MLSERVER_MODEL_NAME", "value": name},
+            {"name": "MLSERVER_MODEL_NAME", "value": model},
             {"name": "MLSERVER_MODEL_VERSION", "value": spec.model.version},
-            {"name": "MLSERVER_MODEL_URI", "value": uri},
+            {"name": "MLSERVER_MODEL_URI", "value": MODEL_DIR},
         ]
-    for var in s.env:
-        if var.secret_key_ref is not None:
-            env.append({"name": var.name, "valueFrom": {"secretKeyRef": {"name": var.secret_key_ref.name, "key": var.secret_key_ref.key}}})
-        else:
-            env.append({"name": var.name, "value": var.value})
+        if spec.model.format in delivery.MLSERVER_IMPLEMENTATIONS:
+            env.append({"name": "MLSERVER_MODEL_IMPLEMENTATION",
+                        "value": delivery.MLSERVER_IMPLEMENTATIONS[spec.model.format]})
+    elif s.runtime == "torchserve":
+        env += [{"name": "TS_INFERENCE_ADDRESS", "value": f"http://0.0.0.0:{port}"},
+                {"name": "TS_MANAGEMENT_ADDRESS", "value": f"http://0.0.0.0:{TORCHSERVE_MANAGEMENT_PORT}"},
+                {"name": "LOG_LOCATION", "value": "/tmp/logs"}, {"name": "METRICS_LOCATION", "value": "/tmp/logs"}]
+        ports.append({"name": "management", "containerPort": TORCHSERVE_MANAGEMENT_PORT, "protocol": "TCP"})
+        ready = {"path": f"/models/{model}", "port": "management"}
+    elif s.runtime == "custom":
+        ready = {"path": "/healthz", "port": "http"}
+    if s.health_path:
+        ready = {"path": s.health_path, "port": "http"}
+    env += delivery.env_vars(s.env)
     return {
-        "image": s.image, "port": port, "replicas": s.replicas,
+        "image": s.image, "port": port, "ports": ports, "replicas": s.replicas,
         "args": s.args if s.args is not None else default_args[s.runtime],
-        "env": env, "ready": s.health_path or runtime.ready, "live": s.health_path or runtime.live,
+        "env": env, "ready": ready, "live": s.health_path or runtime.live,
         "resources": _resources(s.resources, DEFAULT_SERVING_RESOURCES),
         "node_selector": dict(sorted(s.node_selector.items())),
         "tolerations": [t.model_dump(by_alias=True, exclude_none=True) for t in s.tolerations],
+        "init_containers": pod["init"], "volumes": pod["volumes"], "mounts": pod["mounts"],
+        "service_account": pod["service_account"], "runtime_dir": RUNTIME_DIR,
     }
 
 
-def _evaluation(spec: Spec, name: str, baseline: str | None) -> dict[str, Any]:
+def _evaluation(doc: ModelDeployment, baseline: str | None) -> dict[str, Any]:
+    spec = doc.spec
     e = spec.evaluation
+    gate_image = e.gate_image or e.image
+    pod = delivery.plan(spec, delivery.sources(doc, baseline, for_evaluation=True), gate_image, ("gate", GATE_DIR))
     env = [
-        {"name": "MLSPEC_MODEL_NAME", "value": name},
+        {"name": "MLSPEC_MODEL_NAME", "value": doc.metadata.name},
         {"name": "MLSPEC_MODEL_VERSION", "value": spec.model.version},
         {"name": "MLSPEC_ARTIFACT_URI", "value": spec.model.artifact.uri},
         {"name": "MLSPEC_ARTIFACT_DIGEST", "value": spec.model.artifact.digest},
@@ -301,6 +327,8 @@ def _evaluation(spec: Spec, name: str, baseline: str | None) -> dict[str, Any]:
         {"name": "MLSPEC_SEED", "value": str(spec.training.seed)},
         {"name": "MLSPEC_METRICS_PATH", "value": f"{METRICS_DIR}/metrics.json"},
         {"name": "MLSPEC_THRESHOLDS", "value": json.dumps(_thresholds(spec), sort_keys=True, separators=(",", ":"))},
+        *pod["env"],
+        {"name": "HOME", "value": "/tmp"},
     ]
     if spec.features:
         env.append({"name": "MLSPEC_FEATURE_PIPELINE_VERSION", "value": spec.features.pipeline_version})
@@ -317,10 +345,12 @@ def _evaluation(spec: Spec, name: str, baseline: str | None) -> dict[str, Any]:
         gate_args += ["--baseline-metrics", f"{METRICS_DIR}/baseline-metrics.json"]
     return {
         "image": e.image, "command": e.command, "args": e.args, "env": env,
-        "gate_image": e.gate_image or e.image, "gate_command": gate_args,
+        "gate_image": gate_image, "gate_command": gate_args,
         "deadline": duration_seconds(e.timeout),
         "resources": _resources(e.resources, DEFAULT_EVAL_RESOURCES), "gate_resources": GATE_RESOURCES,
         "metrics_dir": METRICS_DIR, "gate_dir": GATE_DIR,
+        "init_containers": pod["init"], "volumes": pod["volumes"], "mounts": pod["mounts"],
+        "service_account": pod["service_account"],
     }
 
 

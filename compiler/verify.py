@@ -17,7 +17,8 @@ from mlspec.model import DNS_LABEL_RE, LABEL_KEY_RE, LABEL_VALUE_RE
 
 PINS = ("mlspec.dev/model-version", "mlspec.dev/artifact-digest", "mlspec.dev/data-version",
         "mlspec.dev/seed", "mlspec.dev/code-commit", "mlspec.dev/spec-digest")
-KUBERNETES_VERSION = "1.30.0"
+# Image volumes (oci:// artifacts) are on by default from 1.35.
+KUBERNETES_VERSION = "1.35.0"
 
 
 class VerifyError(Exception):
@@ -54,10 +55,14 @@ def problems(filename: str, obj: dict[str, Any]) -> Iterator[str]:
         security = pod.get("securityContext", {})
         if security.get("runAsNonRoot") is not True or security.get("seccompProfile", {}).get("type") != "RuntimeDefault":
             yield f"{where}: pod is not runAsNonRoot with seccomp RuntimeDefault"
+        if not all(isinstance(security.get(k), int) and security[k] > 0 for k in ("runAsUser", "runAsGroup", "fsGroup")):
+            yield f"{where}: pod has no numeric non-root runAsUser, runAsGroup and fsGroup"
         for container in pod.get("initContainers", []) + pod.get("containers", []):
             c = container.get("securityContext", {})
             if c.get("allowPrivilegeEscalation") is not False or c.get("capabilities", {}).get("drop") != ["ALL"]:
                 yield f"{where}: container {container['name']} may escalate privileges or keeps capabilities"
+            if c.get("readOnlyRootFilesystem") is not True:
+                yield f"{where}: container {container['name']} has a writable root filesystem"
             resources = container.get("resources", {})
             if not resources.get("requests") or not resources.get("limits"):
                 yield f"{where}: container {container['name']} lacks requests or limits"
@@ -77,7 +82,7 @@ def self_check(objects: dict[str, dict[str, Any]]) -> None:
 def strict_targets(obj: dict[str, Any]) -> Iterator[tuple[str, dict[str, Any]]]:
     """Objects the Kubernetes strict schemas can check, derived from `obj`."""
     kind = obj["kind"]
-    if obj["apiVersion"] in ("v1", "batch/v1", "apps/v1"):
+    if obj["apiVersion"] in ("v1", "batch/v1", "apps/v1", "networking.k8s.io/v1"):
         yield kind, obj
     elif kind == "Rollout":
         spec = obj["spec"]

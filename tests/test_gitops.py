@@ -115,7 +115,7 @@ def test_batch_with_invalid_specs_reports_all_and_writes_nothing(tmp_path):
     out = tmp_path / "out"
     result = run("build", tmp_path, "-o", out, "-j", "2")
     assert result.exit_code == 1
-    assert "m3.yaml:16:11: error:" in result.stderr and "m7.yaml:16:11: error:" in result.stderr
+    assert "m3.yaml:17:11: error:" in result.stderr and "m7.yaml:17:11: error:" in result.stderr
     assert not out.exists()
 
 
@@ -192,7 +192,8 @@ def test_argocd_plugin_generate_command_as_written(repo):
     assert proc.returncode == 0, proc.stderr
     docs = list(yaml.safe_load_all(proc.stdout))
     assert sorted(d["kind"] for d in docs) == ["AnalysisTemplate", "AnalysisTemplate", "ConfigMap", "ConfigMap",
-                                               "Job", "Rollout", "Service", "Service"]
+                                               "ConfigMap", "Job", "NetworkPolicy", "NetworkPolicy", "Rollout",
+                                               "Service", "Service"]
     expected = (repo / "deploy" / "prod" / "fraud-detector" / "rollout.yaml").read_text()
     assert next(d for d in docs if d["kind"] == "Rollout") == yaml.safe_load(expected)
     missing_env = _sh(generate["args"][0], app, {})
@@ -231,4 +232,4 @@ def test_github_actions_workflow_commands(repo):
     assert "Quality gate **removed**" in (repo / "diff.md").read_text()
     (repo / "models" / "churn.mlspec.yaml").write_text(MINIMAL.replace("seed: 7", "seed: x"))
     bad = _sh(runs[0], repo, {})
-    assert bad.returncode == 1 and bad.stdout.startswith("::error file=models/churn.mlspec.yaml,line=16,col=11::")
+    assert bad.returncode == 1 and bad.stdout.startswith("::error file=models/churn.mlspec.yaml,line=17,col=11::")

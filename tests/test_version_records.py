@@ -39,7 +39,7 @@ def spec_with(version: str) -> str:
     text = text.replace("      - {metric: f1, min: 0.8}\n", "      - {metric: f1, min: 0.8, maxDrop: 0.01}\n")
     assert text.count(quoted) == 3
     return text + ("  rollback:\n    previous:\n      version: \"0.9.0\"\n"
-                   "      artifact: {uri: gs://models/churn/0.9.0/model.joblib, digest: 'sha256:" + "e" * 64 + "'}\n"
+                   "      artifact: {uri: pvc://models/churn/0.9.0/model.joblib, digest: 'sha256:" + "e" * 64 + "'}\n"
                    f"      dataVersion: {quoted}\n      featurePipelineVersion: {quoted}\n")
 
 

@@ -85,7 +85,7 @@ def test_all_errors_of_all_specs_in_one_run(tmp_path):
     result = run("validate", a, b, "--format", "json")
     assert result.exit_code == 1
     errors = json.loads(result.stdout)
-    assert [(Path(e["file"]).name, e["line"]) for e in errors] == [("a.yaml", 6), ("a.yaml", 16), ("b.yaml", 20)]
+    assert [(Path(e["file"]).name, e["line"]) for e in errors] == [("a.yaml", 6), ("a.yaml", 17), ("b.yaml", 21)]
 
 
 def test_github_annotations(tmp_path):
@@ -93,14 +93,14 @@ def test_github_annotations(tmp_path):
     bad.write_text(MINIMAL.read_text().replace("seed: 7", "seed: 1.5"))
     result = run("validate", bad, "--format", "github")
     assert result.exit_code == 1
-    assert result.stdout.startswith(f"::error file={bad},line=16,col=11::`spec.training.seed`: expected an integer")
+    assert result.stdout.startswith(f"::error file={bad},line=17,col=11::`spec.training.seed`: expected an integer")
 
 
 def test_stdout_prints_one_environment_as_a_stream():
     result = run("build", FULL, "--stdout", "--env", "staging")
     assert result.exit_code == 0
     docs = list(yaml.safe_load_all(result.stdout))
-    assert len(docs) == 8 and {d["metadata"]["namespace"] for d in docs} == {"risk-staging"}
+    assert len(docs) == 11 and {d["metadata"]["namespace"] for d in docs} == {"risk-staging"}
     ambiguous = run("build", FULL, "--stdout")
     assert ambiguous.exit_code == 2 and "select one with --env" in ambiguous.stderr
 

@@ -1,0 +1,208 @@
+"""Delivering exactly the pinned bytes (DESIGN.md): where each artifact comes
+from, how it reaches a pod, and the digest check before anything uses it.
+
+`problems(spec)` gives the positioned rules; `plan(...)` gives the pod pieces
+(init containers, volumes, mounts, environment) that `resolve` hands to the
+templates. Schemes:
+
+- `oci://REGISTRY/REPO@sha256:…`  a Kubernetes image volume (read-only);
+- `s3://`, `gs://`, `https://`, `hf://`  fetched by the storage initializer into
+  an `emptyDir`, run as `IMAGE URI DEST` (KServe's storage-initializer contract);
+- `pvc://CLAIM/path`  the claim mounted read-only, `path` as the sub-path.
+
+Then one `verify` init container runs `digest.py --verify` (mlspec's digest
+code, shipped in a ConfigMap) over every delivered source and stops the pod on
+any mismatch, before the server or the evaluator starts.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any, Iterator
+
+from mlspec.loader import Path
+from mlspec.model import ModelDeployment, Spec
+
+REMOTE = ("s3", "gs", "https", "hf")
+SCHEMES = ("oci", *REMOTE, "pvc")
+_OCI_RE = re.compile(r"^oci://([a-z0-9.-]+(:[0-9]+)?/)?[a-z0-9][a-z0-9._/-]*@sha256:[a-f0-9]{64}$")
+_PVC_RE = re.compile(r"^pvc://([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*)/([^\s]+)$")
+
+# spec.model.format values each runtime can load (`custom` runtimes load anything).
+LOADABLE: dict[str, tuple[str, ...]] = {
+    "mlserver": ("sklearn", "xgboost", "lightgbm", "mlflow", "huggingface", "custom"),
+    "triton": ("triton",),
+    "torchserve": ("pytorch",),
+}
+MLSERVER_IMPLEMENTATIONS = {
+    "sklearn": "mlserver_sklearn.SKLearnModel",
+    "xgboost": "mlserver_xgboost.XGBoostModel",
+    "lightgbm": "mlserver_lightgbm.LightGBMModel",
+    "mlflow": "mlserver_mlflow.MLflowRuntime",
+    "huggingface": "mlserver_huggingface.HuggingFaceRuntime",
+}
+
+# Where each source is found in a pod; MLSPEC_* variables point here.
+MOUNTS = {"model": "/mnt/models", "baseline": "/mnt/baseline", "dataset": "/mnt/dataset"}
+ENV_NAMES = {"model": "MLSPEC_MODEL_PATH", "baseline": "MLSPEC_BASELINE_MODEL_PATH", "dataset": "MLSPEC_DATASET_PATH"}
+FETCH_RESOURCES = {"requests": {"cpu": "100m", "memory": "256Mi"}, "limits": {"cpu": "1", "memory": "1Gi"}}
+VERIFY_RESOURCES = {"requests": {"cpu": "100m", "memory": "64Mi"}, "limits": {"cpu": "1", "memory": "256Mi"}}
+CONTAINER_SECURITY = {
+    "allowPrivilegeEscalation": False,
+    "capabilities": {"drop": ["ALL"]},
+    "readOnlyRootFilesystem": True,
+    "runAsNonRoot": True,
+    "seccompProfile": {"type": "RuntimeDefault"},
+}
+DEFAULT_USER = 1000  # the non-root user of the official MLServer, Triton and TorchServe images
+
+
+@dataclass(frozen=True)
+class Source:
+    """One artifact a pod needs: the candidate model, the baseline model or the dataset."""
+
+    role: str  # "model" | "baseline" | "dataset"
+    uri: str
+    digest: str
+
+    @property
+    def scheme(self) -> str:
+        return self.uri.split("://", 1)[0]
+
+    @property
+    def mount(self) -> str:
+        return MOUNTS[self.role]
+
+
+def scheme_problem(uri: str, has_initializer: bool) -> str | None:
+    """Why `uri` cannot be delivered, or None."""
+    scheme = uri.split("://", 1)[0]
+    if scheme not in SCHEMES:
+        return (f"unsupported artifact scheme `{scheme}://`; supported: "
+                + ", ".join(f"`{s}://`" for s in SCHEMES))
+    if scheme == "oci" and not _OCI_RE.fullmatch(uri):
+        return ("an `oci://` artifact must be pinned by its manifest digest: "
+                "`oci://REGISTRY/REPO@sha256:<64 hex>` (a tag is mutable)")
+    if scheme == "pvc":
+        match = _PVC_RE.fullmatch(uri)
+        if not match or ".." in match.group(5).split("/") or match.group(5).startswith("/"):
+            return "expected `pvc://CLAIM/path`: a claim name, then a relative path inside the volume (no `..`)"
+    if scheme in REMOTE and not has_initializer:
+        return (f"`{scheme}://` artifacts are fetched into the pod by a storage initializer: set "
+                "`spec.serving.storageInitializer.image` (e.g. KServe's storage-initializer, pinned by digest)")
+    return None
+
+
+def problems(spec: Spec) -> Iterator[tuple[Path, str]]:
+    """Delivery rules as (path, message): schemes, and formats the runtime can load."""
+    has_initializer = spec.serving.storage_initializer is not None
+    uris: list[tuple[Path, str]] = [(("spec", "model", "artifact", "uri"), spec.model.artifact.uri)]
+    if spec.rollback is not None:
+        uris.append((("spec", "rollback", "previous", "artifact", "uri"), spec.rollback.previous.artifact.uri))
+    if spec.evaluation.dataset.digest is not None:
+        uris.append((("spec", "evaluation", "dataset", "uri"), spec.evaluation.dataset.uri))
+    for at, uri in uris:
+        problem = scheme_problem(uri, has_initializer)
+        if problem:
+            yield (at, problem)
+    runtime, fmt = spec.serving.runtime, spec.model.format
+    loadable = LOADABLE.get(runtime)
+    if loadable is not None and fmt not in loadable:
+        yield (("spec", "model", "format"), f"runtime `{runtime}` cannot load format `{fmt}`; it loads: "
+               + ", ".join(f"`{f}`" for f in loadable))
+    if runtime == "mlserver" and fmt == "custom" and not any(
+            v.name == "MLSERVER_MODEL_IMPLEMENTATION" for v in spec.serving.env):
+        yield (("spec", "model", "format"), "runtime `mlserver` needs to know the model's implementation: set "
+               "`spec.model.format` (sklearn, xgboost, lightgbm, mlflow, huggingface) or "
+               "`MLSERVER_MODEL_IMPLEMENTATION` in `spec.serving.env`")
+
+
+def sources(doc: ModelDeployment, baseline: str | None, for_evaluation: bool) -> list[Source]:
+    """What a pod needs delivered: the model; in evaluation pods also the
+    baseline model (when it is `rollback.previous`) and a pinned dataset."""
+    spec = doc.spec
+    found = [Source("model", spec.model.artifact.uri, spec.model.artifact.digest)]
+    if not for_evaluation:
+        return found
+    prev = spec.rollback.previous if spec.rollback else None
+    if prev is not None and baseline == prev.version:
+        found.append(Source("baseline", prev.artifact.uri, prev.artifact.digest))
+    if spec.evaluation.dataset.digest is not None:
+        found.append(Source("dataset", spec.evaluation.dataset.uri, spec.evaluation.dataset.digest))
+    return found
+
+
+def env_vars(vars_: list[Any]) -> list[dict[str, Any]]:
+    """Spec `EnvVar`s as Kubernetes env entries (`value` or `valueFrom.secretKeyRef`)."""
+    out: list[dict[str, Any]] = []
+    for var in vars_:
+        if var.secret_key_ref is not None:
+            out.append({"name": var.name, "valueFrom": {"secretKeyRef": {
+                "name": var.secret_key_ref.name, "key": var.secret_key_ref.key}}})
+        else:
+            out.append({"name": var.name, "value": var.value})
+    return out
+
+
+def plan(spec: Spec, needed: list[Source], verify_image: str, programs: tuple[str, str]) -> dict[str, Any]:
+    """Pod pieces that deliver and verify `needed`: init containers, volumes,
+    the main container's read-only mounts and its MLSPEC_*_PATH environment.
+    `programs` is the (volume, directory) of the ConfigMap that ships `digest.py`."""
+    init: list[dict[str, Any]] = []
+    volumes: list[dict[str, Any]] = []
+    mounts: list[dict[str, Any]] = []
+    env: list[dict[str, Any]] = []
+    programs_volume, programs_dir = programs
+    verify_args = ["python3", f"{programs_dir}/digest.py"]
+    initializer = spec.serving.storage_initializer
+    for source in needed:
+        mount: dict[str, Any] = {"name": source.role, "mountPath": source.mount, "readOnly": True}
+        if source.scheme == "oci":
+            volumes.append({"name": source.role, "image": {"reference": source.uri[len("oci://"):],
+                                                             "pullPolicy": "IfNotPresent"}})
+        elif source.scheme == "pvc":
+            claim, path = source.uri[len("pvc://"):].split("/", 1)
+            volumes.append({"name": source.role, "persistentVolumeClaim": {"claimName": claim, "readOnly": True}})
+            mount["subPath"] = path
+        else:
+            assert initializer is not None  # `problems` requires one for remote schemes
+            volumes.append({"name": source.role, "emptyDir": {}})
+            fetch: dict[str, Any] = {
+                "name": f"fetch-{source.role}",
+                "image": initializer.image,
+                "args": [source.uri, source.mount],
+                "env": [{"name": "HOME", "value": "/tmp"}, *env_vars(initializer.env)],
+                "resources": FETCH_RESOURCES,
+                "securityContext": CONTAINER_SECURITY,
+                "volumeMounts": [{"name": source.role, "mountPath": source.mount},
+                                 {"name": "tmp", "mountPath": "/tmp"}],
+            }
+            if initializer.env_from_secret:
+                fetch["envFrom"] = [{"secretRef": {"name": initializer.env_from_secret}}]
+            init.append(fetch)
+        mounts.append(mount)
+        env.append({"name": ENV_NAMES[source.role], "value": source.mount})
+        verify_args += ["--verify", source.role, source.digest, source.mount]
+    init.append({
+        "name": "verify",
+        "image": verify_image,
+        "command": verify_args,
+        "env": [{"name": "PYTHONDONTWRITEBYTECODE", "value": "1"}],
+        "resources": VERIFY_RESOURCES,
+        "securityContext": CONTAINER_SECURITY,
+        "volumeMounts": [*(dict(m) for m in mounts),
+                         {"name": programs_volume, "mountPath": programs_dir, "readOnly": True}],
+    })
+    return {"init": init, "volumes": volumes, "mounts": mounts, "env": env,
+            "service_account": initializer.service_account_name if initializer else None}
+
+
+def pod_user(spec: Spec) -> dict[str, Any]:
+    """The pod-level security context: non-root, numeric user and group."""
+    user = spec.serving.security_context
+    uid = user.run_as_user if user else DEFAULT_USER
+    gid = user.run_as_group if user else DEFAULT_USER
+    fs_group = (user.fs_group if user and user.fs_group else gid)
+    return {"runAsNonRoot": True, "runAsUser": uid, "runAsGroup": gid, "fsGroup": fs_group,
+            "seccompProfile": {"type": "RuntimeDefault"}}
