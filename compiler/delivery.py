@@ -17,17 +17,11 @@ any mismatch, before the server or the evaluator starts.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from typing import Any, Iterator
 
 from mlspec.loader import Path
-from mlspec.model import ModelDeployment, Spec
-
-REMOTE = ("s3", "gs", "https", "hf")
-SCHEMES = ("oci", *REMOTE, "pvc")
-_OCI_RE = re.compile(r"^oci://([a-z0-9.-]+(:[0-9]+)?/)?[a-z0-9][a-z0-9._/-]*@sha256:[a-f0-9]{64}$")
-_PVC_RE = re.compile(r"^pvc://([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*)/([^\s]+)$")
+from mlspec.model import REMOTE, ModelDeployment, Spec, artifact_uri_problem
 
 # spec.model.format values each runtime can load (`custom` runtimes load anything).
 LOADABLE: dict[str, tuple[str, ...]] = {
@@ -75,19 +69,8 @@ class Source:
         return MOUNTS[self.role]
 
 
-def scheme_problem(uri: str, has_initializer: bool) -> str | None:
-    """Why `uri` cannot be delivered, or None."""
+def initializer_problem(uri: str, has_initializer: bool) -> str | None:
     scheme = uri.split("://", 1)[0]
-    if scheme not in SCHEMES:
-        return (f"unsupported artifact scheme `{scheme}://`; supported: "
-                + ", ".join(f"`{s}://`" for s in SCHEMES))
-    if scheme == "oci" and not _OCI_RE.fullmatch(uri):
-        return ("an `oci://` artifact must be pinned by its manifest digest: "
-                "`oci://REGISTRY/REPO@sha256:<64 hex>` (a tag is mutable)")
-    if scheme == "pvc":
-        match = _PVC_RE.fullmatch(uri)
-        if not match or ".." in match.group(5).split("/") or match.group(5).startswith("/"):
-            return "expected `pvc://CLAIM/path`: a claim name, then a relative path inside the volume (no `..`)"
     if scheme in REMOTE and not has_initializer:
         return (f"`{scheme}://` artifacts are fetched into the pod by a storage initializer: set "
                 "`spec.serving.storageInitializer.image` (e.g. KServe's storage-initializer, pinned by digest)")
@@ -101,9 +84,13 @@ def problems(spec: Spec) -> Iterator[tuple[Path, str]]:
     if spec.rollback is not None:
         uris.append((("spec", "rollback", "previous", "artifact", "uri"), spec.rollback.previous.artifact.uri))
     if spec.evaluation.dataset.digest is not None:
-        uris.append((("spec", "evaluation", "dataset", "uri"), spec.evaluation.dataset.uri))
+        dataset_at: Path = ("spec", "evaluation", "dataset", "uri")
+        problem = artifact_uri_problem(spec.evaluation.dataset.uri)
+        if problem:
+            yield (dataset_at, f"a dataset with a `digest` is delivered like the model: {problem}")
+        uris.append((dataset_at, spec.evaluation.dataset.uri))
     for at, uri in uris:
-        problem = scheme_problem(uri, has_initializer)
+        problem = initializer_problem(uri, has_initializer)
         if problem:
             yield (at, problem)
     runtime, fmt = spec.serving.runtime, spec.model.format

@@ -35,6 +35,13 @@ ENV_NAME_RE = r"^[A-Za-z_][A-Za-z0-9_]*$"
 RECORD_RE = r"^[^\s\x00-\x1f\x7f-\x9f\u2028\u2029]([^\x00-\x1f\x7f-\x9f\u2028\u2029]*[^\s\x00-\x1f\x7f-\x9f\u2028\u2029])?$"
 RECORD_MAX = 256
 
+# Where artifacts come from (DESIGN.md, "Delivering exactly the pinned bytes").
+REMOTE = ("s3", "gs", "https", "hf")
+SCHEMES = ("oci", *REMOTE, "pvc")
+_OCI_RE = r"oci://([a-z0-9.-]+(:[0-9]+)?/)?[a-z0-9][a-z0-9._/-]*@sha256:[a-f0-9]{64}"
+_PVC_RE = r"pvc://[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/(?!/)(?!(.*/)?\.\.(/|$))[^\s]+"
+ARTIFACT_URI_RE = rf"^({_OCI_RE}|(s3|gs|https|hf)://[^\s]+|{_PVC_RE})$"
+
 RUNTIMES = ("mlserver", "triton", "torchserve", "custom")
 FORMATS = ("sklearn", "xgboost", "lightgbm", "mlflow", "huggingface", "onnx", "pytorch", "tensorflow", "triton", "custom")
 
@@ -78,6 +85,31 @@ def quantity_value(text: str) -> Decimal:
         if text.endswith(suffix):
             return Decimal(text[: -len(suffix)]) * _SUFFIXES[suffix]
     return Decimal(text)  # plain or with an exponent (`1e3`)
+
+
+def artifact_uri_problem(uri: str) -> str | None:
+    """Why `uri` is not a deliverable artifact location, or None."""
+    if re.fullmatch(ARTIFACT_URI_RE, uri):
+        return None
+    supported = ", ".join(f"`{s}://`" for s in SCHEMES)
+    if "://" not in uri:
+        return f"expected `scheme://...` with one of the supported schemes: {supported}"
+    scheme = uri.split("://", 1)[0]
+    if scheme not in SCHEMES:
+        return f"unsupported artifact scheme `{scheme}://`; supported: {supported}"
+    if scheme == "oci":
+        return ("an `oci://` artifact must be pinned by its manifest digest: "
+                "`oci://REGISTRY/REPO@sha256:<64 hex>` (a tag is mutable)")
+    if scheme == "pvc":
+        return "expected `pvc://CLAIM/path`: a claim name, then a relative path inside the volume (no `..`)"
+    return f"{uri!r} is not a `{scheme}://` location (no white space)"
+
+
+def _artifact_uri(value: str) -> str:
+    problem = artifact_uri_problem(value)
+    if problem:
+        raise ValueError(problem)
+    return value
 
 
 def _dns_label(value: str) -> str:
@@ -124,6 +156,11 @@ Record = Annotated[
     Field(min_length=1, max_length=RECORD_MAX, json_schema_extra={"pattern": RECORD_RE}),
     _matching(RECORD_RE, "a version record",
               " (one printable line without control characters or surrounding blanks)"),
+]
+ArtifactUri = Annotated[
+    str,
+    AfterValidator(_artifact_uri),
+    Field(json_schema_extra={"pattern": ARTIFACT_URI_RE}),
 ]
 Uri = Annotated[
     str,
@@ -203,7 +240,7 @@ class Metadata(Strict):
 
 
 class Artifact(Strict):
-    uri: Uri = Field(
+    uri: ArtifactUri = Field(
         description="Where the artifact is: `oci://REGISTRY/REPO@sha256:…` (a Kubernetes image volume), `s3://`, `gs://`, "
         "`https://`, `hf://` (fetched by `serving.storageInitializer`), or `pvc://CLAIM/path` (mounted read-only).",
         examples=["s3://models/fraud/2026.11.3/model.onnx"],

@@ -285,6 +285,11 @@ def _serving(doc: ModelDeployment) -> dict[str, Any]:
             {"name": "MLSERVER_MODEL_NAME", "value": model},
             {"name": "MLSERVER_MODEL_VERSION", "value": spec.model.version},
             {"name": "MLSERVER_MODEL_URI", "value": MODEL_DIR},
+            # MLServer writes Prometheus multiprocess files and unpacked environments below
+            # `$PWD` by default: on a read-only root filesystem it would die at start (the
+            # pod harness caught both).
+            {"name": "MLSERVER_METRICS_DIR", "value": "/tmp/.metrics"},
+            {"name": "MLSERVER_ENVIRONMENTS_DIR", "value": "/tmp/.envs"},
         ]
         if spec.model.format in delivery.MLSERVER_IMPLEMENTATIONS:
             env.append({"name": "MLSERVER_MODEL_IMPLEMENTATION",

@@ -9,7 +9,7 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis_jsonschema import from_schema
 
-from mlspec import compile_spec, schema, verify
+from mlspec import compile_spec, delivery, model, schema, verify
 from mlspec.errors import SpecError
 
 CROSS_FIELD_RULES = (
@@ -25,6 +25,10 @@ CROSS_FIELD_RULES = (
     "looks like",  # credentials
     "is above its limit",  # resource requests <= limits
     "is an extended resource",  # nvidia.com/gpu request == limit
+    "are fetched into the pod by a storage initializer",  # remote scheme needs serving.storageInitializer
+    "cannot load format",  # model.format vs serving.runtime
+    "needs to know the model's implementation",  # mlserver + custom format needs MLSERVER_MODEL_IMPLEMENTATION
+    "a dataset with a `digest` is delivered like the model",  # dataset scheme once it has a digest
 )
 # An overlay may add a section the spec lacks; merged, that section must be complete.
 OVERLAY_RULE = ("in environment `", "missing required field")
@@ -77,6 +81,19 @@ def _repair(spec: dict) -> dict:
             m["min"], m["max"] = m["max"], m["min"]
     for i, var in enumerate(s["serving"].get("env", [])):
         var["name"] = f"V{i}"
+    for i, var in enumerate(s["serving"].get("storageInitializer", {}).get("env", [])):
+        var["name"] = f"I{i}"
+    # Delivery: a runtime gets a format it loads; remote schemes get an initializer;
+    # a dataset digest stays only on a deliverable location.
+    runtime = s["serving"].get("runtime", "mlserver")
+    loadable = delivery.LOADABLE.get(runtime)
+    if loadable and s["model"].get("format", "custom") not in loadable or (
+            runtime == "mlserver" and s["model"].get("format", "custom") == "custom"):
+        s["model"]["format"] = loadable[0]
+    if "storageInitializer" not in s["serving"]:
+        s["serving"]["storageInitializer"] = {"image": "init@sha256:" + "0" * 64}
+    if model.artifact_uri_problem(evaluation["dataset"]["uri"]):
+        evaluation["dataset"].pop("digest", None)
     for section in (s["serving"], evaluation):
         resources = section.get("resources", {})
         for name in resources.get("requests", {}).keys() & resources.get("limits", {}).keys():
