@@ -10,6 +10,7 @@ import json
 import os
 import sys
 import traceback
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -61,6 +62,18 @@ def main(ctx: click.Context, debug: bool) -> None:
     ctx.meta["mlspec.debug"] = debug
 
 
+_strict = click.option("--strict", is_flag=True,
+                       help="Treat warnings (e.g. canary weights pod counts cannot meet) as errors: exit 1, write nothing.")
+
+
+def _warnings(results: dict[str, Any], strict: bool) -> list[Diagnostic]:
+    """Every warning once, in file order; with --strict they fail the command like errors."""
+    warnings = sorted({w for result in results.values() for w in result.warnings})
+    if strict and warnings:
+        raise MlspecError([replace(w, severity="error") for w in warnings])
+    return warnings
+
+
 _format = click.option("--format", "fmt", type=click.Choice(report.FORMATS), default="text", show_default=True,
                        help="How errors are reported: text, json, or GitHub Actions annotations.")
 
@@ -68,17 +81,20 @@ _format = click.option("--format", "fmt", type=click.Choice(report.FORMATS), def
 @main.command()
 @click.argument("specs", nargs=-1, required=True)
 @_format
+@_strict
 @click.pass_context
-def validate(ctx: click.Context, specs: tuple[str, ...], fmt: str) -> None:
+def validate(ctx: click.Context, specs: tuple[str, ...], fmt: str, strict: bool) -> None:
     """Validate SPEC files (or directories of them) without writing anything."""
     ctx.meta["mlspec.format"] = fmt
     files = find_specs(specs)
     results = compile_many(files, env=None)
     count = sum(len(r.environments) for r in results.values())
-    if fmt == "json":
-        click.echo("[]")
-    elif fmt == "text":
-        click.echo(f"ok: {len(files)} spec(s), {count} environment(s) valid", err=True)
+    warnings = _warnings(results, strict)
+    if fmt == "json" or warnings:
+        click.echo(report.render(warnings, fmt), err=fmt == "text")
+    if fmt == "text":
+        click.echo(f"ok: {len(files)} spec(s), {count} environment(s) valid"
+                   + (f", {len(warnings)} warning(s)" if warnings else ""), err=True)
 
 
 @main.command()
@@ -92,9 +108,11 @@ def validate(ctx: click.Context, specs: tuple[str, ...], fmt: str) -> None:
 @click.option("--ledger", "ledger_dir", type=click.Path(file_okay=False, path_type=Path),
               help="Directory holding the release ledger (default: -o). Lets --stdout embed recorded baselines.")
 @_format
+@_strict
 @click.pass_context
 def build(ctx: click.Context, specs: tuple[str, ...], out: Path | None, env: str | None, check: bool,
-          to_stdout: bool, jobs: int | None, full_verify: bool, ledger_dir: Path | None, fmt: str) -> None:
+          to_stdout: bool, jobs: int | None, full_verify: bool, ledger_dir: Path | None, fmt: str,
+          strict: bool) -> None:
     """Compile SPEC files into OUT/<env>/<name>/ (one file per object + kustomization.yaml)."""
     ctx.meta["mlspec.format"] = fmt
     if to_stdout and (check or out):
@@ -108,6 +126,9 @@ def build(ctx: click.Context, specs: tuple[str, ...], out: Path | None, env: str
         _check_verify_installed()
     results = compile_many(files, env=env, jobs=jobs, context=releases.context_from(ledgers),
                            progress=_progress() if len(files) > 1 else None, full_verify=full_verify)
+    warnings = _warnings(results, strict)
+    if warnings:  # with --stdout, stdout carries the manifests: warnings go to stderr as text
+        click.echo(report.render(warnings, "text" if to_stdout else fmt), err=to_stdout or fmt == "text")
     if to_stdout:
         envs = sorted({e for result in results.values() for e in result.environments})
         if len(envs) != 1:

@@ -41,6 +41,11 @@ class CompiledSpec:
     def name(self) -> str:
         return self.base.metadata.name
 
+    @property
+    def warnings(self) -> list[Diagnostic]:
+        """Every environment's warnings, once each, in file order."""
+        return sorted({w for item in self.items for w in item.release.warnings})
+
 
 def compile_document(text: str | bytes, source: str = "<string>", env: str | None = None,
                      context: Context = NO_CONTEXT) -> CompiledSpec:
@@ -90,6 +95,7 @@ class Built:
     spec_record: dict[str, Any]
     environments: dict[str, str]  # environment -> spec digest
     files: dict[str, str]
+    warnings: list[Diagnostic] = field(default_factory=list)
 
     def documents(self, env: str) -> list[str]:
         """The objects of one environment, as YAML documents."""
@@ -106,6 +112,7 @@ def built(compiled: CompiledSpec) -> Built:
         spec_record=ledger.spec_record(compiled.base),
         environments={i.release.env: i.release.digest for i in compiled.items},
         files=to_files(compiled.items, compiled.source),
+        warnings=compiled.warnings,
     )
 
 

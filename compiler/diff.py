@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import difflib
 import json
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from mlspec.core import CompiledSpec, to_files
@@ -36,7 +36,9 @@ PINNED = [
     ("serving runtime", ("serving", "runtime")),
     ("replicas", ("serving", "replicas")),
     ("serving resources", ("serving", "resources")),
+    ("rollout strategy", ("rollout", "strategy")),
     ("rollout steps", ("rollout", "steps")),
+    ("blue-green promotion", ("rollout", "blueGreen")),
     ("online analysis", ("rollout", "analysis")),
     ("rollback target", ("rollback", "previous", "version")),
 ]
@@ -70,6 +72,7 @@ class SpecDiff:
     changes: list[Change]
     thresholds: list[ThresholdChange]
     manifests: dict[str, str]  # path -> unified diff
+    alerts: list[str] = field(default_factory=list)  # rollout changes that widen exposure
 
     @property
     def warnings(self) -> list[ThresholdChange]:
@@ -116,12 +119,38 @@ def threshold_changes(old: ModelDeployment | None, new: ModelDeployment | None) 
     return out
 
 
+NO_ROUTER = "none (weights by pod counts)"
+
+
+def _router(spec: dict[str, Any]) -> str:
+    routing = _get(spec, ("rollout", "trafficRouting")) or {}
+    if not routing:
+        return NO_ROUTER
+    key = sorted(routing)[0]
+    target = routing[key].get("host") or ", ".join(routing[key].get("hostnames", [])) or ""
+    return f"{key} ({target})" if target else key
+
+
+def routing_changes(a: dict[str, Any], b: dict[str, Any]) -> tuple[list[Change], list[str]]:
+    """The traffic router as one change, and alerts when exposure gets less exact."""
+    old, new = _router(a), _router(b)
+    if not a or old == new:
+        return [], []
+    alerts = []
+    if new == NO_ROUTER and _get(b, ("rollout", "strategy")) != "blueGreen":
+        alerts.append(f"traffic router **removed** ({old}): canary weights are approximated by pod counts again, "
+                      "so exposure is no longer exact")
+    return [Change("traffic router", old, new)], alerts
+
+
 def compare(old: CompiledSpec | None, new: CompiledSpec) -> SpecDiff:
     """`old` is None for a spec that is new (not at the base ref)."""
     old_spec = old.base if old else None
     a = old_spec.spec.model_dump(mode="json", by_alias=True, exclude_none=True) if old_spec else {}
     b = new.base.spec.model_dump(mode="json", by_alias=True, exclude_none=True)
     changes = [Change(label, _get(a, path), _get(b, path)) for label, path in PINNED if _get(a, path) != _get(b, path)]
+    routing, alerts = routing_changes(a, b)
+    changes += routing
     # Both sides get the same header (where the new spec is): only real changes show.
     old_files = to_files(old.items, new.source) if old else {}
     new_files = to_files(new.items, new.source)
@@ -133,7 +162,7 @@ def compare(old: CompiledSpec | None, new: CompiledSpec) -> SpecDiff:
                 before.splitlines(keepends=True), after.splitlines(keepends=True),
                 fromfile=f"a/{path}" if path in old_files else "/dev/null",
                 tofile=f"b/{path}" if path in new_files else "/dev/null"))
-    return SpecDiff(new.name, changes, threshold_changes(old_spec, new.base), manifests)
+    return SpecDiff(new.name, changes, threshold_changes(old_spec, new.base), manifests, alerts)
 
 
 def _short(value: Any) -> str:
@@ -158,6 +187,7 @@ def render_text(d: SpecDiff) -> str:
         lines.append(f"  {c.field}: {_short(c.old)} -> {_short(c.new)}")
     for t in d.thresholds:
         lines.append(f"  {'WARNING: ' if t.warning else ''}threshold {t.change}: {_threshold_line(t)}")
+    lines.extend(f"  WARNING: {alert.replace('**', '')}" for alert in d.alerts)
     lines.append("")
     lines.extend(text.rstrip("\n") for text in d.manifests.values())
     return "\n".join(lines) + "\n"
@@ -170,6 +200,8 @@ def render_markdown(d: SpecDiff) -> str:
     for t in d.warnings:
         out.append(f"> [!WARNING]\n> Quality gate **{t.change}**: `{_threshold_line(t)}`")
         out.append("")
+    for alert in d.alerts:
+        out += [f"> [!WARNING]\n> Traffic: {alert}", ""]
     if d.changes or d.thresholds:
         out += ["| what | before | after |", "|---|---|---|"]
         for c in d.changes:
@@ -195,6 +227,7 @@ def render_json(d: SpecDiff) -> str:
         "name": d.name,
         "changes": [asdict(c) for c in d.changes],
         "thresholds": [{**asdict(t), "warning": t.warning} for t in d.thresholds],
+        "alerts": d.alerts,
         "manifests": d.manifests,
     }, indent=2, sort_keys=True) + "\n"
 

@@ -475,14 +475,73 @@ class OnlineAnalysis(Strict):
     metrics: list[OnlineMetric] = Field(min_length=1, description="Metrics checked in the background during the canary.")
 
 
+DNS_NAME_RE = r"^(\*\.)?[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$"
+GATEWAY_RE = r"^(mesh|[a-z0-9]([-a-z0-9]*[a-z0-9])?(/[a-z0-9]([-a-z0-9]*[a-z0-9])?)?)$"
+
+DnsName = Annotated[
+    str,
+    _matching(DNS_NAME_RE, "a DNS name", " (lowercase letters, digits, `-` and `.`, optionally `*.` first)"),
+    Field(max_length=253, json_schema_extra={"pattern": DNS_NAME_RE}, examples=["fraud.acme.example"]),
+]
+
+
+class NginxRouting(Strict):
+    host: DnsName = Field(description="Host of the stable Ingress.")
+    ingress_class_name: DnsLabel | None = Field(default=None, description="`ingressClassName` of the Ingress (e.g. `nginx`).")
+    path: str = Field(default="/", pattern=r"^/\S*$", description="Path prefix routed to the model.")
+
+
+class IstioRouting(Strict):
+    host: DnsName = Field(description="Host of the VirtualService.")
+    gateways: list[Annotated[str, _matching(GATEWAY_RE, "a gateway", " (`NAMESPACE/NAME`, `NAME` or `mesh`)"),
+                             Field(json_schema_extra={"pattern": GATEWAY_RE})]] = Field(
+        min_length=1, description="Istio Gateways, exactly as given; list `mesh` to split in-mesh callers too.",
+        examples=[["istio-ingress/public"]])
+
+
+class ParentRef(Strict):
+    name: DnsLabel = Field(description="Name of the Gateway.")
+    namespace: DnsLabel | None = Field(default=None, description="Namespace of the Gateway.")
+    section_name: DnsLabel | None = Field(default=None, description="Listener of the Gateway.")
+
+
+class GatewayAPIRouting(Strict):
+    parent_refs: list[ParentRef] = Field(min_length=1, description="Gateways the HTTPRoute attaches to.")
+    hostnames: list[DnsName] = Field(default_factory=list, description="Hostnames of the HTTPRoute.")
+
+
+class TrafficRouting(Strict):
+    nginx: NginxRouting | None = Field(default=None, description="NGINX Ingress: mlspec emits the stable Ingress; "
+                                       "Argo Rollouts creates the canary one.")
+    istio: IstioRouting | None = Field(default=None, description="Istio: mlspec emits a VirtualService with a "
+                                       "stable (100) and canary (0) destination.")
+    gateway_api: GatewayAPIRouting | None = Field(
+        default=None, alias="gatewayAPI",
+        description="Gateway API: mlspec emits an HTTPRoute (stable 100, canary 0, explicit) for the "
+        "`argoproj-labs/gatewayAPI` plugin of Argo Rollouts.")
+
+
+class BlueGreen(Strict):
+    auto_promotion: bool = Field(
+        default=False, description="Promote without a person once the pre-promotion evaluation passed. Default "
+        "false: a person promotes (`kubectl argo rollouts promote`).")
+
+
 class RolloutSection(Strict):
-    strategy: Literal["canary"] = Field(default="canary", description="Rollout strategy (only `canary`).")
+    strategy: Literal["canary", "blueGreen"] = Field(
+        default="canary", description="`canary` (steps, optional traffic router) or `blueGreen` (active and "
+        "preview Services; the offline evaluation gates promotion).")
     steps: list[Step] | None = Field(
         default=None,
         description="Canary steps. Default: 10% / 5m / 25% / 5m / 50% / 10m. The offline evaluation always runs "
         "before the first weight change.",
     )
-    analysis: OnlineAnalysis | None = Field(default=None, description="Online metrics gating every canary step.")
+    analysis: OnlineAnalysis | None = Field(
+        default=None, description="Online metrics: in the background of every canary step, or after promotion "
+        "(blue-green).")
+    traffic_routing: TrafficRouting | None = Field(
+        default=None, description="Canary only, one router: exact weights instead of pod-count approximations.")
+    blue_green: BlueGreen | None = Field(default=None, description="Blue-green only: promotion settings.")
 
 
 # --- rollback ----------------------------------------------------------------

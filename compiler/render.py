@@ -33,20 +33,39 @@ install_py_dep_per_model=false
 disable_system_metrics=true
 """
 
-# (template, output file) per object; `None` output means "skip when absent".
-OBJECTS = [
-    ("rollout.yaml.j2", "rollout.yaml"),
-    ("service.yaml.j2", "service-stable.yaml"),
-    ("service.yaml.j2", "service-canary.yaml"),
-    ("analysistemplate-offline.yaml.j2", "analysistemplate-offline-eval.yaml"),
-    ("analysistemplate-online.yaml.j2", "analysistemplate-online.yaml"),
-    ("job-eval.yaml.j2", "job-eval.yaml"),
-    ("configmap-gate.yaml.j2", "configmap-gate.yaml"),
-    ("configmap-lineage.yaml.j2", "configmap-lineage.yaml"),
-    ("configmap-runtime.yaml.j2", "configmap-runtime.yaml"),
-    ("networkpolicy.yaml.j2", "networkpolicy-serving.yaml"),
-    ("networkpolicy.yaml.j2", "networkpolicy-evaluation.yaml"),
-]
+# Router objects by file name: (apiVersion, kind).
+ROUTER_KINDS = {
+    "ingress.yaml": ("networking.k8s.io/v1", "Ingress"),
+    "virtualservice.yaml": ("networking.istio.io/v1", "VirtualService"),
+    "httproute.yaml": ("gateway.networking.k8s.io/v1", "HTTPRoute"),
+}
+# The offline step of the Rollout waits for the release's evaluation Job: it may read that Job only.
+READER = (("ServiceAccount", "serviceaccount-eval-reader.yaml"), ("Role", "role-eval-reader.yaml"),
+          ("RoleBinding", "rolebinding-eval-reader.yaml"))
+
+
+def objects_of(release: Release) -> list[tuple[str, str, dict[str, Any]]]:
+    """(template, output file, extra template values) for every object of a release."""
+    out: list[tuple[str, str, dict[str, Any]]] = [("rollout.yaml.j2", "rollout.yaml", {})]
+    out += [("service.yaml.j2", f"service-{service.rsplit('-', 1)[1]}.yaml", {"service": service})
+            for service in release.services]
+    if release.router is not None:
+        filename, body = release.router
+        api_version, kind = ROUTER_KINDS[filename]
+        out.append(("router.yaml.j2", filename, {"api_version": api_version, "kind": kind, "body": body}))
+    out.append(("analysistemplate-offline.yaml.j2", "analysistemplate-offline-eval.yaml", {}))
+    if release.online_metrics:
+        out.append(("analysistemplate-online.yaml.j2", "analysistemplate-online.yaml", {}))
+    out += [
+        ("job-eval.yaml.j2", "job-eval.yaml", {}),
+        ("configmap-gate.yaml.j2", "configmap-gate.yaml", {}),
+        ("configmap-lineage.yaml.j2", "configmap-lineage.yaml", {}),
+        ("configmap-runtime.yaml.j2", "configmap-runtime.yaml", {}),
+        ("networkpolicy.yaml.j2", "networkpolicy-serving.yaml", {"policy": "serving"}),
+        ("networkpolicy.yaml.j2", "networkpolicy-evaluation.yaml", {"policy": "evaluation"}),
+    ]
+    out += [("rbac.yaml.j2", filename, {"kind": kind}) for kind, filename in READER]
+    return out
 
 
 def yaml_value(value: Any) -> str:
@@ -101,16 +120,13 @@ def render(release: Release) -> dict[str, dict[str, Any]]:
         "r": release,
         "gate_source": module_source("gate.py"),
         "digest_source": module_source("digest.py"),
+        "jobwait_source": module_source("jobwait.py"),
         "torchserve_properties": TORCHSERVE_PROPERTIES,
         "gate_json": json.dumps(release.gate_config, indent=2, sort_keys=True) + "\n",
         "lineage_json": json.dumps(release.lineage, indent=2, sort_keys=True, ensure_ascii=False) + "\n",
     }
-    for template, filename in OBJECTS:
-        if filename == "analysistemplate-online.yaml" and not release.online_metrics:
-            continue
-        service = release.names.stable if filename == "service-stable.yaml" else release.names.canary
-        text = env.get_template(template).render(shared, service=service, policy=filename[len("networkpolicy-"):-5])
-        objects[filename] = parse(text, template)
+    for template, filename, extra in objects_of(release):
+        objects[filename] = parse(env.get_template(template).render(shared, **extra), template)
     return objects
 
 

@@ -13,7 +13,7 @@ import json
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from mlspec import check, delivery
+from mlspec import check, delivery, traffic
 from mlspec.errors import Diagnostic, SpecError
 from mlspec.loader import Document, Path, diagnostic
 from mlspec.model import ModelDeployment, Spec
@@ -47,6 +47,7 @@ RUNTIMES = {
     "custom": Runtime(8080, "/healthz"),
 }
 TORCHSERVE_MANAGEMENT_PORT = 8081
+WAIT_SLACK = 900  # seconds the offline step waits beyond the evaluation's own deadline
 
 
 @dataclass(frozen=True)
@@ -60,6 +61,9 @@ class Names:
     gate: str
     runtime: str
     eval_job: str
+    active: str
+    preview: str
+    reader: str
 
 
 @dataclass(frozen=True)
@@ -92,12 +96,15 @@ class Release:
     pod_annotations: dict[str, str]
     serving: dict[str, Any]
     evaluation: dict[str, Any]
-    steps: list[dict[str, Any]]
-    background: dict[str, Any] | None
     online_metrics: list[dict[str, Any]]
     prometheus: str | None
     gate_config: dict[str, Any]
     lineage: dict[str, Any]
+    strategy: dict[str, Any]
+    services: list[str]
+    router: tuple[str, dict[str, Any]] | None
+    exposure: list[tuple[Path, str]]
+    warnings: list[Diagnostic] = field(default_factory=list)
 
 
 def resolve(doc: Document, env: str | None = None, context: Context = NO_CONTEXT) -> tuple[ModelDeployment, list[Release]]:
@@ -124,7 +131,11 @@ def resolve(doc: Document, env: str | None = None, context: Context = NO_CONTEXT
         except SpecError as exc:
             problems.extend(replace(d, message=f"in environment `{name}`: {d.message}") for d in exc.diagnostics)
             continue
-        releases.append(_release(spec, name, context))
+        release = _release(spec, name, context)
+        where = f"in environment `{name}`: " if declared else ""
+        release.warnings = [replace(diagnostic(merged, path, where + message, key=False), severity="warning")
+                            for path, message in release.exposure]
+        releases.append(release)
     if problems:
         raise SpecError(sorted(set(problems)))
     return base, releases
@@ -156,9 +167,26 @@ def overlay(doc: Document, env: str) -> Document:
             data["metadata"]["labels"] = value
         else:
             target = ("spec", key)
-            spec[key] = _deep_merge(spec.get(key), value)
+            base = spec.get(key)
+            if key == "rollout" and isinstance(base, dict) and isinstance(value, dict):
+                base = _rollout_base(base, value)
+            spec[key] = _deep_merge(base, value)
         _move_marks(merged, prefix + (key,), target)
     return merged
+
+
+def _rollout_base(base: dict[str, Any], patch: dict[str, Any]) -> dict[str, Any]:
+    """What of the spec's `rollout` an overlay builds on: a router is one choice (an
+    overlay's `trafficRouting` replaces the spec's), and an overlay that switches the
+    strategy drops the other strategy's settings instead of inheriting them."""
+    base = dict(base)
+    if "trafficRouting" in patch:
+        base.pop("trafficRouting", None)
+    strategy = patch.get("strategy")
+    if strategy is not None and strategy != base.get("strategy", "canary"):
+        for other in (("steps", "trafficRouting") if strategy == "blueGreen" else ("blueGreen",)):
+            base.pop(other, None)
+    return base
 
 
 def _deep_merge(base: Any, patch: Any) -> Any:
@@ -194,11 +222,6 @@ def _release(doc: ModelDeployment, env: str, context: Context) -> Release:
     spec = doc.spec
     name = doc.metadata.name
     digest = spec_digest(doc, env)
-    names = Names(
-        rollout=name, stable=f"{name}-stable", canary=f"{name}-canary", offline=f"{name}{check.LONGEST_SUFFIX}",
-        online=f"{name}-online", lineage=f"{name}-lineage", gate=f"{name}-gate", runtime=f"{name}-runtime",
-        eval_job=f"{name}-eval-{digest[7:17]}",
-    )
     labels = dict(sorted(doc.metadata.labels.items()))
     labels.update({
         "app.kubernetes.io/name": name,
@@ -209,21 +232,68 @@ def _release(doc: ModelDeployment, env: str, context: Context) -> Release:
     annotations = dict(sorted(doc.metadata.annotations.items()))
     annotations.update(_pins(doc, digest))
     annotations.update(context.annotations)
+    # Pods carry the model's pins but not the spec digest: scaling must not roll new pods.
+    pod_annotations = {k: v for k, v in annotations.items() if k != "mlspec.dev/spec-digest"}
     baseline = spec.evaluation.baseline or (spec.rollback.previous.version if spec.rollback else None)
     recorded = context.recorded_metrics.get(name, {}).get(baseline or "")
+    evaluation = _evaluation(doc, baseline)
+    gate = gate_config(doc, baseline, recorded)
+    pod_security = delivery.pod_user(spec)
+    # One evaluation per release: the Job is named by what the evaluation depends on,
+    # so replicas or rollout steps changing do not evaluate the same model again.
+    # (Rollback records are annotations, not evaluation inputs: a rollback keeps the Job's name.)
+    recorded_pins = {k: v for k, v in pod_annotations.items() if k not in context.annotations}
+    eval_inputs = json.dumps([evaluation, gate, labels, recorded_pins, pod_security], sort_keys=True)
+    names = Names(
+        rollout=name, stable=f"{name}-stable", canary=f"{name}-canary", offline=f"{name}{check.LONGEST_SUFFIX}",
+        online=f"{name}-online", lineage=f"{name}-lineage", gate=f"{name}-gate", runtime=f"{name}-runtime",
+        eval_job=f"{name}-eval-{hashlib.sha256(eval_inputs.encode()).hexdigest()[:10]}",
+        active=f"{name}-active", preview=f"{name}-preview", reader=f"{name}-eval-reader",
+    )
+    evaluation["wait_command"] = ["python3", f"{GATE_DIR}/jobwait.py", "--job", names.eval_job,
+                                  "--timeout", str(evaluation["wait_deadline"])]
     steps = _steps(spec, names)
+    serving = _serving(doc)
+    blue_green = spec.rollout.strategy == "blueGreen"
+    services = [names.active, names.preview] if blue_green else [names.stable, names.canary]
     return Release(
         env=env, spec=doc, name=name, namespace=doc.metadata.namespace, digest=digest, names=names,
         labels=labels, selector={"app.kubernetes.io/name": name, "app.kubernetes.io/component": "server"},
-        pod_security=delivery.pod_user(spec),
-        annotations=annotations,
-        # Pods carry the model's pins but not the spec digest: scaling must not roll new pods.
-        pod_annotations={k: v for k, v in annotations.items() if k != "mlspec.dev/spec-digest"},
-        serving=_serving(doc), evaluation=_evaluation(doc, baseline),
-        steps=steps, background=_background(spec, names, steps),
+        pod_security=pod_security, annotations=annotations, pod_annotations=pod_annotations,
+        serving=serving, evaluation=evaluation,
         online_metrics=_online_metrics(spec), prometheus=spec.rollout.analysis.prometheus.address if spec.rollout.analysis else None,
-        gate_config=gate_config(doc, baseline, recorded), lineage={**_lineage(doc, env, digest), **context.lineage},
+        gate_config=gate, lineage={**_lineage(doc, env, digest), **context.lineage},
+        strategy=_strategy(doc, names, steps),
+        services=services,
+        router=traffic.router_object(spec, name, names.stable, names.canary, serving["port"]),
+        exposure=list(traffic.exposure(spec, DEFAULT_STEPS)),
     )
+
+
+def _strategy(doc: ModelDeployment, names: Names, steps: list[dict[str, Any]]) -> dict[str, Any]:
+    """The Rollout's `strategy`: canary (steps, router, background analysis) or blue-green."""
+    spec = doc.spec
+    if spec.rollout.strategy == "blueGreen":
+        options = spec.rollout.blue_green
+        blue_green: dict[str, Any] = {
+            "activeService": names.active, "previewService": names.preview,
+            # Argo's default is true: promotion would not wait for a person.
+            "autoPromotionEnabled": bool(options and options.auto_promotion),
+            "prePromotionAnalysis": {"templates": [{"templateName": names.offline}]},
+        }
+        if spec.rollout.analysis is not None:
+            blue_green["postPromotionAnalysis"] = {"templates": [{"templateName": names.online}],
+                                                   "args": _online_args(spec, names.active)}
+        return {"blueGreen": blue_green}
+    canary: dict[str, Any] = {"stableService": names.stable, "canaryService": names.canary}
+    routing = traffic.rollout_routing(spec, names.rollout, doc.metadata.namespace)
+    if routing is not None:
+        canary["trafficRouting"] = routing
+    background = _background(spec, names, steps)
+    if background is not None:
+        canary["analysis"] = background
+    canary["steps"] = steps
+    return {"canary": canary}
 
 
 def _pins(doc: ModelDeployment, digest: str) -> dict[str, str]:
@@ -352,6 +422,8 @@ def _evaluation(doc: ModelDeployment, baseline: str | None) -> dict[str, Any]:
         "image": e.image, "command": e.command, "args": e.args, "env": env,
         "gate_image": gate_image, "gate_command": gate_args,
         "deadline": duration_seconds(e.timeout),
+        # Time for the Job to be scheduled, fetch its artifacts and evaluate.
+        "wait_deadline": duration_seconds(e.timeout) + WAIT_SLACK,
         "resources": _resources(e.resources, DEFAULT_EVAL_RESOURCES), "gate_resources": GATE_RESOURCES,
         "metrics_dir": METRICS_DIR, "gate_dir": GATE_DIR,
         "init_containers": pod["init"], "volumes": pod["volumes"], "mounts": pod["mounts"],
@@ -405,16 +477,17 @@ def _background(spec: Spec, names: Names, steps: list[dict[str, Any]]) -> dict[s
     if spec.rollout.analysis is None:
         return None
     first_weight = next((i for i, s in enumerate(steps) if "setWeight" in s), len(steps) - 1)
-    return {
-        "templates": [{"templateName": names.online}],
-        "startingStep": first_weight + 1,
-        "args": [
-            {"name": "service-name", "value": names.canary},
-            {"name": "namespace", "valueFrom": {"fieldRef": {"fieldPath": "metadata.namespace"}}},
-            {"name": "canary-hash", "valueFrom": {"podTemplateHashValue": "Latest"}},
-            {"name": "model-version", "value": spec.model.version},
-        ],
-    }
+    return {"templates": [{"templateName": names.online}], "startingStep": first_weight + 1,
+            "args": _online_args(spec, names.canary)}
+
+
+def _online_args(spec: Spec, service: str) -> list[dict[str, Any]]:
+    return [
+        {"name": "service-name", "value": service},
+        {"name": "namespace", "valueFrom": {"fieldRef": {"fieldPath": "metadata.namespace"}}},
+        {"name": "canary-hash", "valueFrom": {"podTemplateHashValue": "Latest"}},
+        {"name": "model-version", "value": spec.model.version},
+    ]
 
 
 def _online_metrics(spec: Spec) -> list[dict[str, Any]]:

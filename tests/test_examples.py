@@ -41,6 +41,10 @@ def test_offline_gate_runs_before_any_traffic(built_examples):
             obj = yaml.safe_load(text)
             if obj["kind"] != "Rollout":
                 continue
+            if "blueGreen" in obj["spec"]["strategy"]:  # the gate comes before promotion
+                pre = obj["spec"]["strategy"]["blueGreen"]["prePromotionAnalysis"]["templates"][0]["templateName"]
+                assert pre.endswith("-offline-eval"), rel
+                continue
             steps = obj["spec"]["strategy"]["canary"]["steps"]
             first_weight = next(i for i, s in enumerate(steps) if "setWeight" in s)
             gates = [i for i, s in enumerate(steps) if "analysis" in s]

@@ -12,7 +12,7 @@ import yaml
 from click.testing import CliRunner
 
 from conftest import ROOT
-from consumers.test_consumers import validate_argo
+from consumers.test_consumers import validate_crds
 from mlspec import compile_spec, verify
 from mlspec.cli import main
 from mlspec.errors import SpecError
@@ -89,7 +89,7 @@ def test_records_pass_the_kubernetes_and_argo_schemas():
     assert verify.full_check(objects) == []
     argo = [o for o in objects.values() if o["kind"] in ("Rollout", "AnalysisTemplate")]
     assert len(argo) == 2 * len(VERSIONS)  # Rollout + offline template (no online metrics)
-    assert [r for r in validate_argo(argo) if r["errors"]] == []
+    assert [r for r in validate_crds(argo) if r["errors"]] == []
 
 
 @pytest.mark.parametrize("version", VERSIONS.values(), ids=VERSIONS.keys())

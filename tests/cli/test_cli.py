@@ -46,7 +46,7 @@ def test_unknown_environment_is_invalid_input(tmp_path):
 def test_validate_reports_success():
     result = run("validate", ROOT / "examples")
     assert result.exit_code == 0
-    assert "ok: 3 spec(s), 5 environment(s) valid" in result.stderr
+    assert "ok: 4 spec(s), 9 environment(s) valid, 5 warning(s)" in result.stderr
 
 
 @pytest.mark.parametrize("args", [["build", str(FULL)], ["build"], ["validate", str(FULL), "--format", "xml"],
@@ -100,7 +100,7 @@ def test_stdout_prints_one_environment_as_a_stream():
     result = run("build", FULL, "--stdout", "--env", "staging")
     assert result.exit_code == 0
     docs = list(yaml.safe_load_all(result.stdout))
-    assert len(docs) == 11 and {d["metadata"]["namespace"] for d in docs} == {"risk-staging"}
+    assert len(docs) == 14 and {d["metadata"]["namespace"] for d in docs} == {"risk-staging"}
     ambiguous = run("build", FULL, "--stdout")
     assert ambiguous.exit_code == 2 and "select one with --env" in ambiguous.stderr
 

