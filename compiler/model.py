@@ -511,6 +511,9 @@ class GatewayAPIRouting(Strict):
 
 
 class TrafficRouting(Strict):
+    model_config = ConfigDict(json_schema_extra={"oneOf": [
+        {"required": ["nginx"]}, {"required": ["istio"]}, {"required": ["gatewayAPI"]}]})
+
     nginx: NginxRouting | None = Field(default=None, description="NGINX Ingress: mlspec emits the stable Ingress; "
                                        "Argo Rollouts creates the canary one.")
     istio: IstioRouting | None = Field(default=None, description="Istio: mlspec emits a VirtualService with a "

@@ -29,6 +29,9 @@ CROSS_FIELD_RULES = (
     "cannot load format",  # model.format vs serving.runtime
     "needs to know the model's implementation",  # mlserver + custom format needs MLSERVER_MODEL_IMPLEMENTATION
     "a dataset with a `digest` is delivered like the model",  # dataset scheme once it has a digest
+    "`steps` are canary steps",  # rollout.strategy decides which settings apply
+    "`trafficRouting` is for canary",
+    "settings need `strategy: blueGreen`",
 )
 # An overlay may add a section the spec lacks; merged, that section must be complete.
 OVERLAY_RULE = ("in environment `", "missing required field")
@@ -94,6 +97,9 @@ def _repair(spec: dict) -> dict:
         s["serving"]["storageInitializer"] = {"image": "init@sha256:" + "0" * 64}
     if model.artifact_uri_problem(evaluation["dataset"]["uri"]):
         evaluation["dataset"].pop("digest", None)
+    rollout = s.get("rollout", {})
+    for key in (("steps", "trafficRouting") if rollout.get("strategy") == "blueGreen" else ("blueGreen",)):
+        rollout.pop(key, None)
     for section in (s["serving"], evaluation):
         resources = section.get("resources", {})
         for name in resources.get("requests", {}).keys() & resources.get("limits", {}).keys():
