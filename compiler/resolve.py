@@ -103,7 +103,6 @@ class Release:
     strategy: dict[str, Any]
     services: list[str]
     router: tuple[str, dict[str, Any]] | None
-    exposure: list[tuple[Path, str]]
     warnings: list[Diagnostic] = field(default_factory=list)
 
 
@@ -134,7 +133,7 @@ def resolve(doc: Document, env: str | None = None, context: Context = NO_CONTEXT
         release = _release(spec, name, context)
         where = f"in environment `{name}`: " if declared else ""
         release.warnings = [replace(diagnostic(merged, path, where + message, key=False), severity="warning")
-                            for path, message in release.exposure]
+                            for path, message in traffic.exposure(spec.spec, DEFAULT_STEPS)]
         releases.append(release)
     if problems:
         raise SpecError(sorted(set(problems)))
@@ -266,7 +265,6 @@ def _release(doc: ModelDeployment, env: str, context: Context) -> Release:
         strategy=_strategy(doc, names, steps),
         services=services,
         router=traffic.router_object(spec, name, names.stable, names.canary, serving["port"]),
-        exposure=list(traffic.exposure(spec, DEFAULT_STEPS)),
     )
 
 
