@@ -17,7 +17,7 @@ import yaml
 from conftest import EXAMPLES, ROOT
 from mlspec import compile_spec, verify
 
-CHECKOV = Path(os.environ.get("MLSPEC_HARNESS_VENVS", ROOT / ".venv" / "harness")) / "checkov" / "bin" / "checkov"
+CHECKOV = Path(os.environ.get("MLSPEC_HARNESS_VENVS", "/var/tmp/mlspec-harness")) / "checkov" / "bin" / "checkov"
 
 
 def _scan(files: dict[str, str], directory: Path) -> tuple[int, list[tuple[str, str]]]:

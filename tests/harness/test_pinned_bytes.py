@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shutil
 import subprocess
 import time
 import urllib.request
@@ -19,11 +20,10 @@ from typing import Any
 import pytest
 import yaml
 
-from conftest import ROOT
 from harness.pod import Cluster, Pod, free_port, venv_image
 
 HERE = Path(__file__).resolve().parent
-VENVS = Path(os.environ.get("MLSPEC_HARNESS_VENVS", ROOT / ".venv" / "harness"))
+VENVS = Path(os.environ.get("MLSPEC_HARNESS_VENVS", "/var/tmp/mlspec-harness"))
 BUCKET = "models"
 
 
@@ -142,13 +142,25 @@ def _build(tmp: Path, text: str) -> dict[str, Any]:
     return {f.name: yaml.safe_load(f.read_text()) for f in (out / "default" / "iris").glob("*.yaml")}
 
 
+def _baked(name: str) -> Path:
+    """A file an image would carry, copied beside its environment: the pods run as a
+    non-root user, who may not enter the checkout's directories."""
+    target = VENVS / "files" / name
+    target.parent.mkdir(mode=0o755, parents=True, exist_ok=True)
+    shutil.copy(HERE / name, target)
+    target.chmod(0o644)
+    return target
+
+
 def _cluster(objects: dict[str, Any]) -> Cluster:
     storage = VENVS / "storage"
+    entrypoint = _baked("initializer_entrypoint.py")
+    evaluator = _baked("evaluator/harness_evaluator.py").parent
     return Cluster(
         images={
-            INITIALIZER: venv_image(storage, [str(storage / "bin" / "python3"), str(HERE / "initializer_entrypoint.py")]),
+            INITIALIZER: venv_image(storage, [str(storage / "bin" / "python3"), str(entrypoint)]),
             SERVER: venv_image(VENVS / "mlserver"),
-            EVALUATOR: venv_image(VENVS / "mlserver", PYTHONPATH=str(HERE / "evaluator")),
+            EVALUATOR: venv_image(VENVS / "mlserver", PYTHONPATH=str(evaluator)),
         },
         configmaps={o["metadata"]["name"]: o["data"] for o in objects.values() if o["kind"] == "ConfigMap"},
         secrets={"s3-credentials": {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}},
