@@ -264,7 +264,7 @@ def _release(doc: ModelDeployment, env: str, context: Context) -> Release:
         gate_config=gate, lineage={**_lineage(doc, env, digest), **context.lineage},
         strategy=_strategy(doc, names, steps),
         services=services,
-        router=traffic.router_object(spec, name, names.stable, names.canary, serving["port"]),
+        router=traffic.router_object(spec, names.stable, names.canary, serving["port"]),
     )
 
 

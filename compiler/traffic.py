@@ -81,7 +81,7 @@ def exposure(spec: Spec, default_steps: list[dict[str, Any]]) -> Iterator[tuple[
                    "traffic; add `spec.rollout.trafficRouting` for exact weights, or more replicas")
 
 
-def router_object(spec: Spec, name: str, stable: str, canary: str, port: int) -> tuple[str, dict[str, Any]] | None:
+def router_object(spec: Spec, stable: str, canary: str, port: int) -> tuple[str, dict[str, Any]] | None:
     """(file name, spec of the object) the chosen router needs, or None."""
     routing = spec.rollout.traffic_routing
     key = chosen_router(spec)
