@@ -51,12 +51,40 @@ def double_quoted(text: str) -> str:
     return re.sub("[\ud800-\udfff]", lambda m: f"\\u{ord(m.group()):04x}", encoded)
 
 
-def _scalar(text: str) -> str:
+def _encode_scalar(text: str) -> str:
     if _PLAIN.fullmatch(text) and not text.endswith(":") and text.lower() not in _RESERVED:
         return text
     if _NEEDS_ESCAPE.search(text) or "\n" in text or "\r" in text or "\t" in text or "\x85" in text:
         return double_quoted(text)
     return "'" + text.replace("'", "''") + "'"
+
+
+# Keys and most values repeat across objects and specs: each distinct string is encoded
+# once per process (bounded, so a huge batch cannot grow it without limit).
+_SCALARS: dict[str, str] = {}
+_BLOCKS: dict[tuple[str, int], str] = {}
+_CACHE_LIMIT = 1 << 16
+
+
+def _scalar(text: str) -> str:
+    encoded = _SCALARS.get(text)
+    if encoded is None:
+        if len(_SCALARS) >= _CACHE_LIMIT:
+            _SCALARS.clear()
+        encoded = _SCALARS[text] = _encode_scalar(text)
+    return encoded
+
+
+def _multiline(text: str, indent: int) -> str:
+    """A multi-line string after `key: `: a literal block (ends with its own newline)
+    when a reader gets it back exactly, else a double-quoted scalar."""
+    key = (text, indent)
+    encoded = _BLOCKS.get(key)
+    if encoded is None:
+        if len(_BLOCKS) >= _CACHE_LIMIT:
+            _BLOCKS.clear()
+        encoded = _BLOCKS[key] = _literal_block(text, indent) or double_quoted(text)
+    return encoded
 
 
 def _literal_block(text: str, indent: int) -> str | None:
@@ -96,9 +124,7 @@ def _inline(value: Any, indent: int) -> str | None:
     if isinstance(value, float):
         return _float(value)
     if isinstance(value, str):
-        if "\n" in value:
-            return _literal_block(value, indent) or double_quoted(value)
-        return _scalar(value)
+        return _multiline(value, indent) if "\n" in value else _scalar(value)
     if isinstance(value, dict) and not value:
         return "{}"
     if isinstance(value, list) and not value:
@@ -109,30 +135,35 @@ def _inline(value: Any, indent: int) -> str | None:
 
 
 def _block(value: Any, indent: int, out: list[str]) -> None:
+    """Block YAML of a non-empty mapping or list, one string per line (literal blocks: one)."""
     pad = " " * indent
-    if isinstance(value, dict):
+    if type(value) is dict:
         for key, child in value.items():
-            inline = _inline(child, indent + 2)
-            if inline is None:
-                out.append(f"{pad}{_scalar(str(key))}:\n")
+            head = f"{pad}{_scalar(key if type(key) is str else str(key))}:"
+            kind = type(child)
+            if kind is str:  # the common case, inlined
+                if "\n" in child:
+                    inline = _multiline(child, indent + 2)
+                    out.append(f"{head} {inline}" if inline[0] == "|" else f"{head} {inline}\n")
+                else:
+                    out.append(f"{head} {_scalar(child)}\n")
+            elif (kind is dict or kind is list) and child:
+                out.append(head + "\n")
                 # lists sit at their key's indentation, as kubectl writes them
-                _block(child, indent if isinstance(child, list) else indent + 2, out)
-            elif inline.startswith("|"):
-                out.append(f"{pad}{_scalar(str(key))}: {inline}")
+                _block(child, indent if kind is list else indent + 2, out)
             else:
-                out.append(f"{pad}{_scalar(str(key))}: {inline}\n")
+                out.append(f"{head} {_inline(child, indent + 2)}\n")
         return
     for item in value:
-        inline = _inline(item, indent + 2)
-        if inline is None:
-            nested: list[str] = []
-            _block(item, indent + 2, nested)
-            nested[0] = f"{pad}- {nested[0][indent + 2:]}"
-            out.extend(nested)
-        elif inline.startswith("|"):
-            out.append(f"{pad}- {inline}")
-        else:
-            out.append(f"{pad}- {inline}\n")
+        kind = type(item)
+        if (kind is dict or kind is list) and item:
+            start = len(out)
+            _block(item, indent + 2, out)
+            out[start] = f"{pad}- {out[start][indent + 2:]}"
+            continue
+        text = _inline(item, indent + 2)
+        assert text is not None  # only non-empty collections are blocks
+        out.append(f"{pad}- {text}" if text[0] == "|" else f"{pad}- {text}\n")
 
 
 def dump(obj: Any, header: str = "") -> str:

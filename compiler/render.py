@@ -1,15 +1,21 @@
 """Stage 4: a `Release` -> Kubernetes objects, through the Jinja2 templates.
 
-Templates only lay out YAML. Every `{{ value }}` is encoded by `finalize` as a
-JSON scalar or flow collection (JSON is a subset of YAML), so no value can
-change the document's structure: newlines, `: `, `#`, quotes, `{{ }}` and shell
-metacharacters survive verbatim. Only text produced by the templates
-themselves (macro output, which Jinja marks as `Markup`) passes unencoded.
+Templates only lay out YAML; values never pass through YAML text. `finalize`
+stores every `{{ value }}` in a per-render table and writes a placeholder in its
+place, a plain scalar `\ue000<n>\ue001` (private-use characters no template
+contains). The rendered text (the layout alone) is parsed once per distinct
+layout in a process, and each placeholder is then replaced by its value, so no
+value can change a document's structure: newlines, `: `, `#`, quotes, `{{ }}`
+and shell metacharacters survive verbatim, and nothing is parsed twice. Only
+text produced by the templates themselves (macro output, which Jinja marks as
+`Markup`) passes as text. A placeholder inside a larger scalar (a template that
+splices a value into text) or a duplicate key is a template bug and fails.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import re
 from functools import lru_cache
 from importlib import resources
@@ -23,8 +29,8 @@ from mlspec.loader import YamlLoader, scalar_value
 from mlspec.delivery import CONTAINER_SECURITY
 from mlspec.resolve import Release
 
-# Characters YAML treats as line breaks or forbids, which JSON leaves raw.
-_YAML_UNSAFE = re.compile("[\u0085\u2028\u2029\u007f-\u009f\ufeff]")
+_OPEN, _CLOSE = "\ue000", "\ue001"
+_PLACEHOLDER = re.compile(f"{_OPEN}([0-9]+){_CLOSE}")
 
 
 # Static: addresses come from TS_* variables in the pod template (enable_envvars_config).
@@ -68,14 +74,24 @@ def objects_of(release: Release) -> list[tuple[str, str, dict[str, Any]]]:
     return out
 
 
-def yaml_value(value: Any) -> str:
-    """Encode a value as YAML that parses back to exactly that value."""
-    if isinstance(value, Markup):
-        return value
-    if isinstance(value, jinja2.Undefined):  # pragma: no cover - StrictUndefined raises first
-        raise jinja2.UndefinedError("undefined value in template")
-    text = json.dumps(value, ensure_ascii=False, sort_keys=False)
-    return Markup(_YAML_UNSAFE.sub(lambda m: f"\\u{ord(m.group()):04x}", text))
+class _Slots:
+    """The values of the template being rendered, by placeholder number. One render
+    at a time per process (rendering is not shared between threads)."""
+
+    def __init__(self) -> None:
+        self.values: list[Any] = []
+
+    @jinja2.pass_context  # a context-taking finalize is never constant-folded at compile time
+    def finalize(self, _context: Any, value: Any) -> str:
+        if isinstance(value, Markup):
+            return value  # template text (macro output)
+        if isinstance(value, jinja2.Undefined):  # pragma: no cover - StrictUndefined raises first
+            raise jinja2.UndefinedError("undefined value in template")
+        self.values.append(value)
+        return Markup(f"{_OPEN}{len(self.values) - 1}{_CLOSE}")
+
+
+_SLOTS = _Slots()
 
 
 def _combine(*maps: dict[str, Any]) -> dict[str, Any]:
@@ -95,7 +111,7 @@ def environment() -> jinja2.Environment:
     env = jinja2.Environment(
         loader=jinja2.FunctionLoader(_template_source),
         undefined=jinja2.StrictUndefined,
-        finalize=yaml_value,
+        finalize=_SLOTS.finalize,
         autoescape=True,  # with `finalize` returning Markup this only marks macro output as trusted
         keep_trailing_newline=True,
         trim_blocks=True,
@@ -115,8 +131,7 @@ def module_source(name: str) -> str:
 def render(release: Release) -> dict[str, dict[str, Any]]:
     """Every object of one release, keyed by its file name."""
     env = environment()
-    objects: dict[str, dict[str, Any]] = {}
-    shared = {
+    shared: dict[str, Any] = {
         "r": release,
         "gate_source": module_source("gate.py"),
         "digest_source": module_source("digest.py"),
@@ -125,14 +140,51 @@ def render(release: Release) -> dict[str, dict[str, Any]]:
         "gate_json": json.dumps(release.gate_config, indent=2, sort_keys=True) + "\n",
         "lineage_json": json.dumps(release.lineage, indent=2, sort_keys=True, ensure_ascii=False) + "\n",
     }
-    for template, filename, extra in objects_of(release):
-        objects[filename] = parse(env.get_template(template).render(shared, **extra), template)
-    return objects
+    # The shared macros, once per release (not one import per template).
+    shared["c"] = env.get_template("_common.j2").make_module(shared)
+    # The two pod templates are objects of their own, placed whole into the Job and the AnalysisTemplate.
+    shared["eval_pod"] = _Fresh(_render_one(env, "pod-eval.yaml.j2", shared))
+    shared["wait_pod"] = _Fresh(_render_one(env, "pod-wait.yaml.j2", shared))
+    return {filename: _render_one(env, template, shared, extra) for template, filename, extra in objects_of(release)}
 
 
-def parse(text: str, template: str) -> Any:
-    """Re-parse rendered text into data. Walks the composed nodes directly: faster
-    than PyYAML's generic constructor, and a duplicate key (a template bug) fails."""
+def _render_one(env: jinja2.Environment, template: str, values: dict[str, Any],
+                extra: dict[str, Any] | None = None) -> Any:
+    return render_template(env.get_template(template), {**values, **extra} if extra else values)
+
+
+def render_template(template: jinja2.Template, values: dict[str, Any]) -> Any:
+    """One template of `environment()` rendered to data: its layout parsed (once per
+    distinct layout), every placeholder replaced by a copy of its value."""
+    _SLOTS.values = []
+    try:
+        text = template.render(values)
+        name = template.name or "<string>"
+        return fill(layout(text, name), _SLOTS.values, name)
+    finally:
+        _SLOTS.values = []
+
+
+class _Fresh:
+    """Data rendered for this release alone and placed once: `fill` uses it without a copy."""
+
+    __slots__ = ("data",)
+
+    def __init__(self, data: Any) -> None:
+        self.data = data
+
+
+class _Slot:
+    __slots__ = ("index",)
+
+    def __init__(self, index: int) -> None:
+        self.index = index
+
+
+@lru_cache(maxsize=512)
+def layout(text: str, template: str) -> Any:
+    """The parsed layout of rendered text, placeholders as `_Slot`s. Specs share
+    layouts (placeholders are numbered per render), so a batch parses few."""
     node = yaml.compose(text, Loader=YamlLoader)
     if node is None:
         raise ValueError(f"{template} rendered an empty document")
@@ -148,4 +200,60 @@ def _construct(node: yaml.Node, template: str) -> Any:
     if isinstance(node, yaml.SequenceNode):
         return [_construct(v, template) for v in node.value]
     assert isinstance(node, yaml.ScalarNode)
+    if _OPEN in node.value or _CLOSE in node.value:
+        match = _PLACEHOLDER.fullmatch(node.value)
+        if match is None or node.style:  # plain style: None (pure-Python parser) or "" (libyaml)
+            raise ValueError(f"{template} splices a value into a larger scalar (line {node.start_mark.line + 1}); "
+                             "a value must be a whole YAML node")
+        return _Slot(int(match.group(1)))
     return scalar_value(node)
+
+
+_LEAVES = frozenset({str, int, bool, type(None)})
+
+
+def fill(shape: Any, values: list[Any], template: str) -> Any:
+    """A fresh tree: the layout with every placeholder replaced by a copy of its value."""
+    kind = type(shape)
+    if kind is dict:
+        out = {}
+        for k, v in shape.items():
+            if type(k) is _Slot:
+                k = _data(values[k.index], template)
+            out[k] = v if type(v) in _LEAVES else fill(v, values, template)
+        if len(out) != len(shape):
+            raise ValueError(f"{template} rendered a mapping with a duplicate key")
+        return out
+    if kind is list:
+        return [v if type(v) in _LEAVES else fill(v, values, template) for v in shape]
+    if kind is _Slot:
+        return _data(values[shape.index], template)
+    return shape
+
+
+def _data(value: Any, template: str) -> Any:
+    """A copy of a value as plain data (what JSON would carry): mappings with string
+    keys, lists, strings, finite numbers, booleans and null."""
+    kind = type(value)
+    if kind in _LEAVES:
+        return value
+    if kind is dict:
+        out = {}
+        for k, v in value.items():
+            if type(k) is not str:
+                raise ValueError(f"{template}: mapping key {k!r} is not a string")
+            out[k] = v if type(v) in _LEAVES else _data(v, template)
+        return out
+    if kind is list or kind is tuple:
+        return [v if type(v) in _LEAVES else _data(v, template) for v in value]
+    if kind is _Fresh:
+        return value.data
+    if kind is float:
+        if not math.isfinite(value):
+            raise ValueError(f"{template}: {value!r} has no portable YAML form")
+        return value
+    if isinstance(value, str):
+        return str.__str__(value)  # a str subclass (an enum, Markup) as the text JSON would carry
+    if isinstance(value, int):
+        return int.__int__(value)
+    raise ValueError(f"{template}: cannot place a {kind.__name__} in a manifest")

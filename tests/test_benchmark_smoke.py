@@ -16,11 +16,21 @@ def test_benchmark_script_smoke_run(tmp_path):
     proc = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "run.py"), "--smoke", "--json", str(out)],
                           capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr
-    results = json.loads(out.read_text())["results"]
-    assert {"build 1 spec (cold process)", "peer: kubectl kustomize of that output", "build 3 specs",
+    report = json.loads(out.read_text())
+    results = report["results"]
+    assert {"build 1 spec (cold process)", "peer: kubectl kustomize of that output", "build 3 specs (fresh output)",
             "rebuild 3 unchanged specs", "build --check 3 unchanged specs"} <= results.keys()
+    peers = [name for name in results if name.startswith("peer: bare process")]
+    assert len(peers) == 2, results.keys()  # one writing, one reading the same files
     assert all(r["median_s"] > 0 and r["peak_mib"] > 0 for r in results.values())
-    assert "ratio cold build / kubectl kustomize" in proc.stdout
+    # the three ratios of issue 13, each a pair measured in the same run
+    assert set(report["ratios"]) == {"cold build / kubectl kustomize",
+                                     "fresh batch build / bare process writing the files",
+                                     "build --check / bare process reading the files"}
+    assert all(r > 0 for r in report["ratios"].values())
+    assert report["peak_mib"] >= results["build 1 spec (cold process)"]["peak_mib"]
+    for name in report["ratios"]:
+        assert f"ratio {name}:" in proc.stdout
 
 
 def test_generated_specs_are_valid_and_varied(tmp_path):

@@ -134,3 +134,15 @@ def test_dump_round_trips_any_plain_data(data):
 @pytest.mark.parametrize("word", ["y", "Y", "n", "no", "NO", "on", "Off", "yes", "true", "null"])
 def test_words_yaml_1_1_readers_retype_are_quoted(word):
     assert emit.dump({"v": word}) == f"v: '{word}'\n"
+
+
+def test_encoding_caches_are_bounded_and_change_nothing(monkeypatch):
+    doc = {"k": ["a", "b: c", "yes", "x\ny\n", {"n": "x\ny\n"}], "k2": {"a": "a", "yes": "no"}}
+    expected = emit.dump(doc)
+    monkeypatch.setattr(emit, "_CACHE_LIMIT", 2)
+    emit._SCALARS.clear()
+    emit._BLOCKS.clear()
+    for _ in range(2):
+        assert emit.dump(doc) == expected
+    assert len(emit._SCALARS) <= 2 and len(emit._BLOCKS) <= 2
+    assert yaml.safe_load(expected) == doc
