@@ -11,7 +11,6 @@ Functions here are pure (data in, data out) except `load`, which reads a file.
 
 from __future__ import annotations
 
-import copy
 import hashlib
 import json
 from dataclasses import dataclass, field
@@ -22,7 +21,7 @@ import yaml
 
 from mlspec import emit
 from mlspec.errors import Diagnostic, LedgerError
-from mlspec.loader import YamlLoader
+from mlspec.loader import YamlLoader, copy_data
 from mlspec.model import ModelDeployment
 
 if TYPE_CHECKING:
@@ -131,7 +130,7 @@ def record(ledger: Ledger, build: Built) -> Ledger:
         "environments": dict(sorted(environments.items())),
         "spec": spec_data,
     }
-    result = Ledger(ledger.model, version, copy.deepcopy(ledger.releases))
+    result = Ledger(ledger.model, version, copy_data(ledger.releases))
     existing = result.find(version)
     if existing is None:
         result.releases.append(entry)
@@ -152,7 +151,7 @@ def record(ledger: Ledger, build: Built) -> Ledger:
 
 
 def with_metrics(ledger: Ledger, version: str, metrics: dict[str, Any], passed: bool) -> Ledger:
-    result = Ledger(ledger.model, ledger.current, copy.deepcopy(ledger.releases))
+    result = Ledger(ledger.model, ledger.current, copy_data(ledger.releases))
     entry = result.find(version)
     assert entry is not None, "record the release before its metrics"
     entry["metrics"] = dict(sorted(metrics.items()))

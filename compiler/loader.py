@@ -7,8 +7,9 @@ nesting depth, alias expansion and document count are bounded while parsing
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 import yaml
 
@@ -23,7 +24,7 @@ MAX_BYTES = 1024 * 1024
 MAX_DEPTH = 64
 MAX_NODES = 100_000  # counting every node an alias expands to
 
-__all__ = ["Document", "Mark", "Path", "YamlLoader", "diagnostic", "load", "scalar_value"]
+__all__ = ["Document", "Mark", "Path", "YamlLoader", "copy_data", "diagnostic", "load", "scalar_value"]
 
 Path = tuple[str | int, ...]
 Mark = tuple[int, int]
@@ -95,6 +96,21 @@ def _scalar(event: yaml.ScalarEvent) -> Any:
             raise _Fail(_mark(event.start_mark), f"unsupported YAML tag {tag!r}")
         return event.value
     return build(yaml.ScalarNode(tag, event.value))
+
+
+_ATOMS = frozenset({str, int, float, bool, type(None)})
+T = TypeVar("T")
+
+
+def copy_data(value: T) -> T:
+    """A deep copy of loaded data (dicts, lists, scalars), several times faster than
+    `copy.deepcopy`, which it falls back to for anything else."""
+    kind = type(value)
+    if kind is dict:
+        return {k: v if type(v) in _ATOMS else copy_data(v) for k, v in value.items()}  # type: ignore[attr-defined, return-value]
+    if kind is list:
+        return [v if type(v) in _ATOMS else copy_data(v) for v in value]  # type: ignore[attr-defined, return-value]
+    return value if kind in _ATOMS else copy.deepcopy(value)
 
 
 def scalar_value(node: yaml.ScalarNode) -> Any:

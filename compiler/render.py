@@ -14,7 +14,6 @@ splices a value into text) or a duplicate key is a template bug and fails.
 
 from __future__ import annotations
 
-import json
 import math
 import re
 from functools import lru_cache
@@ -25,6 +24,7 @@ import jinja2
 import yaml
 from markupsafe import Markup
 
+from mlspec import emit
 from mlspec.loader import YamlLoader, scalar_value
 from mlspec.delivery import CONTAINER_SECURITY
 from mlspec.resolve import Release
@@ -137,8 +137,8 @@ def render(release: Release) -> dict[str, dict[str, Any]]:
         "digest_source": module_source("digest.py"),
         "jobwait_source": module_source("jobwait.py"),
         "torchserve_properties": TORCHSERVE_PROPERTIES,
-        "gate_json": json.dumps(release.gate_config, indent=2, sort_keys=True) + "\n",
-        "lineage_json": json.dumps(release.lineage, indent=2, sort_keys=True, ensure_ascii=False) + "\n",
+        "gate_json": emit.pretty_json(release.gate_config) + "\n",
+        "lineage_json": emit.pretty_json(release.lineage, ensure_ascii=False) + "\n",
     }
     # The shared macros, once per release (not one import per template).
     shared["c"] = env.get_template("_common.j2").make_module(shared)

@@ -7,7 +7,6 @@ layout.
 
 from __future__ import annotations
 
-import copy
 import hashlib
 import json
 from dataclasses import dataclass, field, replace
@@ -15,7 +14,7 @@ from typing import Any
 
 from mlspec import check, delivery, traffic
 from mlspec.errors import Diagnostic, SpecError
-from mlspec.loader import Document, Path, diagnostic
+from mlspec.loader import Document, Path, copy_data, diagnostic
 from mlspec.model import ModelDeployment, Spec
 
 DEFAULT_ENV = "default"
@@ -126,7 +125,7 @@ def resolve(doc: Document, env: str | None = None, context: Context = NO_CONTEXT
     for name in selected:
         merged = overlay(doc, name) if declared else doc
         try:
-            spec = check.validate(merged) if declared else base
+            spec = check.validate(merged, secrets=False) if declared else base  # `doc` was scanned whole
         except SpecError as exc:
             problems.extend(replace(d, message=f"in environment `{name}`: {d.message}") for d in exc.diagnostics)
             continue
@@ -146,7 +145,7 @@ def overlay(doc: Document, env: str) -> Document:
     Positions travel with the values, so an error in a merged value points at
     the overlay line that introduced it.
     """
-    data = copy.deepcopy(doc.data)
+    data = copy_data(doc.data)
     spec = data.get("spec", {})
     overlays = spec.pop("environments", {})
     patch = overlays.get(env) or {}
@@ -194,7 +193,7 @@ def _deep_merge(base: Any, patch: Any) -> Any:
         for key, value in patch.items():
             out[key] = _deep_merge(base.get(key), value)
         return out
-    return copy.deepcopy(patch)
+    return copy_data(patch)
 
 
 def _move_marks(doc: Document, source: Path, target: Path, children_only: bool = False) -> None:
@@ -313,7 +312,7 @@ def _pins(doc: ModelDeployment, digest: str) -> dict[str, str]:
 
 def _resources(section: Any, default: dict[str, dict[str, str]]) -> dict[str, dict[str, str]]:
     if section is None or not (section.requests or section.limits):
-        return copy.deepcopy(default)
+        return copy_data(default)
     requests = {k: str(v) for k, v in sorted(section.requests.items())}
     limits = {k: str(v) for k, v in sorted(section.limits.items())}
     # One side given: the other copies it (Kubernetes itself defaults requests to
@@ -456,7 +455,7 @@ def gate_config(doc: ModelDeployment, baseline: str | None, baseline_metrics: di
 
 def _steps(spec: Spec, names: Names) -> list[dict[str, Any]]:
     if spec.rollout.steps is None:
-        steps = copy.deepcopy(DEFAULT_STEPS)
+        steps = copy_data(DEFAULT_STEPS)
     else:
         steps = []
         for step in spec.rollout.steps:

@@ -19,6 +19,7 @@ PINS = ("mlspec.dev/model-version", "mlspec.dev/artifact-digest", "mlspec.dev/da
         "mlspec.dev/seed", "mlspec.dev/code-commit", "mlspec.dev/spec-digest")
 # Image volumes (oci:// artifacts) are on by default from 1.35.
 KUBERNETES_VERSION = "1.35.0"
+_DNS_LABEL, _LABEL_KEY, _LABEL_VALUE = (re.compile(p) for p in (DNS_LABEL_RE, LABEL_KEY_RE, LABEL_VALUE_RE))
 
 
 class VerifyError(Exception):
@@ -43,10 +44,10 @@ def problems(filename: str, obj: dict[str, Any]) -> Iterator[str]:
     name = meta.get("name", "")
     if not obj.get("apiVersion") or not obj.get("kind"):
         yield "missing apiVersion or kind"
-    if len(name) > 63 or not re.fullmatch(DNS_LABEL_RE, name):
+    if len(name) > 63 or not _DNS_LABEL.fullmatch(name):
         yield f"name {name!r} is not a DNS-1123 label"
     for key, value in {**meta.get("labels", {}), **_template_labels(obj)}.items():
-        if not re.fullmatch(LABEL_KEY_RE, key) or not isinstance(value, str) or len(value) > 63 or not re.fullmatch(LABEL_VALUE_RE, value):
+        if not _LABEL_KEY.fullmatch(key) or not isinstance(value, str) or len(value) > 63 or not _LABEL_VALUE.fullmatch(value):
             yield f"label {key}={value!r} is not valid"
     missing = [p for p in PINS if p not in meta.get("annotations", {})]  # pods: all but the spec digest
     if missing:

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -9,6 +10,8 @@ from pathlib import Path
 
 import pytest
 import yaml
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from mlspec import emit
 
@@ -146,3 +149,21 @@ def test_encoding_caches_are_bounded_and_change_nothing(monkeypatch):
         assert emit.dump(doc) == expected
     assert len(emit._SCALARS) <= 2 and len(emit._BLOCKS) <= 2
     assert yaml.safe_load(expected) == doc
+
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers(-2**80, 2**80) | st.floats() | st.text(max_size=20),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4),
+    max_leaves=20)
+
+
+@settings(max_examples=400, deadline=None)
+@given(json_values, st.booleans())
+def test_pretty_json_is_the_standard_librarys_indented_json(value, ascii_only):
+    assert emit.pretty_json(value, ascii_only) == json.dumps(value, indent=2, sort_keys=True, ensure_ascii=ascii_only)
+
+
+def test_pretty_json_hands_other_types_to_the_standard_library():
+    assert emit.pretty_json({"a": (1, 2), "b": {1: "x"}}) == json.dumps({"a": (1, 2), "b": {1: "x"}}, indent=2, sort_keys=True)
+    with pytest.raises(TypeError):
+        emit.pretty_json({"a": {1, 2}})
