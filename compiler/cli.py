@@ -18,7 +18,8 @@ import click
 
 from mlspec import __version__, core, emit, ledger, releases, report
 from mlspec.errors import Diagnostic, GateFailed, MlspecError
-from mlspec.specfiles import compile_many, find_specs, read_spec
+from mlspec.resolve import Context
+from mlspec.specfiles import build_into, compile_many, find_specs, read_spec
 
 EXIT_INVALID, EXIT_INTERNAL = 1, 3  # usage errors exit 2, as click does
 
@@ -120,36 +121,41 @@ def build(ctx: click.Context, specs: tuple[str, ...], out: Path | None, env: str
     if not to_stdout and out is None:
         _fail_usage("missing option -o/--output (or use --stdout)")
     files = find_specs(specs)
-    ledger_dir = ledger_dir or out
-    ledgers = ledger.load_all(ledger_dir) if ledger_dir is not None else {}
     if full_verify:
         _check_verify_installed()
-    results = compile_many(files, env=env, jobs=jobs, context=releases.context_from(ledgers),
-                           progress=_progress() if len(files) > 1 else None, full_verify=full_verify)
-    warnings = _warnings(results, strict)
-    if warnings:  # with --stdout, stdout carries the manifests: warnings go to stderr as text
-        click.echo(report.render(warnings, "text" if to_stdout else fmt), err=to_stdout or fmt == "text")
+    progress = _progress() if len(files) > 1 else None
     if to_stdout:
+        context = Context(recorded_metrics=releases.RecordedMetrics(ledger_dir))
+        results = compile_many(files, env=env, jobs=jobs, context=context, progress=progress, full_verify=full_verify)
+        _report_warnings(results, strict, "text", to_stderr=True)  # stdout carries the manifests
         envs = sorted({e for result in results.values() for e in result.environments})
         if len(envs) != 1:
             _fail_usage(f"--stdout prints one environment, but this build has {', '.join(envs)}; select one with --env")
         click.echo("---\n".join(doc for result in results.values() for doc in result.documents(envs[0])), nl=False)
         return
     assert out is not None
-    output = releases.build_files(results, ledgers)
-    output = emit.list_foreign_resources(out, output)
+    outcomes = build_into(files, out, env=env, ledger_dir=ledger_dir, check=check, jobs=jobs, progress=progress,
+                          full_verify=full_verify)
+    _report_warnings(outcomes, strict, fmt, to_stderr=fmt == "text")
     if check:
-        drift = emit.drift(out, output)
+        drift = sorted(d for o in outcomes.values() for d in o.drift)
         if drift:
             raise MlspecError([Diagnostic(str(out / rel), 1, 1, message) for rel, message in drift])
-        click.echo(f"up to date: {len(output)} file(s) under {out}", err=True)
+        click.echo(f"up to date: {sum(o.count for o in outcomes.values())} file(s) under {out}", err=True)
         return
     try:
-        directories = emit.write_tree(out, output)
+        emit.write_tree(out, {rel: text for o in outcomes.values() for rel, text in o.changed.items()})
     except OSError as exc:  # the machine's problem, not mlspec's: nothing was changed
         raise MlspecError([Diagnostic(str(exc.filename or out), 1, 1, f"cannot write: {exc.strerror}")]) from None
+    directories = {d for o in outcomes.values() for d in o.directories}
     click.echo(f"built {len(files)} spec(s) into {len(directories)} director{'y' if len(directories) == 1 else 'ies'} "
-               f"under {out} ({len(output)} files)", err=True)
+               f"under {out} ({sum(o.count for o in outcomes.values())} files)", err=True)
+
+
+def _report_warnings(results: dict[str, Any], strict: bool, fmt: str, to_stderr: bool) -> None:
+    warnings = _warnings(results, strict)
+    if warnings:
+        click.echo(report.render(warnings, fmt), err=to_stderr)
 
 
 def _progress() -> Any:

@@ -13,8 +13,6 @@ untouched (hard links) and never deleted.
 
 from __future__ import annotations
 
-import ctypes
-import ctypes.util
 import json
 import math
 import os
@@ -287,6 +285,12 @@ def write_tree(out: Path, files: dict[str, str]) -> list[str]:
     return sorted(groups)
 
 
+def changed_files(out: Path, files: dict[str, str]) -> dict[str, str]:
+    """The files of every directory `write_tree` would rewrite (the others are up to date)."""
+    return {f"{directory}/{name}": text for directory, contents in group_by_directory(files).items()
+            if not _up_to_date(out / directory, contents) for name, text in contents.items()}
+
+
 def _up_to_date(target: Path, contents: dict[str, str]) -> bool:
     owned = owned_files(target)
     if target.name != LEDGER_DIR and owned != set(contents):
@@ -354,8 +358,12 @@ def _exchange(a: Path, b: Path) -> bool:
     """Atomically swap two paths (Linux renameat2); False when unsupported."""
     global _libc
     if _libc is None:
-        name = ctypes.util.find_library("c")
-        _libc = ctypes.CDLL(name, use_errno=True) if name else False
+        import ctypes  # only a rebuild that replaces a directory pays for it
+
+        try:  # the C library the interpreter already links (no `find_library`, which runs ldconfig)
+            _libc = ctypes.CDLL(None, use_errno=True)
+        except OSError:
+            _libc = False
     if not _libc or not hasattr(_libc, "renameat2"):
         return False
     at_fdcwd = -100

@@ -21,7 +21,7 @@ import yaml
 
 from mlspec import emit
 from mlspec.errors import Diagnostic, LedgerError
-from mlspec.loader import YamlLoader, copy_data
+from mlspec.loader import copy_data, load_data
 from mlspec.model import ModelDeployment
 
 if TYPE_CHECKING:
@@ -54,12 +54,12 @@ def load(out: Path, name: str) -> Ledger:
     path = out / relpath(name)
     try:
         text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
+    except (FileNotFoundError, NotADirectoryError):  # nothing recorded there (yet)
         return Ledger(name)
     except OSError as exc:
         raise LedgerError([Diagnostic(str(path), 1, 1, f"cannot read the ledger: {exc.strerror}")]) from None
     try:
-        data = yaml.load(text, Loader=YamlLoader)
+        data = load_data(text)
         if not (isinstance(data, dict) and data.get("kind") == KIND and data.get("model") == name
                 and isinstance(data.get("releases"), list)):
             raise ValueError(f"not a {KIND} of model {name!r}")

@@ -4,7 +4,8 @@
 from __future__ import annotations
 
 import json
-from typing import Any
+from pathlib import Path
+from typing import Any, Iterator, Mapping
 
 from mlspec import gate, ledger
 from mlspec.core import Built, CompiledSpec, built, compile_document, to_files
@@ -17,6 +18,35 @@ def context_from(ledgers: dict[str, Ledger]) -> Context:
     """Recorded metrics of every model, so gates can compare against a baseline."""
     recorded = {name: lg.metrics() for name, lg in ledgers.items()}
     return Context(recorded_metrics={name: metrics for name, metrics in recorded.items() if metrics})
+
+
+class RecordedMetrics(Mapping[str, dict[str, dict[str, float]]]):
+    """`{model: {version: metrics}}` read from a ledger directory on demand: a batch
+    build reads only the ledgers of the models it compiles, each in the worker that
+    compiles it. A damaged ledger is an error of the spec that needs it."""
+
+    def __init__(self, directory: Path | None) -> None:
+        self.directory = directory
+        self._ledgers: dict[str, Ledger] = {}
+
+    def ledger(self, name: str) -> Ledger:
+        if name not in self._ledgers:
+            self._ledgers[name] = ledger.load(self.directory, name) if self.directory is not None else Ledger(name)
+        return self._ledgers[name]
+
+    def __getitem__(self, name: str) -> dict[str, dict[str, float]]:
+        metrics = self.ledger(name).metrics()
+        if not metrics:
+            raise KeyError(name)
+        return metrics
+
+    def __iter__(self) -> Iterator[str]:
+        directory = self.directory / ledger.LEDGER_DIR if self.directory is not None else None
+        names = sorted(p.stem for p in directory.glob("*.yaml")) if directory and directory.is_dir() else []
+        return (name for name in names if name in self)
+
+    def __len__(self) -> int:
+        return sum(1 for _ in self)
 
 
 def build_files(results: dict[str, Built], ledgers: dict[str, Ledger]) -> dict[str, str]:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, Mapping
 
 from mlspec import check, delivery, traffic
 from mlspec.errors import Diagnostic, SpecError
@@ -70,7 +70,7 @@ class Context:
     """What the GitOps repo adds to a spec: metrics recorded in the release ledger
     (`{model: {version: metrics}}`) and, for a rollback, the records to annotate."""
 
-    recorded_metrics: dict[str, dict[str, dict[str, float]]] = field(default_factory=dict)
+    recorded_metrics: Mapping[str, dict[str, dict[str, float]]] = field(default_factory=dict)
     annotations: dict[str, str] = field(default_factory=dict)
     lineage: dict[str, Any] = field(default_factory=dict)
 

@@ -6,12 +6,14 @@ import glob
 import os
 import re
 import subprocess
-from typing import Callable
-from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, Callable, Protocol, Sequence, TypeVar
 
+from mlspec import emit, ledger
 from mlspec.core import Built, build
 from mlspec.errors import Diagnostic, MlspecError, SpecError
+from mlspec.releases import RecordedMetrics
 from mlspec.resolve import NO_CONTEXT, Context
 
 _KIND = re.compile(rb"^kind:\s*[\"']?ModelDeployment[\"']?\s*(#.*)?$", re.MULTILINE)
@@ -70,29 +72,36 @@ def _build_one(path: str, env: str | None, context: Context, full_verify: bool) 
         return None, exc.diagnostics
 
 
-def compile_many(paths: list[str], env: str | None, jobs: int | None = None,
-                 context: Context = NO_CONTEXT, progress: Callable[[int, int], None] | None = None,
-                 full_verify: bool = False) -> dict[str, Built]:
-    """Compile every spec; collect every error of every spec before raising."""
+class _Result(Protocol):
+    name: str
+    environments: dict[str, str]
+
+
+R = TypeVar("R", bound=_Result)
+
+
+def _run(work: Callable[..., tuple[R | None, list[Diagnostic]]], paths: list[str], args: Sequence[Any],
+         jobs: int | None, progress: Callable[[int, int], None] | None) -> dict[str, R]:
+    """`work(path, *args)` for every spec, in worker processes for a batch. Collects
+    every error of every spec, and refuses two specs building the same directory."""
     workers = min(jobs or os.cpu_count() or 1, len(paths))
     outcomes = []
     if workers > 1 and len(paths) >= PARALLEL_FROM:
         from concurrent.futures import ProcessPoolExecutor  # only batches pay for multiprocessing
 
         with ProcessPoolExecutor(max_workers=workers) as pool:
-            mapped = pool.map(_build_one, paths, [env] * len(paths), [context] * len(paths),
-                               [full_verify] * len(paths), chunksize=max(1, len(paths) // (workers * 4)))
-            for outcome in mapped:
+            columns = [[arg] * len(paths) for arg in args]
+            for outcome in pool.map(work, paths, *columns, chunksize=max(1, len(paths) // (workers * 4))):
                 outcomes.append(outcome)
                 if progress:
                     progress(len(outcomes), len(paths))
     else:
         for path in paths:
-            outcomes.append(_build_one(path, env, context, full_verify))
+            outcomes.append(work(path, *args))
             if progress:
                 progress(len(outcomes), len(paths))
     problems = [d for _, diags in outcomes for d in diags]
-    results = {p: items for p, (items, _) in zip(paths, outcomes) if items is not None}
+    results = {p: result for p, (result, _) in zip(paths, outcomes) if result is not None}
     owners: dict[str, str] = {}
     for path, result in results.items():
         for env_name in result.environments:
@@ -104,6 +113,56 @@ def compile_many(paths: list[str], env: str | None, jobs: int | None = None,
     if problems:
         raise MlspecError(problems)
     return results
+
+
+def compile_many(paths: list[str], env: str | None, jobs: int | None = None,
+                 context: Context = NO_CONTEXT, progress: Callable[[int, int], None] | None = None,
+                 full_verify: bool = False) -> dict[str, Built]:
+    """Compile every spec; collect every error of every spec before raising."""
+    return _run(_build_one, paths, (env, context, full_verify), jobs, progress)
+
+
+@dataclass
+class Outcome:
+    """What `build_into` keeps of one spec: small, so a batch's parent holds little."""
+
+    name: str
+    environments: dict[str, str]
+    warnings: list[Diagnostic]
+    directories: list[str]                                    # output directories the spec owns
+    count: int                                                # files in them (ledger included)
+    changed: dict[str, str] = field(default_factory=dict)     # build: files of directories to rewrite
+    drift: list[tuple[str, str]] = field(default_factory=list)  # --check: what differs on disk
+
+
+def _build_into(path: str, env: str | None, metrics: RecordedMetrics, out: Path, check: bool,
+                full_verify: bool) -> tuple[Outcome | None, list[Diagnostic]]:
+    """Compile one spec, record it in its ledger, and compare the result with `out`:
+    all in the worker, so a batch neither ships unchanged text to the parent nor
+    reads every ledger in one process."""
+    try:
+        result = build(read_spec(path), path, env, Context(recorded_metrics=metrics), full_verify)
+        files = dict(result.files)
+        files[ledger.relpath(result.name)] = ledger.dump(ledger.record(metrics.ledger(result.name), result))
+    except MlspecError as exc:
+        return None, exc.diagnostics
+    files = emit.list_foreign_resources(out, files)
+    return Outcome(
+        name=result.name, environments=result.environments, warnings=result.warnings,
+        directories=sorted(emit.group_by_directory(files)), count=len(files),
+        changed={} if check else emit.changed_files(out, files),
+        drift=emit.drift(out, files) if check else [],
+    ), []
+
+
+def build_into(paths: list[str], out: Path, env: str | None = None, ledger_dir: Path | None = None,
+               check: bool = False, jobs: int | None = None, progress: Callable[[int, int], None] | None = None,
+               full_verify: bool = False) -> dict[str, Outcome]:
+    """Compile every spec for the output directory `out` (ledgers read from `ledger_dir`,
+    default `out`): with `check`, what differs on disk; otherwise the files to write.
+    Writes nothing; raises `MlspecError` with every error of every spec."""
+    metrics = RecordedMetrics(ledger_dir or out)
+    return _run(_build_into, paths, (env, metrics, out, check, full_verify), jobs, progress)
 
 
 def git_show(ref: str, path: str) -> bytes | None:

@@ -167,3 +167,13 @@ def test_pretty_json_hands_other_types_to_the_standard_library():
     assert emit.pretty_json({"a": (1, 2), "b": {1: "x"}}) == json.dumps({"a": (1, 2), "b": {1: "x"}}, indent=2, sort_keys=True)
     with pytest.raises(TypeError):
         emit.pretty_json({"a": {1, 2}})
+
+
+def test_directories_are_swapped_atomically_on_linux(tmp_path):
+    a, b = tmp_path / "a", tmp_path / "b"
+    a.mkdir()
+    b.mkdir()
+    (a / "f").write_text("new")
+    (b / "f").write_text("old")
+    assert emit._exchange(a, b)  # renameat2(RENAME_EXCHANGE) from the C library the interpreter links
+    assert (b / "f").read_text() == "new" and (a / "f").read_text() == "old"

@@ -4,6 +4,7 @@ import resource
 import time
 
 import pytest
+import yaml
 
 from mlspec import loader
 from mlspec.errors import SpecError
@@ -97,3 +98,22 @@ def test_deep_block_nesting_is_rejected():
 ])
 def test_yaml_problems_get_clear_messages(text, expected):
     assert expected in _error(text)
+
+
+def test_load_data_reads_what_the_emitter_writes_like_yaml_load():
+    from mlspec import emit
+
+    data = {"a": ["2026-11-20T00:00:00Z", "1.10", "no", None, True, 3, 2.5, {"b": "x\ny\n"}], "c": {}}
+    text = emit.dump(data)
+    assert loader.load_data(text) == data == yaml.safe_load(text)
+
+
+def test_load_data_keeps_aliases_shared_and_refuses_duplicate_keys():
+    bomb = "a: &a [x, x, x, x, x, x, x, x, x]\n" + "".join(
+        f"{chr(98 + i)}: &{chr(98 + i)} [*{chr(97 + i)}, *{chr(97 + i)}, *{chr(97 + i)}, *{chr(97 + i)}]\n" for i in range(20))
+    data = loader.load_data(bomb)  # 4**20 leaves if expanded; one shared list per anchor instead
+    assert data["u"][0] is data["t"]
+    with pytest.raises(yaml.YAMLError, match="duplicate key"):
+        loader.load_data("a: 1\na: 2\n")
+    with pytest.raises(yaml.YAMLError, match="not a scalar"):
+        loader.load_data("? [a]\n: 1\n")
