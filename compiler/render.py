@@ -14,6 +14,8 @@ splices a value into text) or a duplicate key is a template bug and fails.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import math
 import re
 from functools import lru_cache
@@ -105,11 +107,69 @@ def _template_source(name: str) -> str:
     return resources.files("mlspec.templates").joinpath(name).read_text(encoding="utf-8")
 
 
+# --- templates compiled ahead of time -------------------------------------------
+#
+# Compiling the templates took most of a cold build's first compile (measured:
+# benchmarks/README.md). `scripts/compile-templates` stores Jinja's Python code for
+# every template in `templates/compiled.json`, with each template's SHA-256 and the
+# Jinja2 version; a test keeps it current. Loading then only byte-compiles that
+# code. A template whose source or Jinja2 differs is compiled from its source, so
+# output never depends on whether the file is current.
+
+COMPILED = "compiled.json"
+
+
+def _sha256(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def compiled_json() -> str:
+    """The text of `templates/compiled.json` for the templates and Jinja2 installed now."""
+    env = environment()
+    names = sorted(p.name for p in resources.files("mlspec.templates").iterdir() if p.name.endswith(".j2"))
+    templates = {}
+    for name in names:
+        source = _template_source(name)
+        templates[name] = {"sha256": _sha256(source), "code": env.compile(source, name, None, raw=True)}
+    return json.dumps({"jinja2": jinja2.__version__, "templates": templates}, indent=1, sort_keys=True) + "\n"
+
+
+@lru_cache(maxsize=1)
+def _compiled_code() -> dict[str, Any]:
+    try:
+        data = json.loads(_template_source(COMPILED))
+    except (OSError, ValueError):
+        return {}
+    return data["templates"] if isinstance(data, dict) and data.get("jinja2") == jinja2.__version__ else {}
+
+
+def compiled_code(name: str) -> str | None:
+    """Jinja's code for template `name`, when `compiled.json` holds it for this very source."""
+    entry = _compiled_code().get(name)
+    if not isinstance(entry, dict) or entry.get("sha256") != _sha256(_template_source(name)):
+        return None
+    code = entry.get("code")
+    return code if isinstance(code, str) else None
+
+
+class _Loader(jinja2.BaseLoader):
+    """Templates from the package: the precompiled code when it is current, else the source."""
+
+    def get_source(self, environment: jinja2.Environment, template: str) -> tuple[str, str | None, Any]:
+        return _template_source(template), None, lambda: True
+
+    def load(self, environment: jinja2.Environment, name: str, globals: Any = None) -> jinja2.Template:
+        code = compiled_code(name)
+        if code is None:
+            return super().load(environment, name, globals)
+        return environment.template_class.from_code(environment, compile(code, name, "exec"), globals, lambda: True)
+
+
 @lru_cache(maxsize=1)
 def environment() -> jinja2.Environment:
     """The one Jinja environment: strict, YAML-safe, every filter registered here."""
     env = jinja2.Environment(
-        loader=jinja2.FunctionLoader(_template_source),
+        loader=_Loader(),
         undefined=jinja2.StrictUndefined,
         finalize=_SLOTS.finalize,
         autoescape=True,  # with `finalize` returning Markup this only marks macro output as trusted

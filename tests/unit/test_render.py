@@ -73,3 +73,34 @@ def test_output_does_not_depend_on_the_layout_cache():
     render.layout.cache_clear()
     cold = [compile_spec(t, "m.yaml") for t in reversed(texts)][::-1]
     assert cold == warm and render.layout.cache_info().currsize > 0
+
+
+def test_compiled_templates_are_current_and_installed():
+    """`scripts/compile-templates` output is committed and ships in the package."""
+    from importlib import resources
+
+    shipped = resources.files("mlspec.templates").joinpath(render.COMPILED).read_text(encoding="utf-8")
+    assert shipped == render.compiled_json(), "run scripts/compile-templates"
+    for template in resources.files("mlspec.templates").iterdir():
+        if template.name.endswith(".j2"):
+            assert render.compiled_code(template.name) is not None, template.name
+
+
+def test_a_stale_compiled_template_is_compiled_from_its_source(monkeypatch):
+    original = render._template_source
+
+    def edited(name):
+        text = original(name)
+        return text.replace("  type: ClusterIP\n", "  type: ClusterIP\n  sessionAffinity: None\n") if name == "service.yaml.j2" else text
+
+    text = EXAMPLES[0].read_text()
+    monkeypatch.setattr(render, "_template_source", edited)
+    render.environment.cache_clear()
+    try:
+        assert render.compiled_code("service.yaml.j2") is None  # its code no longer matches
+        objects = compile_releases(text, "m.yaml")[0].objects
+        assert objects["service-stable.yaml"]["spec"]["sessionAffinity"] == "None"
+    finally:
+        monkeypatch.undo()
+        render.environment.cache_clear()
+    assert "sessionAffinity" not in compile_releases(text, "m.yaml")[0].objects["service-stable.yaml"]["spec"]
