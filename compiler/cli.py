@@ -19,7 +19,7 @@ import click
 from mlspec import __version__, core, emit, ledger, releases, report
 from mlspec.errors import Diagnostic, GateFailed, MlspecError
 from mlspec.resolve import Context
-from mlspec.specfiles import build_into, compile_many, find_specs, read_spec
+from mlspec.specfiles import abandon, build_into, commit, compile_many, find_specs, read_spec
 
 EXIT_INVALID, EXIT_INTERNAL = 1, 3  # usage errors exit 2, as click does
 
@@ -136,7 +136,11 @@ def build(ctx: click.Context, specs: tuple[str, ...], out: Path | None, env: str
     assert out is not None
     outcomes = build_into(files, out, env=env, ledger_dir=ledger_dir, check=check, jobs=jobs, progress=progress,
                           full_verify=full_verify)
-    _report_warnings(outcomes, strict, fmt, to_stderr=fmt == "text")
+    try:
+        _report_warnings(outcomes, strict, fmt, to_stderr=fmt == "text")  # --strict: warnings fail the build
+    except BaseException:
+        abandon(outcomes)  # nothing staged is swapped in
+        raise
     if check:
         drift = sorted(d for o in outcomes.values() for d in o.drift)
         if drift:
@@ -144,8 +148,8 @@ def build(ctx: click.Context, specs: tuple[str, ...], out: Path | None, env: str
         click.echo(f"up to date: {sum(o.count for o in outcomes.values())} file(s) under {out}", err=True)
         return
     try:
-        emit.write_tree(out, {rel: text for o in outcomes.values() for rel, text in o.changed.items()})
-    except OSError as exc:  # the machine's problem, not mlspec's: nothing was changed
+        commit(out, outcomes)
+    except OSError as exc:  # the machine's problem, not mlspec's
         raise MlspecError([Diagnostic(str(exc.filename or out), 1, 1, f"cannot write: {exc.strerror}")]) from None
     directories = {d for o in outcomes.values() for d in o.directories}
     click.echo(f"built {len(files)} spec(s) into {len(directories)} director{'y' if len(directories) == 1 else 'ies'} "

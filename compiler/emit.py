@@ -262,27 +262,49 @@ def write_tree(out: Path, files: dict[str, str]) -> list[str]:
     created: list[Path] = []  # parent directories this call made, removed again on failure
     try:
         for directory, contents in sorted(groups.items()):
-            target = out / directory
-            if _up_to_date(target, contents):
-                continue  # the usual rebuild: most models did not change, so write nothing
-            created.extend(_make_parents(target.parent))
-            _remove_leftovers(target)
-            stage = Path(tempfile.mkdtemp(prefix=f".{target.name}.mlspec-", dir=target.parent))
-            staged.append((stage, target))
-            _fill(stage, target, contents)
+            stage = stage_directory(out / directory, contents, created)
+            if stage is not None:
+                staged.append(stage)
     except BaseException:
-        for stage, _ in staged:
-            shutil.rmtree(stage, ignore_errors=True)
-        for made in reversed(created):
-            _remove_if_empty(made)
+        discard(staged, created)
         raise
+    swap_in(staged)
+    return sorted(groups)
+
+
+def stage_directory(target: Path, contents: dict[str, str], created: list[Path]) -> tuple[Path, Path] | None:
+    """Write `contents` into a staging directory beside `target` (hidden, `.NAME.mlspec-*`):
+    `(stage, target)` for `swap_in`, or None when `target` is up to date. Appends the
+    parent directories it makes to `created`; on failure it leaves no stage behind."""
+    if _up_to_date(target, contents):
+        return None  # the usual rebuild: most models did not change, so write nothing
+    created.extend(_make_parents(target.parent))
+    _remove_leftovers(target)
+    stage = Path(tempfile.mkdtemp(prefix=f".{target.name}.mlspec-", dir=target.parent))
+    try:
+        _fill(stage, target, contents)
+    except BaseException:
+        shutil.rmtree(stage, ignore_errors=True)
+        raise
+    return stage, target
+
+
+def discard(staged: list[tuple[Path, Path]], created: list[Path]) -> None:
+    """Undo staging: remove the stages, then the parent directories made for them (if empty)."""
+    for stage, _ in staged:
+        shutil.rmtree(stage, ignore_errors=True)
+    for made in sorted(set(created), key=lambda p: len(p.parts), reverse=True):
+        _remove_if_empty(made)
+
+
+def swap_in(staged: list[tuple[Path, Path]]) -> None:
+    """Replace each target by its stage (an atomic exchange where Linux offers it)."""
     try:
         for stage, target in staged:
             _swap(stage, target)
     finally:
         for stage, _ in staged:
             shutil.rmtree(stage, ignore_errors=True)
-    return sorted(groups)
 
 
 def changed_files(out: Path, files: dict[str, str]) -> dict[str, str]:

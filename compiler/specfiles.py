@@ -81,9 +81,9 @@ R = TypeVar("R", bound=_Result)
 
 
 def _run(work: Callable[..., tuple[R | None, list[Diagnostic]]], paths: list[str], args: Sequence[Any],
-         jobs: int | None, progress: Callable[[int, int], None] | None) -> dict[str, R]:
-    """`work(path, *args)` for every spec, in worker processes for a batch. Collects
-    every error of every spec, and refuses two specs building the same directory."""
+         jobs: int | None, progress: Callable[[int, int], None] | None) -> tuple[dict[str, R], list[Diagnostic]]:
+    """`work(path, *args)` for every spec, in worker processes for a batch: the results,
+    and every error of every spec (two specs building the same directory is one)."""
     workers = min(jobs or os.cpu_count() or 1, len(paths))
     outcomes = []
     if workers > 1 and len(paths) >= PARALLEL_FROM:
@@ -110,16 +110,17 @@ def _run(work: Callable[..., tuple[R | None, list[Diagnostic]]], paths: list[str
             if other != path:
                 problems.append(Diagnostic(path, 1, 1, f"`{directory}` is also built by {other}; "
                                            "model names must be unique per environment"))
-    if problems:
-        raise MlspecError(problems)
-    return results
+    return results, problems
 
 
 def compile_many(paths: list[str], env: str | None, jobs: int | None = None,
                  context: Context = NO_CONTEXT, progress: Callable[[int, int], None] | None = None,
                  full_verify: bool = False) -> dict[str, Built]:
     """Compile every spec; collect every error of every spec before raising."""
-    return _run(_build_one, paths, (env, context, full_verify), jobs, progress)
+    results, problems = _run(_build_one, paths, (env, context, full_verify), jobs, progress)
+    if problems:
+        raise MlspecError(problems)
+    return results
 
 
 @dataclass
@@ -131,38 +132,67 @@ class Outcome:
     warnings: list[Diagnostic]
     directories: list[str]                                    # output directories the spec owns
     count: int                                                # files in them (ledger included)
-    changed: dict[str, str] = field(default_factory=dict)     # build: files of directories to rewrite
+    staged: list[tuple[Path, Path]] = field(default_factory=list)  # build: (stage, target) to swap in
+    created: list[Path] = field(default_factory=list)         # build: parent directories made for them
+    ledger: dict[str, str] = field(default_factory=dict)      # build: the ledger file, when it changed
     drift: list[tuple[str, str]] = field(default_factory=list)  # --check: what differs on disk
 
 
 def _build_into(path: str, env: str | None, metrics: RecordedMetrics, out: Path, check: bool,
                 full_verify: bool) -> tuple[Outcome | None, list[Diagnostic]]:
-    """Compile one spec, record it in its ledger, and compare the result with `out`:
-    all in the worker, so a batch neither ships unchanged text to the parent nor
-    reads every ledger in one process."""
+    """Compile one spec, record it in its ledger and compare the result with `out`; when
+    building, also write the spec's changed directories into staging directories. All
+    in the worker: the parent receives no file text, and writing overlaps compiling."""
     try:
         result = build(read_spec(path), path, env, Context(recorded_metrics=metrics), full_verify)
+        ledger_file = ledger.relpath(result.name)
         files = dict(result.files)
-        files[ledger.relpath(result.name)] = ledger.dump(ledger.record(metrics.ledger(result.name), result))
+        files[ledger_file] = ledger.dump(ledger.record(metrics.ledger(result.name), result))
     except MlspecError as exc:
         return None, exc.diagnostics
     files = emit.list_foreign_resources(out, files)
-    return Outcome(
-        name=result.name, environments=result.environments, warnings=result.warnings,
-        directories=sorted(emit.group_by_directory(files)), count=len(files),
-        changed={} if check else emit.changed_files(out, files),
-        drift=emit.drift(out, files) if check else [],
-    ), []
+    groups = emit.group_by_directory(files)
+    outcome = Outcome(name=result.name, environments=result.environments, warnings=result.warnings,
+                      directories=sorted(groups), count=len(files))
+    if check:
+        outcome.drift = emit.drift(out, files)
+        return outcome, []
+    outcome.ledger = emit.changed_files(out, {ledger_file: files.pop(ledger_file)})  # the parent writes ledgers
+    try:
+        for directory, contents in sorted(emit.group_by_directory(files).items()):
+            stage = emit.stage_directory(out / directory, contents, outcome.created)
+            if stage is not None:
+                outcome.staged.append(stage)
+    except OSError as exc:
+        emit.discard(outcome.staged, outcome.created)
+        return None, [Diagnostic(str(exc.filename or out), 1, 1, f"cannot write: {exc.strerror}")]
+    return outcome, []
 
 
 def build_into(paths: list[str], out: Path, env: str | None = None, ledger_dir: Path | None = None,
                check: bool = False, jobs: int | None = None, progress: Callable[[int, int], None] | None = None,
                full_verify: bool = False) -> dict[str, Outcome]:
     """Compile every spec for the output directory `out` (ledgers read from `ledger_dir`,
-    default `out`): with `check`, what differs on disk; otherwise the files to write.
-    Writes nothing; raises `MlspecError` with every error of every spec."""
+    default `out`). With `check`, each outcome says what differs on disk; otherwise the
+    changed directories are staged beside their targets, for `commit`. On any error of
+    any spec, every stage is removed again and `MlspecError` raised: nothing is written."""
     metrics = RecordedMetrics(ledger_dir or out)
-    return _run(_build_into, paths, (env, metrics, out, check, full_verify), jobs, progress)
+    results, problems = _run(_build_into, paths, (env, metrics, out, check, full_verify), jobs, progress)
+    if problems:
+        abandon(results)
+        raise MlspecError(problems)
+    return results
+
+
+def abandon(outcomes: dict[str, Outcome]) -> None:
+    """Remove what `build_into` staged (the build is not going ahead)."""
+    emit.discard([s for o in outcomes.values() for s in o.staged], [c for o in outcomes.values() for c in o.created])
+
+
+def commit(out: Path, outcomes: dict[str, Outcome]) -> None:
+    """Swap every staged directory in, then write the changed ledgers."""
+    emit.swap_in([s for o in outcomes.values() for s in o.staged])
+    emit.write_tree(out, {rel: text for o in outcomes.values() for rel, text in o.ledger.items()})
 
 
 def git_show(ref: str, path: str) -> bytes | None:

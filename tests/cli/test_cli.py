@@ -193,3 +193,45 @@ def test_unwritable_output_is_reported_not_an_internal_error(tmp_path):
     assert result.exit_code == 1, result.output
     assert "error: cannot write" in result.stderr and "internal error" not in result.stderr
     assert blocker.read_text().startswith("a file")
+
+
+def _batch(directory: Path, count: int, broken: int | None = None) -> Path:
+    """`count` specs (enough for worker processes); spec number `broken` invalid."""
+    directory.mkdir()
+    text = MINIMAL.read_text()
+    for i in range(count):
+        spec = text.replace("name: churn", f"name: churn-{i}")
+        (directory / f"m{i}.yaml").write_text(spec.replace("seed: 7", "seed: x") if i == broken else spec)
+    return directory
+
+
+def _snapshot(root: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(root)): p.read_bytes() if p.is_file() else b"<dir>" for p in sorted(root.rglob("*"))}
+
+
+def test_a_batch_with_one_bad_spec_writes_nothing_even_from_workers(tmp_path):
+    good = _batch(tmp_path / "good", 12)
+    out = tmp_path / "out"
+    assert run("build", good, "-o", out, "-j", "2").exit_code == 0
+    before = _snapshot(out)
+    bad = _batch(tmp_path / "bad", 12, broken=11)
+    for spec in bad.glob("*.yaml"):  # every good spec changes: its workers stage new output
+        spec.write_text(spec.read_text().replace('version: "1.0.0"', 'version: "1.0.1"'))
+    result = run("build", bad, "-o", out, "-j", "2")
+    assert result.exit_code == 1 and "m11.yaml" in result.stderr
+    assert _snapshot(out) == before  # no stage left behind, nothing swapped in
+    fresh = tmp_path / "fresh" / "deploy"
+    assert run("build", bad, "-o", fresh, "-j", "2").exit_code == 1
+    assert not (tmp_path / "fresh").exists()  # directories made for the stages are gone too
+
+
+def test_strict_warnings_fail_a_batch_without_writing(tmp_path):
+    specs = _batch(tmp_path / "specs", 10)
+    for spec in specs.glob("*.yaml"):
+        spec.write_text(spec.read_text().replace("  serving:\n", "  serving:\n    replicas: 2\n", 1))
+    out = tmp_path / "out"
+    result = run("build", specs, "-o", out, "-j", "2", "--strict")
+    assert result.exit_code == 1 and "setWeight" in result.stderr, result.output
+    assert not out.exists()
+    assert run("build", specs, "-o", out, "-j", "2").exit_code == 0  # warnings alone do not fail
+    assert len(list(out.glob("*/churn-*/kustomization.yaml"))) == 10
