@@ -319,7 +319,7 @@ def _up_to_date(target: Path, contents: dict[str, str]) -> bool:
         return False
     for filename, text in contents.items():
         try:
-            if (target / filename).read_text(encoding="utf-8") != text:
+            if not same_text((target / filename).read_bytes(), text):
                 return False
         except OSError:
             return False
@@ -406,19 +406,27 @@ def _swap(stage: Path, target: Path) -> None:
     shutil.rmtree(old, ignore_errors=True)
 
 
+def same_text(current: bytes, text: str) -> bool:
+    """Whether a file's bytes are `text`, line endings as Git normalizes them (a Windows
+    checkout with `core.autocrlf` holds CRLF). Bytes, not decoded text: faster, and a
+    file that is not UTF-8 is simply different."""
+    expected = text.encode("utf-8")
+    return current == expected or (b"\r\n" in current and current.replace(b"\r\n", b"\n") == expected)
+
+
 def drift(out: Path, files: dict[str, str]) -> list[tuple[str, str]]:
     """What differs between `out` and `files`: changed, missing and stale owned files."""
     found: list[tuple[str, str]] = []
     for rel, text in sorted(files.items()):
         try:
-            current = (out / rel).read_text(encoding="utf-8")
+            current = (out / rel).read_bytes()
         except FileNotFoundError:
             found.append((rel, "missing: run `mlspec build` to create it"))
             continue
         except OSError as exc:
             found.append((rel, f"unreadable: {exc.strerror}"))
             continue
-        if current != text:
+        if not same_text(current, text):
             found.append((rel, "changed: differs from what the spec compiles to"))
     for directory, contents in group_by_directory(files).items():
         for name in sorted(owned_files(out / directory) - set(contents)):

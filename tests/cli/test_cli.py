@@ -235,3 +235,14 @@ def test_strict_warnings_fail_a_batch_without_writing(tmp_path):
     assert not out.exists()
     assert run("build", specs, "-o", out, "-j", "2").exit_code == 0  # warnings alone do not fail
     assert len(list(out.glob("*/churn-*/kustomization.yaml"))) == 10
+
+
+def test_check_compares_bytes_and_reads_crlf_checkouts_as_git_does(tmp_path):
+    out = tmp_path / "out"
+    assert run("build", MINIMAL, "-o", out).exit_code == 0
+    rollout = next(out.glob("*/churn/rollout.yaml"))
+    rollout.write_bytes(rollout.read_bytes().replace(b"\n", b"\r\n"))  # core.autocrlf on Windows
+    assert run("build", MINIMAL, "-o", out, "--check").exit_code == 0
+    rollout.write_bytes(rollout.read_bytes() + b"\xff\xfe")  # not UTF-8: different, not a crash
+    result = run("build", MINIMAL, "-o", out, "--check")
+    assert result.exit_code == 1 and "rollout.yaml:1:1: error: changed" in result.stderr, result.output
