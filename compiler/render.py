@@ -6,10 +6,10 @@ place, a plain scalar `\ue000<n>\ue001` (private-use characters no template
 contains). The rendered text (the layout alone) is parsed once per distinct
 layout in a process, and each placeholder is then replaced by its value, so no
 value can change a document's structure: newlines, `: `, `#`, quotes, `{{ }}`
-and shell metacharacters survive verbatim, and nothing is parsed twice. Only
-text produced by the templates themselves (macro output, which Jinja marks as
-`Markup`) passes as text. A placeholder inside a larger scalar (a template that
-splices a value into text) or a duplicate key is a template bug and fails.
+and shell metacharacters survive verbatim, and nothing is parsed twice. There are
+no macros: shared layout (an object's `metadata`, the two pod templates) is data
+too. A placeholder inside a larger scalar (a template that splices a value into
+text) or a duplicate key is a template bug and fails.
 """
 
 from __future__ import annotations
@@ -24,7 +24,6 @@ from typing import Any
 
 import jinja2
 import yaml
-from markupsafe import Markup
 
 from mlspec import emit
 from mlspec.loader import YamlLoader, scalar_value
@@ -85,12 +84,10 @@ class _Slots:
 
     @jinja2.pass_context  # a context-taking finalize is never constant-folded at compile time
     def finalize(self, _context: Any, value: Any) -> str:
-        if isinstance(value, Markup):
-            return value  # template text (macro output)
         if isinstance(value, jinja2.Undefined):  # pragma: no cover - StrictUndefined raises first
             raise jinja2.UndefinedError("undefined value in template")
         self.values.append(value)
-        return Markup(f"{_OPEN}{len(self.values) - 1}{_CLOSE}")
+        return f"{_OPEN}{len(self.values) - 1}{_CLOSE}"
 
 
 _SLOTS = _Slots()
@@ -172,14 +169,27 @@ def environment() -> jinja2.Environment:
         loader=_Loader(),
         undefined=jinja2.StrictUndefined,
         finalize=_SLOTS.finalize,
-        autoescape=True,  # with `finalize` returning Markup this only marks macro output as trusted
+        autoescape=False,  # every `{{ }}` is a value, placed as data: there is no text to escape
         keep_trailing_newline=True,
         trim_blocks=True,
         lstrip_blocks=True,
     )
     env.filters["combine"] = _combine
-    env.globals.update(CONTAINER_SECURITY=CONTAINER_SECURITY)
+    env.globals.update(CONTAINER_SECURITY=CONTAINER_SECURITY, metadata=_metadata)
     return env
+
+
+@jinja2.pass_context
+def _metadata(context: Any, name: str, component: str, annotations: dict[str, str] | None = None) -> dict[str, Any]:
+    """An object's `metadata`: its name, the release's namespace, labels with the
+    object's component, and the release's annotations plus the object's own."""
+    r = context["r"]
+    out: dict[str, Any] = {"name": name}
+    if r.namespace:
+        out["namespace"] = r.namespace
+    out["labels"] = {**r.labels, "app.kubernetes.io/component": component}
+    out["annotations"] = {**r.annotations, **(annotations or {})}
+    return out
 
 
 @lru_cache(maxsize=None)
@@ -200,8 +210,6 @@ def render(release: Release) -> dict[str, dict[str, Any]]:
         "gate_json": emit.pretty_json(release.gate_config) + "\n",
         "lineage_json": emit.pretty_json(release.lineage, ensure_ascii=False) + "\n",
     }
-    # The shared macros, once per release (not one import per template).
-    shared["c"] = env.get_template("_common.j2").make_module(shared)
     # The two pod templates are objects of their own, placed whole into the Job and the AnalysisTemplate.
     shared["eval_pod"] = _Fresh(_render_one(env, "pod-eval.yaml.j2", shared))
     shared["wait_pod"] = _Fresh(_render_one(env, "pod-wait.yaml.j2", shared))
@@ -313,7 +321,7 @@ def _data(value: Any, template: str) -> Any:
             raise ValueError(f"{template}: {value!r} has no portable YAML form")
         return value
     if isinstance(value, str):
-        return str.__str__(value)  # a str subclass (an enum, Markup) as the text JSON would carry
+        return str.__str__(value)  # a str subclass (an enum) as the text JSON would carry
     if isinstance(value, int):
         return int.__int__(value)
     raise ValueError(f"{template}: cannot place a {kind.__name__} in a manifest")
