@@ -246,3 +246,34 @@ def test_check_compares_bytes_and_reads_crlf_checkouts_as_git_does(tmp_path):
     rollout.write_bytes(rollout.read_bytes() + b"\xff\xfe")  # not UTF-8: different, not a crash
     result = run("build", MINIMAL, "-o", out, "--check")
     assert result.exit_code == 1 and "rollout.yaml:1:1: error: changed" in result.stderr, result.output
+
+
+def test_a_damaged_ledger_fails_only_the_spec_that_needs_it(tmp_path):
+    specs = _batch(tmp_path / "specs", 10)
+    out = tmp_path / "out"
+    assert run("build", specs, "-o", out, "-j", "2").exit_code == 0
+    (out / "_ledger" / "churn-3.yaml").write_text("kind: [unclosed\n")
+    (out / "_ledger" / "retired-model.yaml").write_text("not: a ledger\n")  # no spec needs it: ignored
+    before = _snapshot(out)
+    result = run("build", specs, "-o", out, "-j", "2")
+    assert result.exit_code == 1
+    errors = [line for line in result.stderr.splitlines() if ": error: " in line]
+    assert len(errors) == 1 and "_ledger/churn-3.yaml:1:1: error: the ledger is damaged" in errors[0], result.stderr
+    assert _snapshot(out) == before
+    (specs / "m3.yaml").unlink()
+    assert run("build", specs, "-o", out, "-j", "2", "--check").exit_code == 0
+
+
+def test_recorded_metrics_are_read_on_demand(tmp_path):
+    from mlspec import ledger, releases
+
+    metrics = releases.RecordedMetrics(tmp_path)
+    assert dict(metrics) == {} and metrics.get("churn") is None  # no ledger directory yet
+    lg = ledger.Ledger("churn", "1.0.0", [{"version": "1.0.0", "metrics": {"f1": 0.9}}, {"version": "0.9.0"}])
+    (tmp_path / "_ledger").mkdir()
+    (tmp_path / ledger.relpath("churn")).write_text(ledger.dump(lg))
+    (tmp_path / ledger.relpath("idle")).write_text(ledger.dump(ledger.Ledger("idle")))
+    metrics = releases.RecordedMetrics(tmp_path)
+    assert metrics["churn"] == {"1.0.0": {"f1": 0.9}}
+    assert "idle" not in metrics and list(metrics) == ["churn"] and len(metrics) == 1
+    assert releases.RecordedMetrics(None).get("churn") is None
