@@ -134,19 +134,30 @@ def _inline(value: Any, indent: int) -> str | None:
     raise TypeError(f"cannot emit {type(value).__name__}")
 
 
+_HEADS: list[dict[str, str]] = []  # per indentation: mapping key -> "<pad><key>:"
+
+
 def _block(value: Any, indent: int, out: list[str]) -> None:
     """Block YAML of a non-empty mapping or list, one string per line (literal blocks: one)."""
     pad = " " * indent
     if type(value) is dict:
+        while len(_HEADS) <= indent:
+            _HEADS.append({})
+        heads = _HEADS[indent]
+        scalars = _SCALARS
         for key, child in value.items():
-            head = f"{pad}{_scalar(key if type(key) is str else str(key))}:"
+            head = heads.get(key) if type(key) is str else None
+            if head is None:
+                head = f"{pad}{_scalar(key if type(key) is str else str(key))}:"
+                if type(key) is str and len(heads) < _CACHE_LIMIT:
+                    heads[key] = head
             kind = type(child)
             if kind is str:  # the common case, inlined
                 if "\n" in child:
                     inline = _multiline(child, indent + 2)
                     out.append(f"{head} {inline}" if inline[0] == "|" else f"{head} {inline}\n")
                 else:
-                    out.append(f"{head} {_scalar(child)}\n")
+                    out.append(f"{head} {scalars.get(child) or _scalar(child)}\n")
             elif (kind is dict or kind is list) and child:
                 out.append(head + "\n")
                 # lists sit at their key's indentation, as kubectl writes them

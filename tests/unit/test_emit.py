@@ -140,14 +140,15 @@ def test_words_yaml_1_1_readers_retype_are_quoted(word):
 
 
 def test_encoding_caches_are_bounded_and_change_nothing(monkeypatch):
-    doc = {"k": ["a", "b: c", "yes", "x\ny\n", {"n": "x\ny\n"}], "k2": {"a": "a", "yes": "no"}}
+    doc = {"k": ["a", "b: c", "yes", "x\ny\n", {"n": "x\ny\n", "t": True, "one": 1}], "k2": {"a": "a", "yes": "no"}}
     expected = emit.dump(doc)
     monkeypatch.setattr(emit, "_CACHE_LIMIT", 2)
     emit._SCALARS.clear()
     emit._BLOCKS.clear()
+    emit._HEADS.clear()
     for _ in range(2):
         assert emit.dump(doc) == expected
-    assert len(emit._SCALARS) <= 2 and len(emit._BLOCKS) <= 2
+    assert len(emit._SCALARS) <= 2 and len(emit._BLOCKS) <= 2 and all(len(h) <= 2 for h in emit._HEADS)
     assert yaml.safe_load(expected) == doc
 
 
