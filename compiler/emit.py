@@ -21,7 +21,7 @@ import shutil
 import tempfile
 from json.encoder import encode_basestring, encode_basestring_ascii  # the C versions when available
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterable
 
 OWNED = ".mlspec-owned"
 LEDGER_DIR = "_ledger"
@@ -280,6 +280,7 @@ def write_tree(out: Path, files: dict[str, str]) -> list[str]:
         discard(staged, created)
         raise
     swap_in(staged)
+    remove_leftovers((out / directory).parent for directory in groups)
     return sorted(groups)
 
 
@@ -290,7 +291,6 @@ def stage_directory(target: Path, contents: dict[str, str], created: list[Path])
     if _up_to_date(target, contents):
         return None  # the usual rebuild: most models did not change, so write nothing
     created.extend(_make_parents(target.parent))
-    _remove_leftovers(target)
     stage = Path(tempfile.mkdtemp(prefix=f".{target.name}.mlspec-", dir=target.parent))
     try:
         _fill(stage, target, contents)
@@ -337,10 +337,17 @@ def _up_to_date(target: Path, contents: dict[str, str]) -> bool:
     return True
 
 
-def _remove_leftovers(target: Path) -> None:
-    """Staging directories of an earlier build of `target` that was killed."""
-    for leftover in target.parent.glob(f".{target.name}.mlspec-*"):
-        shutil.rmtree(leftover, ignore_errors=True)
+def remove_leftovers(parents: Iterable[Path]) -> None:
+    """Staging directories a killed build left in `parents` (`.NAME.mlspec-*`), whether or
+    not NAME changed in this build. Call after this build's own stages are swapped in."""
+    for parent in set(parents):
+        try:
+            entries = list(os.scandir(parent))
+        except OSError:
+            continue
+        for entry in entries:
+            if entry.name.startswith(".") and ".mlspec-" in entry.name and entry.is_dir(follow_symlinks=False):
+                shutil.rmtree(entry.path, ignore_errors=True)
 
 
 def _make_parents(directory: Path) -> list[Path]:

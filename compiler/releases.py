@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any, Iterator, Mapping
 
 from mlspec import gate, ledger
-from mlspec.core import Built, CompiledSpec, built, compile_document, to_files
+from mlspec.core import CompiledSpec, built, compile_document, to_files
 from mlspec.errors import Diagnostic, LedgerError
 from mlspec.ledger import Ledger
 from mlspec.resolve import Context
@@ -47,23 +47,6 @@ class RecordedMetrics(Mapping[str, dict[str, dict[str, float]]]):
 
     def __len__(self) -> int:
         return sum(1 for _ in self)
-
-
-def build_files(results: dict[str, Built], ledgers: dict[str, Ledger]) -> dict[str, str]:
-    """Manifests of every spec plus each model's updated ledger file."""
-    files: dict[str, str] = {}
-    problems: list[Diagnostic] = []
-    for result in results.values():
-        files.update(result.files)
-        try:
-            new = ledger.record(ledgers.get(result.name) or Ledger(result.name), result)
-        except LedgerError as exc:
-            problems.extend(exc.diagnostics)
-            continue
-        files[ledger.relpath(result.name)] = ledger.dump(new)
-    if problems:
-        raise LedgerError(problems)
-    return files
 
 
 def history(lg: Ledger) -> list[dict[str, Any]]:

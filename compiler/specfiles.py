@@ -5,7 +5,6 @@ from __future__ import annotations
 import glob
 import os
 import re
-import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Protocol, Sequence, TypeVar
@@ -157,9 +156,10 @@ def _build_into(path: str, env: str | None, metrics: RecordedMetrics, out: Path,
     if check:
         outcome.drift = emit.drift(out, files)
         return outcome, []
-    outcome.ledger = emit.changed_files(out, {ledger_file: files.pop(ledger_file)})  # the parent writes ledgers
+    del groups[emit.LEDGER_DIR]  # the ledger directory is shared by every model: the parent writes ledgers
+    outcome.ledger = emit.changed_files(out, {ledger_file: files[ledger_file]})
     try:
-        for directory, contents in sorted(emit.group_by_directory(files).items()):
+        for directory, contents in sorted(groups.items()):
             stage = emit.stage_directory(out / directory, contents, outcome.created)
             if stage is not None:
                 outcome.staged.append(stage)
@@ -190,9 +190,11 @@ def abandon(outcomes: dict[str, Outcome]) -> None:
 
 
 def commit(out: Path, outcomes: dict[str, Outcome]) -> None:
-    """Swap every staged directory in, then write the changed ledgers."""
+    """Swap every staged directory in, write the changed ledgers, then remove what a killed
+    build left beside the output directories (one listing per environment directory)."""
     emit.swap_in([s for o in outcomes.values() for s in o.staged])
     emit.write_tree(out, {rel: text for o in outcomes.values() for rel, text in o.ledger.items()})
+    emit.remove_leftovers((out / directory).parent for o in outcomes.values() for directory in o.directories)
 
 
 def git_show(ref: str, path: str) -> bytes | None:

@@ -178,3 +178,17 @@ def test_directories_are_swapped_atomically_on_linux(tmp_path):
     (b / "f").write_text("old")
     assert emit._exchange(a, b)  # renameat2(RENAME_EXCHANGE) from the C library the interpreter links
     assert (b / "f").read_text() == "new" and (a / "f").read_text() == "old"
+
+
+def test_a_killed_builds_stages_are_removed_even_beside_unchanged_directories(tmp_path):
+    specs, out = tmp_path / "specs", tmp_path / "out"
+    _specs(specs, 10, replicas=2)
+    cmd = [sys.executable, "-m", "mlspec.cli", "build", str(specs), "-o", str(out), "-j", "2"]
+    subprocess.run(cmd, check=True, capture_output=True)
+    before = _tree(out)
+    # what a build SIGKILLed between staging and swapping leaves behind
+    for leftover in (out / "default" / ".churn-3.mlspec-x1y2", out / "._ledger.mlspec-z3"):
+        leftover.mkdir()
+        (leftover / "rollout.yaml").write_text("half-written\n")
+    subprocess.run(cmd, check=True, capture_output=True)  # nothing changed: no directory is rewritten
+    assert _tree(out) == before and not list(out.rglob(".*.mlspec-*"))
