@@ -195,6 +195,9 @@ class Strict(BaseModel):
         populate_by_name=False,  # the YAML contract is camelCase only
         protected_namespaces=(),
         frozen=True,
+        # `.nan` / `.inf` are YAML floats: a NaN threshold never compares true, so a gate
+        # with one could never pass (or never fail); they are not numbers a spec means.
+        allow_inf_nan=False,
         # Build validators once, for the whole tree, on first use (not one per class at import).
         defer_build=True,
     )
