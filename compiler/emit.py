@@ -189,32 +189,21 @@ def pretty_json(value: Any, ensure_ascii: bool = True) -> str:
         kind = type(node)
         if kind is str:
             out.append(encode(node))
-        elif kind is dict:
+        elif kind is dict or kind is list:
             if not node:
-                out.append("{}")
+                out.append("{}" if kind is dict else "[]")
                 return True
+            if kind is dict and any(type(key) is not str for key in node):
+                return False
             inner = pad + "  "
-            sep = "{"
-            for key in sorted(node):
-                if type(key) is not str:
-                    return False
-                out.append(f"{sep}{inner}{encode(key)}: ")
+            pairs = ((f"{encode(k)}: ", node[k]) for k in sorted(node)) if kind is dict else (("", v) for v in node)
+            sep = "{" if kind is dict else "["
+            for prefix, child in pairs:
+                out.append(f"{sep}{inner}{prefix}")
                 sep = ","
-                if not walk(node[key], inner):
+                if not walk(child, inner):
                     return False
-            out.append(pad + "}")
-        elif kind is list:
-            if not node:
-                out.append("[]")
-                return True
-            inner = pad + "  "
-            sep = "["
-            for item in node:
-                out.append(sep + inner)
-                sep = ","
-                if not walk(item, inner):
-                    return False
-            out.append(pad + "]")
+            out.append(pad + ("}" if kind is dict else "]"))
         elif node is None or kind is bool:
             out.append("null" if node is None else ("true" if node else "false"))
         elif kind is int:

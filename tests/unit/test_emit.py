@@ -84,11 +84,15 @@ def _specs(directory: Path, count: int, replicas: int) -> None:
         (directory / f"m{i}.yaml").write_text(text)
 
 
+def _build_command(specs: Path, out: Path, jobs: int) -> list[str]:
+    return [sys.executable, "-m", "mlspec.cli", "build", str(specs), "-o", str(out), "-j", str(jobs)]
+
+
 def test_killed_build_leaves_every_output_directory_whole(tmp_path):
     """SIGKILL a build at several moments: each directory is entirely old or entirely new."""
     specs, out = tmp_path / "specs", tmp_path / "out"
     _specs(specs, 60, replicas=2)
-    cmd = [sys.executable, "-m", "mlspec.cli", "build", str(specs), "-o", str(out), "-j", "1"]
+    cmd = _build_command(specs, out, 1)
     subprocess.run(cmd, check=True, capture_output=True)
     old = _tree(out)
     _specs(specs, 60, replicas=3)
@@ -183,7 +187,7 @@ def test_directories_are_swapped_atomically_on_linux(tmp_path):
 def test_a_killed_builds_stages_are_removed_even_beside_unchanged_directories(tmp_path):
     specs, out = tmp_path / "specs", tmp_path / "out"
     _specs(specs, 10, replicas=2)
-    cmd = [sys.executable, "-m", "mlspec.cli", "build", str(specs), "-o", str(out), "-j", "2"]
+    cmd = _build_command(specs, out, 2)
     subprocess.run(cmd, check=True, capture_output=True)
     before = _tree(out)
     # what a build SIGKILLed between staging and swapping leaves behind
