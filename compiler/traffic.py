@@ -8,8 +8,10 @@ the Rollout's strategy block and the router object, as data for the templates.
 
 from __future__ import annotations
 
+from fractions import Fraction
 from typing import Any, Iterator
 
+from mlspec import capacity
 from mlspec.loader import Path
 from mlspec.model import Spec
 
@@ -49,21 +51,17 @@ def problems(spec: Spec) -> Iterator[tuple[Path, str]]:
         yield (at + ("blueGreen",), "`blueGreen` settings need `strategy: blueGreen`")
 
 
-def pod_share(replicas: int, weight: int) -> float:
-    """The canary's share of traffic when Argo Rollouts approximates `setWeight`
-    by pod counts: max(1, round(R·w/100)) canary pods beside the rest (at least
-    one stable pod while the weight is below 100)."""
-    if weight <= 0 or replicas <= 0:
-        return 0.0
-    if weight >= 100:
-        return 1.0
-    canary = max(1, int(replicas * weight / 100 + 0.5))
-    stable = max(1, replicas - canary)
-    return canary / (canary + stable)
+def pod_counts(replicas: int, weight: int) -> tuple[int, int]:
+    """The (canary, stable) pods Argo Rollouts runs for `setWeight: weight` without a
+    router: its own arithmetic (`capacity.canary_stable`) with the surge it resolves
+    from the Rollout's `maxSurge` (mlspec emits none yet, so Argo's default 25%)."""
+    surge, _ = capacity.resolve_fenceposts(capacity.DEFAULT_MAX_SURGE, capacity.DEFAULT_MAX_UNAVAILABLE, replicas)
+    return capacity.canary_stable(replicas, weight, surge)
 
 
 def exposure(spec: Spec, default_steps: list[dict[str, Any]]) -> Iterator[tuple[Path, str]]:
-    """Warnings for canary weights pod counts cannot approximate within TOLERANCE points."""
+    """Warnings for canary weights pod counts cannot approximate within TOLERANCE points
+    (exactly TOLERANCE off is still close enough)."""
     if spec.rollout.strategy != "canary" or spec.rollout.traffic_routing is not None:
         return
     replicas = spec.serving.replicas
@@ -74,11 +72,18 @@ def exposure(spec: Spec, default_steps: list[dict[str, Any]]) -> Iterator[tuple[
     else:  # the default steps: point at what chose them, the replica count
         weights = [(("spec", "serving", "replicas"), s["setWeight"]) for s in default_steps if "setWeight" in s]
     for at, weight in weights:
-        share = pod_share(replicas, weight)
-        if abs(share * 100 - weight) > TOLERANCE:
+        canary, stable = pod_counts(replicas, weight)
+        share = Fraction(100 * canary, canary + stable) if canary + stable else Fraction(0)
+        if abs(share - weight) > TOLERANCE:
             yield (at, f"setWeight {weight} cannot be met with {replicas} replica(s) and no traffic router: "
-                   f"Argo Rollouts approximates it by pod counts, so the canary gets about {share * 100:.0f}% of the "
-                   "traffic; add `spec.rollout.trafficRouting` for exact weights, or more replicas")
+                   f"Argo Rollouts approximates it by pod counts and runs {canary} canary + {stable} stable "
+                   f"pod(s), so the canary gets {_percent(share)} of the traffic; add "
+                   "`spec.rollout.trafficRouting` for exact weights, or more replicas")
+
+
+def _percent(share: Fraction) -> str:
+    """A share of traffic as people read it: 33.3%, 14.3%, 50%."""
+    return f"{round(float(share), 1):g}%"
 
 
 def router_object(spec: Spec, stable: str, canary: str, port: int) -> tuple[str, dict[str, Any]] | None:
