@@ -213,11 +213,12 @@ def init_command(name: str, out: Path | None, schema_ref: str | None) -> None:
 
 @main.command("schema")
 @click.option("-o", "--output", "out", type=click.Path(dir_okay=False, path_type=Path), help="Write to FILE.")
-def schema_command(out: Path | None) -> None:
-    """Print the JSON Schema of the spec, for editors."""
-    from mlspec import schema
+@click.option("--record", "of_record", is_flag=True, help="The training record's schema (`release --from-record`).")
+def schema_command(out: Path | None, of_record: bool) -> None:
+    """Print the JSON Schema of the spec (or of the training record), for editors."""
+    from mlspec import record, schema
 
-    text = schema.schema_text()
+    text = record.schema_text() if of_record else schema.schema_text()
     if out is None:
         click.echo(text, nl=False)
     else:
