@@ -20,9 +20,10 @@ from pydantic import Field
 from mlspec import check, loader
 from mlspec.errors import MlspecError, SpecError
 from mlspec.loader import Document
-from mlspec.model import COMMIT_RE, Digest, PinnedImage, Record, Strict, Uri, Version, _matching
+from mlspec.model import API_VERSION, COMMIT_RE, Digest, PinnedImage, Record, Strict, Uri, Version, _matching
 
 KIND = "TrainingRecord"
+__all__ = ["API_VERSION", "KIND", "PINS", "PIN_BY_KEY", "Pin", "TrainingRecord", "flatten", "load", "schema", "validate"]
 SCHEMA_URL = "https://mlspec.dev/schemas/v1alpha1/record.schema.json"
 MAX_BYTES = 256 * 1024
 ANY_URI_RE = r"^[a-z][a-z0-9+.-]*:\S+$"
