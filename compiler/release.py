@@ -83,10 +83,13 @@ def cut(text: bytes, source: str, pins: Pins, ledger_dir: Path | None) -> Result
         path = record.PIN_BY_KEY["artifact.path" if key == "artifact.digest" else key].spec_path
         editor.set(path, value, position=0 if key == "runId" else (1 if key == "format" else None))
     new_text = editor.text()
-    recorded = RecordedMetrics(ledger_dir)
-    built = core.build(new_text, source, context=Context(recorded_metrics=recorded))
+    built = core.build(new_text, source)  # the edited spec is valid on its own
     if ledger_dir is not None:
+        recorded = RecordedMetrics(ledger_dir)
         ledger.record(recorded.ledger(built.name), built)  # refuses a version recorded with other pins
+        # then everything a build with this ledger checks (recorded baselines, and the
+        # reconciliation of `rollback.previous` with the ledger)
+        core.build(new_text, source, context=Context(recorded_metrics=recorded))
     return Result(source, text.decode("utf-8"), new_text, current.base.spec.model.version, values["version"])
 
 
@@ -135,7 +138,8 @@ def _missing(doc: Document, old: dict[str, Any], pins: Pins) -> list[Diagnostic]
 
 
 def _flag_problems(doc: Document, pins: Pins) -> list[Diagnostic]:
-    """Each value, checked by the record's own rules; the artifact uri also by the spec's."""
+    """Each value, checked by the record's own rules (a record's values already were;
+    flags were not); the artifact uri also by the spec's: a record may name any URI."""
     problems = []
     for key, value in pins.values.items():
         head, _, tail = key.partition(".")
@@ -144,8 +148,8 @@ def _flag_problems(doc: Document, pins: Pins) -> list[Diagnostic]:
             record.validate(data, doc.source)
         except SpecError as exc:
             for d in exc.diagnostics:
-                message = d.message.split("`: ", 1)[-1]
-                problems.append(Diagnostic(doc.source, *_where(doc, key), f"new `{key}` {value!r}: {message}"))
+                given = record.PIN_BY_KEY[key].flag or f"the record's `{key}`"
+                problems.append(Diagnostic(doc.source, *_where(doc, key), f"{given}: {d.message.split('`: ', 1)[-1]}"))
     uri = pins.values.get("artifact.uri")
     if isinstance(uri, str) and artifact_uri_problem(uri):
         problems.append(Diagnostic(doc.source, *_where(doc, "artifact.uri"),
@@ -200,13 +204,16 @@ def _release_problems(doc: Document, old: dict[str, Any], values: dict[str, Any]
 def _move_to_previous(editor: Any, data: dict[str, Any], old: dict[str, Any]) -> None:
     """`spec.rollback.previous` := the current release; a baseline that named the old
     previous release names the new one (it is the release being replaced)."""
-    entries: dict[str, Any] = {"version": old["version"],
-                               "artifact": {"uri": old["artifact.uri"], "digest": old["artifact.digest"]},
-                               "dataVersion": old["data.version"]}
+    def written(key: str) -> Any:  # the value as the file has it: a quoted one moves quoted
+        return editor.get(record.PIN_BY_KEY["artifact.path" if key == "artifact.digest" else key].spec_path)
+
+    entries: dict[str, Any] = {"version": written("version"),
+                               "artifact": {"uri": written("artifact.uri"), "digest": written("artifact.digest")},
+                               "dataVersion": written("data.version")}
     for key, name in (("features.pipelineVersion", "featurePipelineVersion"),
                       ("features.schemaDigest", "featureSchemaDigest")):
         if key in old:
-            entries[name] = old[key]
+            entries[name] = written(key)
     spec = data["spec"]
     previous = (spec.get("rollback") or {}).get("previous")
     baseline = spec.get("evaluation", {}).get("baseline")

@@ -91,11 +91,14 @@ class Editor:
 
 def styled_like(old: Any, value: Any) -> Any:
     """`value` written the way `old` was: quoted when it was quoted, plain when it was
-    plain and plain is safe for every YAML 1.1 and 1.2 reader (else double-quoted)."""
-    from ruamel.yaml.scalarstring import DoubleQuotedScalarString, SingleQuotedScalarString
+    plain and plain is safe for every YAML 1.1 and 1.2 reader (else double-quoted).
+    Safe means what mlspec's own emitter writes plain (`emit._encode_scalar`)."""
+    from ruamel.yaml.scalarstring import DoubleQuotedScalarString, ScalarString, SingleQuotedScalarString
 
     if not isinstance(value, str):
         return value
+    if old is None and isinstance(value, ScalarString):
+        return value  # a value moved from elsewhere in the file, with nothing here to follow: its own style
     plain_safe = emit._encode_scalar(value) == value
     # single quotes cannot escape anything: a control character needs double quotes
     needs_escape = bool(emit._NEEDS_ESCAPE.search(value)) or any(c in value for c in "\n\r\t\x85")
@@ -103,7 +106,7 @@ def styled_like(old: Any, value: Any) -> Any:
         return SingleQuotedScalarString(value)
     if isinstance(old, (DoubleQuotedScalarString, SingleQuotedScalarString)) or not plain_safe:
         return DoubleQuotedScalarString(value)
-    return value  # a plain str: ruamel writes it plain
+    return str(value)  # a plain str: ruamel writes it plain
 
 
 def _mapping_indent(text: str) -> int:
