@@ -65,7 +65,7 @@ def cut(text: bytes, source: str, pins: Pins, ledger_dir: Path | None) -> Result
     doc = loader.load(text, source)
     old = _spec_pins(doc.data)
     values = dict(pins.values)
-    problems = _missing(doc, old, pins) + _flag_problems(doc, pins) + _overridden(doc)
+    problems = _missing(doc, old, pins) + _flag_problems(doc, pins) + _overridden(doc, pins)
     if problems:
         raise MlspecError(problems)
     assert pins.artifact_bytes is not None
@@ -158,19 +158,19 @@ def _flag_problems(doc: Document, pins: Pins) -> list[Diagnostic]:
     return problems
 
 
-def _overridden(doc: Document) -> list[Diagnostic]:
-    """An environment overlay that sets a pin would keep the old value there."""
+def _overridden(doc: Document, pins: Pins) -> list[Diagnostic]:
+    """An environment overlay that sets a pin release writes would keep the old value there."""
+    written = [record.PIN_BY_KEY[k].spec_path for k in pins.values.keys() | {"artifact.path"}] + [_PREVIOUS]
     problems = []
     for env, overlay in sorted((doc.data.get("spec", {}).get("environments") or {}).items()):
-        for pin in record.PINS:
+        for path in sorted(written):
             node: Any = overlay
-            for key in pin.spec_path[1:]:
+            for key in path[1:]:
                 node = node.get(key) if isinstance(node, dict) else None
             if node is not None:
-                where = ("spec", "environments", env, *pin.spec_path[1:])
-                problems.append(loader.diagnostic(doc, where, f"environment `{env}` overrides "
-                                f"`{'.'.join(pin.spec_path)}`, which release sets: the new release would not reach "
-                                f"`{env}`; remove the override (pins belong to the model, not to an environment)"))
+                problems.append(loader.diagnostic(doc, ("spec", "environments", env, *path[1:]), f"environment "
+                                f"`{env}` overrides `{'.'.join(path)}`, which release sets: the new release would not "
+                                f"reach `{env}`; remove the override (pins belong to the model, not to an environment)"))
     return problems
 
 

@@ -311,6 +311,11 @@ def test_refuses_an_overlay_that_overrides_a_pin(repo: Path):
     spec.write_text(SPEC.replace("    staging: {serving: {replicas: 1}}", "    staging: {training: {seed: 3}}"))
     err = _refused(spec, *_flags(repo))
     assert f"{spec}:40:26: error: environment `staging` overrides `spec.training.seed`" in err
+    spec.write_text(SPEC.replace("    staging: {serving: {replicas: 1}}", "    staging: {model: {format: xgboost}}"))
+    assert run("release", spec, *_flags(repo)).exit_code == 0  # a pin release leaves alone may differ per environment
+    err = _refused(spec, *_flags(repo, **{"--version": "1.2.0"}), "--format", "onnx")
+    line = spec.read_text().splitlines().index("    staging: {model: {format: xgboost}}") + 1  # below the new rollback
+    assert f"{spec}:{line}:23: error: environment `staging` overrides `spec.model.format`" in err
 
 
 def test_refuses_a_version_recorded_with_other_pins(repo: Path):
@@ -417,3 +422,30 @@ def test_a_new_data_version_needs_its_digest_when_the_spec_pins_one(tmp_path: Pa
 def test_schema_record_prints_the_published_schema():
     committed = Path(__file__).resolve().parents[2] / "schemas" / "record.schema.json"
     assert run("schema", "--record").stdout == committed.read_text()
+
+
+def test_the_readme_training_script_example_writes_a_record_release_takes(repo: Path):
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    example = readme.split("writes it, after saving the model into `model_dir`:\n\n```python\n", 1)[1].split("```", 1)[0]
+    assert len(example.splitlines()) <= 10
+    subprocess.run(["git", "init", "-q", str(repo)], check=True)  # the script records the training code's commit
+    subprocess.run(["git", "-C", str(repo), "-c", "user.email=ml@example.com", "-c", "user.name=ml", "commit", "-q",
+                    "--allow-empty", "-m", "train"], check=True)
+    model_dir = repo / "out" / "model"
+    model_dir.mkdir(parents=True)
+    (model_dir / "model.joblib").write_bytes(b"trained")
+    namespace: dict[str, object] = {}
+    exec(compile(example, "README.md", "exec"), namespace)
+    old = os.getcwd()
+    os.chdir(repo)
+    try:
+        namespace["write_record"](model_dir, "1.1.0", "v43", 8)  # type: ignore[operator]
+    finally:
+        os.chdir(old)
+    spec = repo / "models" / "churn.mlspec.yaml"
+    result = run("release", spec, "--from-record", repo / "out" / "record.json")
+    assert result.exit_code == 0, result.output
+    training = yaml.safe_load(spec.read_text())["spec"]["training"]
+    head = subprocess.run(["git", "-C", str(repo), "rev-parse", "HEAD"], capture_output=True, text=True).stdout.strip()
+    assert training["code"]["commit"] == head and training["seed"] == 8 and training["runId"] == "airflow:local"
+    assert yaml.safe_load(spec.read_text())["spec"]["model"]["artifact"]["digest"] == digest.digest(str(model_dir))
