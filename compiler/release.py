@@ -50,6 +50,7 @@ class Result:
     new_text: str
     old_version: str
     new_version: str
+    ledger_dir: Path | None  # what the release was checked against
 
     def diff(self) -> str:
         name = self.source.replace(os.sep, "/")
@@ -57,11 +58,47 @@ class Result:
                                             f"a/{name}", f"b/{name}"))
 
 
-def cut(text: bytes, source: str, pins: Pins, ledger_dir: Path | None) -> Result:
-    """The spec's text with the next release cut; raises `MlspecError`, writing nothing."""
+def from_record(path: str) -> Pins:
+    """The pins of a training record file; its `artifact.path` is relative to the file."""
+    try:
+        data = Path(path).read_bytes()
+    except OSError as exc:
+        raise MlspecError([Diagnostic(path, 1, 1, f"cannot read: {exc.strerror}")]) from None
+    values = record.flatten(record.load(data, path))
+    local = values.pop("artifact.path", None)
+    return Pins(values, record_source=path, artifact_bytes=str(Path(path).parent / local) if local else None)
+
+
+def from_mlflow(ref: str, seed_param: str, dest: Path) -> Pins:
+    """The pins of an MLflow run, its artifacts downloaded into `dest` (for the digest)."""
+    from mlspec import mlflow_source  # type: ignore[attr-defined, unused-ignore]  # the optional extra's module
+
+    data, local = mlflow_source.fetch_record(ref, seed_param=seed_param, dest=dest)
+    values = record.flatten(record.validate(data, ref))
+    values.pop("artifact.path", None)  # the download is the copy to digest
+    return Pins(values, record_source=ref, artifact_bytes=str(local),
+                provides=dict(getattr(mlflow_source, "PROVIDES", {})))
+
+
+def override(pins: Pins, flags: dict[str, Any], digest_of: str | None, claimed_digest: str | None) -> None:
+    """Flags over the record: each option is named after its flag (`--data-version` -> data_version)."""
+    for pin in record.PINS:
+        value = flags.get(pin.flag[2:].replace("-", "_")) if pin.flag and pin.key != "artifact.path" else None
+        if value is not None:
+            pins.values[pin.key] = value
+    if digest_of is not None:
+        pins.artifact_bytes = digest_of
+    pins.claimed_digest = claimed_digest
+
+
+def cut(text: bytes, source: str, pins: Pins, ledger_opt: str | None = None) -> Result:
+    """The spec's text with the next release cut; raises `MlspecError`, writing nothing.
+    `ledger_opt`: the ledger directory, `none`, or None to use the one `find_ledger` finds."""
     from mlspec import yamledit
 
     current = core.compile_document(text, source)  # the spec must be valid before it is released
+    ledger_dir = (None if ledger_opt == "none" else Path(ledger_opt) if ledger_opt is not None
+                  else find_ledger(source, current.name))
     doc = loader.load(text, source)
     old = _spec_pins(doc.data)
     values = dict(pins.values)
@@ -90,7 +127,7 @@ def cut(text: bytes, source: str, pins: Pins, ledger_dir: Path | None) -> Result
         # then everything a build with this ledger checks (recorded baselines, and the
         # reconciliation of `rollback.previous` with the ledger)
         core.build(new_text, source, context=Context(recorded_metrics=recorded))
-    return Result(source, text.decode("utf-8"), new_text, current.base.spec.model.version, values["version"])
+    return Result(source, text.decode("utf-8"), new_text, current.base.spec.model.version, values["version"], ledger_dir)
 
 
 def _spec_pins(data: dict[str, Any]) -> dict[str, Any]:
