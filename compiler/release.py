@@ -70,7 +70,10 @@ def from_record(path: str) -> Pins:
 
 
 def from_mlflow(ref: str, seed_param: str, dest: Path) -> Pins:
-    """The pins of an MLflow run, its artifacts downloaded into `dest` (for the digest)."""
+    """The pins of an MLflow run, its artifacts downloaded into `dest` (for the digest).
+    `mlflow_source.fetch_record` returns a record (possibly partial: what the run holds)
+    and the download; its optional `PROVIDES` ({record key: what in a run gives it, e.g.
+    "the run tag `mlflow.source.git.commit`"}) words the missing-pin messages."""
     from mlspec import mlflow_source  # type: ignore[attr-defined, unused-ignore]  # the optional extra's module
 
     data, local = mlflow_source.fetch_record(ref, seed_param=seed_param, dest=dest)
