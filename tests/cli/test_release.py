@@ -298,6 +298,12 @@ def test_a_new_feature_pipeline_needs_its_schema_when_the_spec_pins_one(repo: Pa
     assert f"missing pin: `spec.features.schemaDigest`; give --feature-schema-digest VALUE" in err
 
 
+def test_refuses_an_unreadable_record(repo: Path):
+    spec = repo / "models" / "churn.mlspec.yaml"
+    err = _refused(spec, "--from-record", repo / "missing.json")
+    assert err.splitlines() == [f"{repo / 'missing.json'}:1:1: error: cannot read: No such file or directory"]
+
+
 def test_refuses_a_record_with_a_bad_value_positioned_in_the_record(repo: Path):
     spec = repo / "models" / "churn.mlspec.yaml"
     record = repo / "record.json"
