@@ -169,17 +169,22 @@ def plan(spec: Spec, needed: list[Source], verify_image: str, programs: tuple[st
                                                              "pullPolicy": "IfNotPresent"}})
         elif source.scheme == "pvc":
             claim, path = source.uri[len("pvc://"):].rstrip("/").split("/", 1)
-            seen = f"{CLAIMS_DIR}/{source.role}/{path.rsplit('/', 1)[-1]}"
+            # The directory holding `path` as the sub-path (the kubelet resolves it inside the
+            # volume), the last name in the command: a mount path never holds a spec's text.
+            parent, _, name = path.rpartition("/")
+            claim_mount: dict[str, Any] = {"name": f"{source.role}-claim", "mountPath": f"{CLAIMS_DIR}/{source.role}",
+                                           "readOnly": True}
+            if parent:
+                claim_mount["subPath"] = parent
             volumes += [{"name": f"{source.role}-claim", "persistentVolumeClaim": {"claimName": claim, "readOnly": True}},
                         {"name": source.role, "emptyDir": {}}]
             init.append({
                 "name": f"copy-{source.role}",
                 "image": verify_image,
-                "command": [*digest_py, "--copy", seen, source.mount],
+                "command": [*digest_py, "--copy", f"{CLAIMS_DIR}/{source.role}/{name}", source.mount],
                 "resources": VERIFY_RESOURCES,
                 "securityContext": CONTAINER_SECURITY,
-                "volumeMounts": [{"name": f"{source.role}-claim", "mountPath": seen, "subPath": path, "readOnly": True},
-                                 {"name": source.role, "mountPath": source.mount}, programs_mount],
+                "volumeMounts": [claim_mount, {"name": source.role, "mountPath": source.mount}, programs_mount],
             })
         else:
             assert initializer is not None  # `problems` requires one for remote schemes

@@ -53,8 +53,8 @@ def test_each_scheme_is_delivered_then_verified(uri, volume, fetch):
         if uri == PVC:
             [copier] = [c for c in pod["initContainers"] if c["name"] == "copy-model"]
             assert copier["command"][3:] == ["--copy", "/mlspec/claim/model/model.joblib", "/mnt/models"]
-            assert {"name": "model-claim", "mountPath": "/mlspec/claim/model/model.joblib",
-                    "subPath": "churn/1.0.0/model.joblib", "readOnly": True} in copier["volumeMounts"]
+            assert {"name": "model-claim", "mountPath": "/mlspec/claim/model",
+                    "subPath": "churn/1.0.0", "readOnly": True} in copier["volumeMounts"]
             assert {"name": "model-claim", "persistentVolumeClaim": {"claimName": "models", "readOnly": True}} \
                 in pod["volumes"]
 
@@ -118,8 +118,21 @@ def test_the_evaluation_pod_also_gets_the_baseline_and_the_pinned_dataset():
     assert verify[:3] == ["python3", "-I", "/mlspec/gate/digest.py"]
     copy_baseline = pod["initContainers"][1]
     assert copy_baseline["command"][3:] == ["--copy", "/mlspec/claim/baseline/model.joblib", "/mnt/baseline"]
-    assert {"name": "baseline-claim", "mountPath": "/mlspec/claim/baseline/model.joblib",
-            "subPath": "churn/0.9.0/model.joblib", "readOnly": True} in copy_baseline["volumeMounts"]
+    assert {"name": "baseline-claim", "mountPath": "/mlspec/claim/baseline",
+            "subPath": "churn/0.9.0", "readOnly": True} in copy_baseline["volumeMounts"]
+
+
+@pytest.mark.parametrize("uri, sub_path, source", [
+    ("pvc://models/model.joblib", None, "/mlspec/claim/model/model.joblib"),
+    ("pvc://models/churn/1.0.0/", "churn", "/mlspec/claim/model/1.0.0"),
+    ("pvc://models/a/b:c/weights", "a/b:c", "/mlspec/claim/model/weights"),
+])
+def test_a_claim_path_reaches_the_copy_as_sub_path_and_argument_never_as_mount_path(uri, sub_path, source):
+    serving, _ = _pods(uri)
+    [copier] = [c for c in serving["initContainers"] if c["name"] == "copy-model"]
+    [claim] = [m for m in copier["volumeMounts"] if m["name"] == "model-claim"]
+    assert claim["mountPath"] == "/mlspec/claim/model" and claim.get("subPath") == sub_path
+    assert copier["command"][-2:] == [source, "/mnt/models"]
 
 
 def test_runtimes_load_the_verified_copy_and_probe_the_model():
