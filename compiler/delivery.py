@@ -8,11 +8,21 @@ templates. Schemes:
 - `oci://REGISTRY/REPO@sha256:…`  a Kubernetes image volume (read-only);
 - `s3://`, `gs://`, `https://`, `hf://`  fetched by the storage initializer into
   an `emptyDir`, run as `IMAGE URI DEST` (KServe's storage-initializer contract);
-- `pvc://CLAIM/path`  the claim mounted read-only, `path` as the sub-path.
+- `pvc://CLAIM/path`  copied by `digest.py --copy` from the claim (mounted
+  read-only in that step alone) into an `emptyDir`: other pods may write the
+  claim, and a restarted server must find the bytes that were verified.
 
 Then one `verify` init container runs `digest.py --verify` (mlspec's digest
 code, shipped in a ConfigMap) over every delivered source and stops the pod on
-any mismatch, before the server or the evaluator starts.
+any mismatch, before the server or the evaluator starts. After it, nothing
+writes the delivered volumes: the server or evaluator mounts them read-only.
+
+Isolation inside the pod: the fetch steps (a third-party image) get their own
+scratch `emptyDir` as `/tmp` and `HOME`, never mounted by the server or the
+evaluator, so nothing they leave there (a `.pth`, a `usercustomize.py`, a cache)
+runs or is read after the verification. Workload-identity webhooks (EKS, Azure)
+are told to give the cloud identity of the pod's service account to the fetch
+steps only (`*/skip-containers`).
 """
 
 from __future__ import annotations
@@ -39,6 +49,10 @@ MLSERVER_IMPLEMENTATIONS = {
 
 # Where each source is found in a pod; MLSPEC_* variables point here.
 MOUNTS = {"model": "/mnt/models", "baseline": "/mnt/baseline", "dataset": "/mnt/dataset"}
+CLAIMS_DIR = "/mlspec/claim"  # where the copy step alone sees a `pvc://` claim
+FETCH_SCRATCH = "fetch-scratch"  # the fetch steps' `/tmp` and `HOME`: no other container mounts it
+# Containers that must not get the cloud identity (comma / semicolon separated, as each webhook reads it).
+SKIP_IDENTITY = {"eks.amazonaws.com/skip-containers": ",", "azure.workload.identity/skip-containers": ";"}
 ENV_NAMES = {"model": "MLSPEC_MODEL_PATH", "baseline": "MLSPEC_BASELINE_MODEL_PATH", "dataset": "MLSPEC_DATASET_PATH"}
 FETCH_RESOURCES = {"requests": {"cpu": "100m", "memory": "256Mi"}, "limits": {"cpu": "1", "memory": "1Gi"}}
 VERIFY_RESOURCES = {"requests": {"cpu": "100m", "memory": "64Mi"}, "limits": {"cpu": "1", "memory": "256Mi"}}
@@ -132,26 +146,46 @@ def env_vars(vars_: list[Any]) -> list[dict[str, Any]]:
     return out
 
 
-def plan(spec: Spec, needed: list[Source], verify_image: str, programs: tuple[str, str]) -> dict[str, Any]:
+def plan(spec: Spec, needed: list[Source], verify_image: str, programs: tuple[str, str],
+         users: tuple[str, ...]) -> dict[str, Any]:
     """Pod pieces that deliver and verify `needed`: init containers, volumes,
-    the main container's read-only mounts and its MLSPEC_*_PATH environment.
-    `programs` is the (volume, directory) of the ConfigMap that ships `digest.py`."""
+    the main container's read-only mounts and its MLSPEC_*_PATH environment, and
+    the pod annotations that keep the storage identity from `users` (the pod's
+    containers after the verify step). `programs` is the (volume, directory) of
+    the ConfigMap that ships `digest.py`."""
     init: list[dict[str, Any]] = []
     volumes: list[dict[str, Any]] = []
     mounts: list[dict[str, Any]] = []
     env: list[dict[str, Any]] = []
     programs_volume, programs_dir = programs
-    verify_args = ["python3", f"{programs_dir}/digest.py"]
+    programs_mount = {"name": programs_volume, "mountPath": programs_dir, "readOnly": True}
+    # -I: neither PYTHON* variables nor a user site-packages directory reach mlspec's own steps.
+    digest_py = ["python3", "-I", f"{programs_dir}/digest.py"]
+    verify_args = list(digest_py)
     initializer = spec.serving.storage_initializer
     for source in needed:
-        mount: dict[str, Any] = {"name": source.role, "mountPath": source.mount, "readOnly": True}
         if source.scheme == "oci":
             volumes.append({"name": source.role, "image": {"reference": source.uri[len("oci://"):],
                                                              "pullPolicy": "IfNotPresent"}})
         elif source.scheme == "pvc":
-            claim, path = source.uri[len("pvc://"):].split("/", 1)
-            volumes.append({"name": source.role, "persistentVolumeClaim": {"claimName": claim, "readOnly": True}})
-            mount["subPath"] = path
+            claim, path = source.uri[len("pvc://"):].rstrip("/").split("/", 1)
+            # The directory holding `path` as the sub-path (the kubelet resolves it inside the
+            # volume), the last name in the command: a mount path never holds a spec's text.
+            parent, _, name = path.rpartition("/")
+            claim_mount: dict[str, Any] = {"name": f"{source.role}-claim", "mountPath": f"{CLAIMS_DIR}/{source.role}",
+                                           "readOnly": True}
+            if parent:
+                claim_mount["subPath"] = parent
+            volumes += [{"name": f"{source.role}-claim", "persistentVolumeClaim": {"claimName": claim, "readOnly": True}},
+                        {"name": source.role, "emptyDir": {}}]
+            init.append({
+                "name": f"copy-{source.role}",
+                "image": verify_image,
+                "command": [*digest_py, "--copy", f"{CLAIMS_DIR}/{source.role}/{name}", source.mount],
+                "resources": VERIFY_RESOURCES,
+                "securityContext": CONTAINER_SECURITY,
+                "volumeMounts": [claim_mount, {"name": source.role, "mountPath": source.mount}, programs_mount],
+            })
         else:
             assert initializer is not None  # `problems` requires one for remote schemes
             volumes.append({"name": source.role, "emptyDir": {}})
@@ -163,26 +197,31 @@ def plan(spec: Spec, needed: list[Source], verify_image: str, programs: tuple[st
                 "resources": FETCH_RESOURCES,
                 "securityContext": CONTAINER_SECURITY,
                 "volumeMounts": [{"name": source.role, "mountPath": source.mount},
-                                 {"name": "tmp", "mountPath": "/tmp"}],
+                                 {"name": FETCH_SCRATCH, "mountPath": "/tmp"}],
             }
             if initializer.env_from_secret:
                 fetch["envFrom"] = [{"secretRef": {"name": initializer.env_from_secret}}]
+            if not any(v["name"] == FETCH_SCRATCH for v in volumes):
+                volumes.append({"name": FETCH_SCRATCH, "emptyDir": {}})
             init.append(fetch)
-        mounts.append(mount)
+        mounts.append({"name": source.role, "mountPath": source.mount, "readOnly": True})
         env.append({"name": ENV_NAMES[source.role], "value": source.mount})
         verify_args += ["--verify", source.role, source.digest, source.mount]
     init.append({
         "name": "verify",
         "image": verify_image,
         "command": verify_args,
-        "env": [{"name": "PYTHONDONTWRITEBYTECODE", "value": "1"}],
         "resources": VERIFY_RESOURCES,
         "securityContext": CONTAINER_SECURITY,
-        "volumeMounts": [*(dict(m) for m in mounts),
-                         {"name": programs_volume, "mountPath": programs_dir, "readOnly": True}],
+        "volumeMounts": [*(dict(m) for m in mounts), programs_mount],
     })
+    account = initializer.service_account_name if initializer else None
+    # The account is there for the fetch steps' cloud identity: the webhooks that project
+    # it (EKS IRSA / Pod Identity, Azure workload identity) skip every other container.
+    others = [c["name"] for c in init if not c["name"].startswith("fetch-")] + list(users)
+    annotations = {key: sep.join(others) for key, sep in SKIP_IDENTITY.items()} if account else {}
     return {"init": init, "volumes": volumes, "mounts": mounts, "env": env,
-            "service_account": initializer.service_account_name if initializer else None}
+            "service_account": account, "pod_annotations": annotations}
 
 
 def pod_user(spec: Spec) -> dict[str, Any]:

@@ -12,7 +12,13 @@ The digest is the one coreutils gives (DESIGN.md):
   `cd DIR && find . -type f -printf '%P\\n' | LC_ALL=C sort | xargs -d '\\n' sha256sum`,
   one `<hex>  <relative path>` line per regular file, sorted by path bytes.
 Symbolic links, devices, sockets, FIFOs, names holding a newline or a backslash
-(which sha256sum would escape) and directories without files are refused.
+(which sha256sum would escape) and empty directories (which the manifest cannot
+record, so two trees with one digest could differ) are refused: the manifest then
+determines the tree exactly.
+
+`--copy SRC DEST` copies an artifact from a shared volume (a `pvc://` claim) into
+the pod's own `emptyDir`, which the verify step then checks: the server mounts only
+that verified copy, so a later write to the claim never reaches it.
 """
 
 from __future__ import annotations
@@ -20,6 +26,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import os
+import shutil
 import stat
 import sys
 from typing import List, Optional, Sequence, Tuple
@@ -52,8 +59,10 @@ def regular_files(root: str) -> List[bytes]:
     stack: List[bytes] = [b""]
     while stack:
         rel = stack.pop()
+        empty = True
         with os.scandir(os.path.join(base, rel) if rel else base) as entries:
             for entry in entries:
+                empty = False
                 path = rel + b"/" + entry.name if rel else entry.name
                 if b"\n" in path or b"\\" in path:
                     raise DigestError(f"{_show(os.path.join(base, path))}: a name with a newline or a backslash "
@@ -67,6 +76,9 @@ def regular_files(root: str) -> List[bytes]:
                 else:
                     raise DigestError(f"{_show(os.path.join(base, path))}: not a regular file "
                                       "(device, socket or FIFO)")
+        if empty and rel:
+            raise DigestError(f"{_show(os.path.join(base, rel))}: an empty directory is refused "
+                              "(the sha256sum manifest cannot record it)")
     return sorted(found)
 
 
@@ -100,12 +112,13 @@ def digest(path: str) -> str:
 
 def delivered_digests(path: str) -> Tuple[str, ...]:
     """The digests that identify what was delivered at `path`. A storage
-    initializer puts a single-file artifact inside a directory, so a directory
-    holding exactly one file is also identified by that file's digest."""
+    initializer (and `copy`) puts a single-file artifact at DEST/<its name>, so a
+    directory whose one entry is a regular file is also identified by that file's
+    digest; nothing deeper, nothing beside it."""
     found = digest(path)
     if stat.S_ISDIR(_lstat(path).st_mode):
         files = regular_files(path)
-        if len(files) == 1:
+        if len(files) == 1 and b"/" not in files[0]:
             return (found, "sha256:" + file_sha256(os.path.join(os.fsencode(path), files[0])))
     return (found,)
 
@@ -121,13 +134,61 @@ def verify(expected: str, path: str, what: str = "artifact") -> Optional[str]:
     return f"{what} at {path}: digest mismatch: expected {expected}, got {actual[-1]}"
 
 
+def _copy_file(source: bytes, target: bytes) -> None:
+    # O_NOFOLLOW: the listing refused symlinks, and a file swapped for one since is refused too.
+    fd = os.open(source, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
+    with os.fdopen(fd, "rb") as src:
+        mode = 0o644 | (os.fstat(src.fileno()).st_mode & 0o111)
+        with os.fdopen(os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode), "wb") as dst:
+            shutil.copyfileobj(src, dst, CHUNK)
+
+
+def copy(source: str, dest: str) -> None:
+    """Copy the artifact at `source` into the directory `dest`, emptied first: a
+    directory's files at their relative paths, a single file as DEST/<its name>.
+    Refuses what `digest` refuses; what is copied is verified afterwards."""
+    mode = _lstat(source).st_mode
+    if not stat.S_ISDIR(_lstat(dest).st_mode):
+        raise DigestError(f"{dest}: not a directory")
+    with os.scandir(dest) as entries:  # a re-run init container finds the last copy
+        for entry in entries:
+            if entry.is_dir(follow_symlinks=False):
+                shutil.rmtree(entry.path)
+            else:
+                os.unlink(entry.path)
+    target = os.fsencode(dest)
+    if stat.S_ISREG(mode):
+        _copy_file(os.fsencode(source), os.path.join(target, os.path.basename(os.fsencode(source))))
+        return
+    if not stat.S_ISDIR(mode):
+        raise DigestError(f"{source}: {'symbolic links are refused' if stat.S_ISLNK(mode) else 'not a regular file or directory'}")
+    base = os.fsencode(source)
+    for rel in regular_files(source):
+        parent = os.path.dirname(rel)
+        if parent:
+            os.makedirs(os.path.join(target, parent), mode=0o755, exist_ok=True)
+        _copy_file(os.path.join(base, rel), os.path.join(target, rel))
+
+
 def main(argv: Optional[Sequence[str]] = None) -> int:
-    """`python3 digest.py PATH...` prints digests; `--verify DIGEST PATH` checks them."""
+    """`python3 digest.py PATH...` prints digests; `--verify WHAT DIGEST PATH` checks
+    them; `--copy SRC DEST` copies an artifact into a pod-local directory."""
     parser = argparse.ArgumentParser(prog="digest.py", description=__doc__.split("\n")[0])
     parser.add_argument("paths", nargs="*", help="files or directories to digest")
     parser.add_argument("--verify", nargs=3, action="append", default=[], metavar=("WHAT", "DIGEST", "PATH"),
                         help="check that PATH holds exactly DIGEST (repeatable); exit 1 otherwise")
+    parser.add_argument("--copy", nargs=2, metavar=("SRC", "DEST"),
+                        help="copy the artifact at SRC into the directory DEST (emptied first)")
     args = parser.parse_args(argv)
+    if args.copy:
+        source, dest = args.copy
+        try:
+            copy(source, dest)
+        except (DigestError, OSError) as exc:
+            print(f"mlspec copy: error: {exc}", file=sys.stderr, flush=True)
+            return 1
+        print(f"mlspec copy: {source} -> {dest}", flush=True)
+        return 0
     if args.verify:
         failures = 0
         for what, expected, path in args.verify:

@@ -46,6 +46,8 @@ RUNTIMES = {
     "custom": Runtime(8080, "/healthz"),
 }
 TORCHSERVE_MANAGEMENT_PORT = 8081
+# Exit 0 when the URL answers 2xx: urlopen raises on anything else, and on no answer.
+TORCHSERVE_READY = "import sys, urllib.request; urllib.request.urlopen(sys.argv[1], timeout=5)"
 WAIT_SLACK = 900  # seconds the offline step waits beyond the evaluation's own deadline
 
 
@@ -327,7 +329,7 @@ def _serving(doc: ModelDeployment) -> dict[str, Any]:
     port = s.port or runtime.port
     model = s.model_name or doc.metadata.name
     pod = delivery.plan(spec, delivery.sources(doc, None, for_evaluation=False), s.verify_image or s.image,
-                        ("runtime", RUNTIME_DIR))
+                        ("runtime", RUNTIME_DIR), users=("server",))
     default_args: dict[str, list[str] | None] = {
         "mlserver": ["mlserver", "start", RUNTIME_DIR],
         "triton": ["tritonserver", f"--model-repository={MODEL_DIR}", f"--http-port={port}"],
@@ -342,10 +344,12 @@ def _serving(doc: ModelDeployment) -> dict[str, Any]:
         {"name": "MLSPEC_ARTIFACT_URI", "value": spec.model.artifact.uri},
         {"name": "MLSPEC_ARTIFACT_DIGEST", "value": spec.model.artifact.digest},
         *pod["env"],
-        {"name": "HOME", "value": "/tmp"},  # the root filesystem is read-only: caches go to /tmp
+        # The root filesystem is read-only: caches go to /tmp, the server's own emptyDir
+        # (the fetch steps have another: nothing they leave behind reaches the server).
+        {"name": "HOME", "value": "/tmp"},
     ]
     ports = [{"name": "http", "containerPort": port, "protocol": "TCP"}]
-    ready: dict[str, Any] = {"path": f"/v2/models/{model}/ready", "port": "http"}
+    ready: dict[str, Any] = {"httpGet": {"path": f"/v2/models/{model}/ready", "port": "http"}}
     if s.runtime == "mlserver":
         env += [
             {"name": "MLSERVER_HTTP_PORT", "value": str(port)},
@@ -362,15 +366,17 @@ def _serving(doc: ModelDeployment) -> dict[str, Any]:
             env.append({"name": "MLSERVER_MODEL_IMPLEMENTATION",
                         "value": delivery.MLSERVER_IMPLEMENTATIONS[spec.model.format]})
     elif s.runtime == "torchserve":
+        # The management API (register, unregister, scale: no token, `--disable-token-auth`)
+        # listens on the pod's loopback only; readiness asks it from inside the container.
+        management = f"http://127.0.0.1:{TORCHSERVE_MANAGEMENT_PORT}"
         env += [{"name": "TS_INFERENCE_ADDRESS", "value": f"http://0.0.0.0:{port}"},
-                {"name": "TS_MANAGEMENT_ADDRESS", "value": f"http://0.0.0.0:{TORCHSERVE_MANAGEMENT_PORT}"},
+                {"name": "TS_MANAGEMENT_ADDRESS", "value": management},
                 {"name": "LOG_LOCATION", "value": "/tmp/logs"}, {"name": "METRICS_LOCATION", "value": "/tmp/logs"}]
-        ports.append({"name": "management", "containerPort": TORCHSERVE_MANAGEMENT_PORT, "protocol": "TCP"})
-        ready = {"path": f"/models/{model}", "port": "management"}
+        ready = {"exec": {"command": ["python3", "-I", "-c", TORCHSERVE_READY, f"{management}/models/{model}"]}}
     elif s.runtime == "custom":
-        ready = {"path": "/healthz", "port": "http"}
+        ready = {"httpGet": {"path": "/healthz", "port": "http"}}
     if s.health_path:
-        ready = {"path": s.health_path, "port": "http"}
+        ready = {"httpGet": {"path": s.health_path, "port": "http"}}
     env += delivery.env_vars(s.env)
     return {
         "image": s.image, "port": port, "ports": ports, "replicas": s.replicas,
@@ -380,7 +386,8 @@ def _serving(doc: ModelDeployment) -> dict[str, Any]:
         "node_selector": dict(sorted(s.node_selector.items())),
         "tolerations": [t.model_dump(by_alias=True, exclude_none=True) for t in s.tolerations],
         "init_containers": pod["init"], "volumes": pod["volumes"], "mounts": pod["mounts"],
-        "service_account": pod["service_account"], "runtime_dir": RUNTIME_DIR,
+        "service_account": pod["service_account"], "pod_annotations": pod["pod_annotations"],
+        "runtime_dir": RUNTIME_DIR,
     }
 
 
@@ -388,7 +395,8 @@ def _evaluation(doc: ModelDeployment, baseline: str | None) -> dict[str, Any]:
     spec = doc.spec
     e = spec.evaluation
     gate_image = e.gate_image or e.image
-    pod = delivery.plan(spec, delivery.sources(doc, baseline, for_evaluation=True), gate_image, ("gate", GATE_DIR))
+    pod = delivery.plan(spec, delivery.sources(doc, baseline, for_evaluation=True), gate_image, ("gate", GATE_DIR),
+                        users=("evaluator", "gate"))
     env = [
         {"name": "MLSPEC_MODEL_NAME", "value": doc.metadata.name},
         {"name": "MLSPEC_MODEL_VERSION", "value": spec.model.version},
@@ -424,7 +432,7 @@ def _evaluation(doc: ModelDeployment, baseline: str | None) -> dict[str, Any]:
         "resources": _resources(e.resources, DEFAULT_EVAL_RESOURCES), "gate_resources": GATE_RESOURCES,
         "metrics_dir": METRICS_DIR, "gate_dir": GATE_DIR,
         "init_containers": pod["init"], "volumes": pod["volumes"], "mounts": pod["mounts"],
-        "service_account": pod["service_account"],
+        "service_account": pod["service_account"], "pod_annotations": pod["pod_annotations"],
     }
 
 

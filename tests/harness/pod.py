@@ -114,13 +114,13 @@ class Pod:
             return [*container["command"], *container.get("args", [])]
         return [*image.entrypoint, *container.get("args", [])]
 
-    def _launch(self, container: dict[str, Any]) -> subprocess.Popen[str]:
+    def _launch(self, container: dict[str, Any], argv: list[str] | None = None) -> subprocess.Popen[str]:
         image = self.cluster.images[container["image"]]
         mounts = self._mounts(container)
         tops = sorted({"/" + m["target"].split("/")[1] for m in mounts if not m["target"].startswith("/tmp")})
         spec = {"mounts": mounts, "tops": tops, "uid": self.uid, "gid": self.gid, "groups": [self.fs_group],
-                "argv": self._argv(container, image), "env": self._env(container, image)}
-        spec_file = self.workdir / f"{container['name']}.json"
+                "argv": argv or self._argv(container, image), "env": self._env(container, image)}
+        spec_file = self.workdir / f"{container['name']}{'-exec' if argv else ''}.json"
         spec_file.write_text(json.dumps(spec))
         # A session of its own: stopping the container ends every process it started
         # (as the end of a container's PID namespace would), workers included.
@@ -138,6 +138,26 @@ class Pod:
             if proc.returncode != 0:
                 return False
         return True
+
+    def container(self, name: str) -> dict[str, Any]:
+        return next(c for c in self.spec.get("initContainers", []) + self.spec["containers"] if c["name"] == name)
+
+    def exec(self, name: str, argv: list[str], timeout: float = 120) -> Finished:
+        """`kubectl exec`: run `argv` in the view of container `name` (its mounts,
+        environment and user), as a process of its own."""
+        start = time.monotonic()
+        proc = self._launch(self.container(name), argv)
+        out, err = proc.communicate(timeout=timeout)
+        return Finished(f"exec {name}", proc.returncode, out, err, time.monotonic() - start)
+
+    def restart(self, name: str) -> str:
+        """A container restart, as the kubelet does it after a crash or a failed liveness
+        probe: the container's processes end and its command runs again in the same
+        pod (volumes as they are; init containers do not run again). Returns the
+        stderr of the run that ended."""
+        err = _end(self.main.pop(name))
+        self.main[name] = self._launch(self.container(name))
+        return err
 
     def start(self) -> None:
         """Start the main containers (only after every init container succeeded)."""
@@ -159,8 +179,7 @@ class Pod:
     def probe(self, container_name: str, probe: str, timeout: float = 120) -> tuple[int, float]:
         """Poll a container's HTTP probe (as the kubelet would) until it answers 200 or
         time runs out: (last status, seconds). Status -1: the container exited."""
-        container = next(c for c in self.spec["containers"] if c["name"] == container_name)
-        get = container[probe]["httpGet"]
+        get = self.container(container_name)[probe]["httpGet"]
         url = f"http://127.0.0.1:{self.port(container_name, get['port'])}{get['path']}"
         start = time.monotonic()
         status = 0
@@ -186,20 +205,22 @@ class Pod:
         return next(p["containerPort"] for p in container["ports"] if p["name"] == port)
 
     def stop(self) -> dict[str, str]:
-        logs = {}
-        for name, proc in self.main.items():
-            for sig, wait in ((signal.SIGTERM, 20), (signal.SIGKILL, 10)):
-                try:
-                    os.killpg(proc.pid, sig)
-                except ProcessLookupError:
-                    break
-                try:
-                    proc.wait(timeout=wait)
-                except subprocess.TimeoutExpired:
-                    continue
-            _, err = proc.communicate()
-            logs[name] = err
-        return logs
+        return {name: _end(proc) for name, proc in self.main.items()}
+
+
+def _end(proc: subprocess.Popen[str]) -> str:
+    """End a container's processes (TERM, then KILL); its stderr."""
+    for sig, wait in ((signal.SIGTERM, 20), (signal.SIGKILL, 10)):
+        try:
+            os.killpg(proc.pid, sig)
+        except ProcessLookupError:
+            break
+        try:
+            proc.wait(timeout=wait)
+        except subprocess.TimeoutExpired:
+            continue
+    _, err = proc.communicate()
+    return err
 
 
 def free_port() -> int:

@@ -179,6 +179,7 @@ def release(s3, trained, tmp_path_factory):
     text = _spec(s3, _digest(trained / "model.joblib"), _digest(trained / "holdout.npz"),
                  expected["accuracy"], port, "1.0.0")
     return {"objects": _build(tmp, text), "text": text, "expected": expected, "port": port, "model": model,
+            "holdout": holdout,
             "tmp": tmp, "s3": s3}
 
 

@@ -9,6 +9,7 @@ import sys
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -18,9 +19,12 @@ JOB = "/apis/batch/v1/namespaces/models/jobs/churn-eval-0123456789"
 
 
 class Api:
-    """Answers GETs of one Job from a script of states; records the bearer tokens it saw."""
+    """Answers GETs of one Job from a script of states; records the bearer tokens it saw.
+    A state is a condition type (status "True"), "Running" (no conditions), None (404),
+    an HTTP status code to answer with, "garbage" (a body that is no JSON), or a list
+    of conditions as the API would return them."""
 
-    def __init__(self, states: list[str | None]) -> None:
+    def __init__(self, states: list[Any]) -> None:
         self.states, self.tokens, self.paths = list(states), [], []
         api = self
 
@@ -29,12 +33,17 @@ class Api:
                 api.paths.append(self.path)
                 api.tokens.append(self.headers.get("Authorization"))
                 state = api.states.pop(0) if len(api.states) > 1 else api.states[0]
-                if state is None:
-                    self.send_response(404)
+                if state is None or isinstance(state, int):
+                    self.send_response(404 if state is None else state)
                     self.end_headers()
                     return
-                conditions = [] if state == "Running" else [{"type": state, "status": "True"}]
+                if isinstance(state, list):
+                    conditions = state
+                else:
+                    conditions = [] if state in ("Running", "garbage") else [{"type": state, "status": "True"}]
                 body = json.dumps({"kind": "Job", "status": {"conditions": conditions}}).encode()
+                if state == "garbage":
+                    body = b"<html>502 Bad Gateway</html>"
                 self.send_response(200)
                 self.send_header("Content-Type", "application/json")
                 self.end_headers()
@@ -83,3 +92,39 @@ def test_waits_while_the_job_is_missing_or_running(account):
 def test_no_verdict_before_the_deadline_fails(account):
     proc = _run(Api(["Running"]), account, timeout=0.3)
     assert proc.returncode == 1 and "no verdict" in proc.stderr
+
+
+NOT_YET = [{"type": "Complete", "status": "False"}, {"type": "Failed", "status": "False"}]
+
+
+def test_conditions_that_are_false_are_no_verdict(account):
+    """`status: "False"` means the condition does not hold: neither a pass nor a failure."""
+    proc = _run(Api([NOT_YET]), account, timeout=0.5)
+    assert proc.returncode == 1 and "no verdict" in proc.stderr and "passed" not in proc.stdout
+    api = Api([NOT_YET, NOT_YET, [{"type": "Complete", "status": "False"}, {"type": "Failed", "status": "True"}]])
+    proc = _run(api, account)
+    assert proc.returncode == 1 and "failed the gate" in proc.stderr and len(api.paths) == 3
+    api = Api([NOT_YET, [{"type": "Failed", "status": "False"}, {"type": "Complete", "status": "True"}]])
+    proc = _run(api, account)
+    assert proc.returncode == 0 and "passed the gate" in proc.stdout and len(api.paths) == 2
+
+
+@pytest.mark.parametrize("error", [500, 503, 403, 401, "garbage"])
+def test_api_errors_are_retried_and_never_a_verdict(account, error):
+    # An error that clears: the verdict that follows counts.
+    api = Api([error, error, "Complete"])
+    proc = _run(api, account)
+    assert proc.returncode == 0 and len(api.paths) == 3
+    assert proc.stderr.count("cannot read Job models/churn-eval-0123456789 yet") == 2
+    # An error that persists: no verdict by the deadline fails, it never passes.
+    proc = _run(Api([error]), account, timeout=0.3)
+    assert proc.returncode == 1 and "no verdict after" in proc.stderr and "passed" not in proc.stdout
+
+
+def test_an_api_server_that_refuses_connections_fails_at_the_deadline(account):
+    api = Api(["Complete"])
+    api.server.shutdown()
+    api.server.server_close()  # the port is closed: connection refused
+    proc = _run(api, account, timeout=0.3)
+    assert proc.returncode == 1 and "no verdict after" in proc.stderr
+    assert "cannot read Job" in proc.stderr and "passed" not in proc.stdout
