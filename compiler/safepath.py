@@ -90,7 +90,7 @@ class Dir:
     def kind(self, name: str) -> str | None:
         """"file", "dir", "link" or "other" (FIFO, device, socket); None when missing."""
         try:
-            mode = os.stat(name, dir_fd=self.fd, follow_symlinks=False).st_mode
+            mode = os.stat(_single(self, name), dir_fd=self.fd, follow_symlinks=False).st_mode
         except (FileNotFoundError, NotADirectoryError):
             return None
         return _kind(mode)
@@ -104,11 +104,11 @@ class Dir:
         """The subdirectory `name` (made first with `create`); a link or a file there is an error."""
         if create:
             try:
-                os.mkdir(name, 0o755, dir_fd=self.fd)
+                os.mkdir(_single(self, name), 0o755, dir_fd=self.fd)
             except FileExistsError:
                 pass
         try:
-            return Dir(os.open(name, _DIR, dir_fd=self.fd), self.show(name))
+            return Dir(os.open(_single(self, name), _DIR, dir_fd=self.fd), self.show(name))
         except OSError as exc:
             raise self._why(name, exc, "is not a directory") from None
 
@@ -144,7 +144,7 @@ class Dir:
     def create(self, name: str, data: bytes) -> bool:
         """Write a new file `name` (mode 0644); False, writing nothing, when the name exists."""
         try:
-            fd = os.open(name, _CREATE, 0o644, dir_fd=self.fd)
+            fd = os.open(_single(self, name), _CREATE, 0o644, dir_fd=self.fd)
         except FileExistsError:
             return False
         try:
@@ -192,7 +192,7 @@ class Dir:
 
     def _open(self, name: str) -> int:
         try:
-            fd = os.open(name, _READ, dir_fd=self.fd)
+            fd = os.open(_single(self, name), _READ, dir_fd=self.fd)
         except OSError as exc:
             raise self._why(name, exc, "is a directory, not a file") from None
         if not stat.S_ISREG(os.fstat(fd).st_mode):
@@ -209,6 +209,13 @@ class Dir:
         if kind is not None:
             return refusal(self.show(name), wrong_kind if kind != "other" else NOT_REGULAR)
         return type(exc)(exc.errno, exc.strerror, self.show(name))
+
+
+def _single(directory: Dir, name: str) -> str:
+    """`name` if it is one name inside the directory (the layer's own invariant)."""
+    if "/" in name or name in ("", ".", ".."):
+        raise refusal(directory.show(name), "must be a single file name inside its directory")
+    return name
 
 
 def _kind(mode: int) -> str:
