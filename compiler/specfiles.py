@@ -97,7 +97,10 @@ def _glob(pattern: str) -> list[str]:
         literal += 1
     prefix = "/".join(parts[:literal]) or ("/" if pattern.startswith("/") else ".")
     root, rel = safepath.named(prefix)
-    if _kind(root, rel) != "dir":
+    kind = _kind(root, rel)
+    if kind == "link":
+        raise safepath.refusal(prefix, safepath.LINK)
+    if kind != "dir":
         return []
     found: list[str] = []
     with safepath.open_dir(root, rel) as top:

@@ -201,6 +201,8 @@ def test_a_link_found_while_walking_a_directory_is_refused(repo, link, target):
 def test_a_link_on_the_way_to_a_named_spec_is_refused(repo):
     (repo / "specs").symlink_to(repo / "models")
     refused(run("validate", "specs/churn.mlspec.yaml", cwd=repo), "specs")
+    refused(run("validate", "specs/*.yaml", cwd=repo), "specs")
+    refused(run("validate", "specs", cwd=repo), "specs")
 
 
 def test_a_globstar_over_two_links_to_dot_ends_with_an_error(repo):
