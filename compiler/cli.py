@@ -247,7 +247,8 @@ def schema_command(out: Path | None) -> None:
     if out is None:
         click.echo(text, nl=False)
     else:
-        outtree.write_file(Path(safepath.named(out)[0]), safepath.named(out)[1], text)
+        root, rel = safepath.named(out)
+        outtree.write_file(Path(root), rel, text)
 
 
 @main.command("gate")

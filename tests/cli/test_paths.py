@@ -292,3 +292,15 @@ def test_diff_base_is_never_a_git_option(repo):
         refused(result, "models/churn.mlspec.yaml", "--base")
     assert snapshot(repo.parent) == before and not (repo.parent / "pwned").exists()
     assert run("diff", "--base=HEAD", "models/churn.mlspec.yaml", cwd=repo).exit_code == 0
+
+
+def test_root_confines_every_path_argument_of_build(repo):
+    (repo / "linked").symlink_to(repo.parent / "outside")
+    before = snapshot(repo.parent)
+    for args, shown, message in ((["models", "-o", "../out"], "../out", "`..` is not allowed here"),
+                                 (["models", "-o", "linked"], "linked", LINK),
+                                 (["models", "--stdout", "--ledger", "linked"], "linked", LINK),
+                                 ([repo / "models", "-o", "deploy"], repo / "models", "must be a relative path")):
+        refused(run("build", "--root", ".", *args, cwd=repo), shown, message)
+    assert snapshot(repo.parent) == before
+    assert run("build", "--root", ".", "models", "-o", "deploy", "--check", cwd=repo).exit_code == 0
