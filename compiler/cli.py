@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import sys
 import traceback
 from dataclasses import replace
@@ -16,8 +17,9 @@ from typing import Any, NoReturn
 
 import click
 
-from mlspec import __version__, core, emit, ledger, model, releases, report
+from mlspec import __version__, core, ledger, model, outtree, releases, report, safepath
 from mlspec.errors import Diagnostic, GateFailed, MlspecError
+from mlspec.model import DNS_LABEL_RE
 from mlspec.resolve import Context
 from mlspec.specfiles import abandon, build_into, commit, compile_many, find_specs, read_spec
 
@@ -75,6 +77,22 @@ def _warnings(results: dict[str, Any], strict: bool) -> list[Diagnostic]:
     return warnings
 
 
+_root = click.option("--root", type=click.Path(file_okay=False), default=None,
+                     help="Every path given must stay inside DIR: relative to it, no `..`, no symbolic link on "
+                     "the way (the Argo CD plugin passes `--root .`, the application directory).")
+
+
+def _confined(paths: tuple[str, ...], root: str | None) -> tuple[str, ...]:
+    return paths if root is None else tuple(safepath.confine(p, root) for p in paths)
+
+
+def _model_name(name: str) -> str:
+    """NAME of history/rollback: a model name, checked before it becomes part of a path."""
+    if len(name) > 63 or not re.fullmatch(DNS_LABEL_RE, name):
+        _fail_usage(f"NAME {name!r} is not a model name (a DNS-1123 label: lowercase letters, digits and `-`)")
+    return name
+
+
 _format = click.option("--format", "fmt", type=click.Choice(report.FORMATS), default="text", show_default=True,
                        help="How errors are reported: text, json, or GitHub Actions annotations.")
 
@@ -83,11 +101,12 @@ _format = click.option("--format", "fmt", type=click.Choice(report.FORMATS), def
 @click.argument("specs", nargs=-1, required=True)
 @_format
 @_strict
+@_root
 @click.pass_context
-def validate(ctx: click.Context, specs: tuple[str, ...], fmt: str, strict: bool) -> None:
+def validate(ctx: click.Context, specs: tuple[str, ...], fmt: str, strict: bool, root: str | None) -> None:
     """Validate SPEC files (or directories of them) without writing anything."""
     ctx.meta["mlspec.format"] = fmt
-    files = find_specs(specs)
+    files = find_specs(_confined(specs, root))
     results = compile_many(files, env=None)
     count = sum(len(r.environments) for r in results.values())
     warnings = _warnings(results, strict)
@@ -110,17 +129,21 @@ def validate(ctx: click.Context, specs: tuple[str, ...], fmt: str, strict: bool)
               help="Directory holding the release ledger (default: -o). Lets --stdout embed recorded baselines.")
 @_format
 @_strict
+@_root
 @click.pass_context
 def build(ctx: click.Context, specs: tuple[str, ...], out: Path | None, env: str | None, check: bool,
           to_stdout: bool, jobs: int | None, full_verify: bool, ledger_dir: Path | None, fmt: str,
-          strict: bool) -> None:
+          strict: bool, root: str | None) -> None:
     """Compile SPEC files into OUT/<env>/<name>/ (one file per object + kustomization.yaml)."""
     ctx.meta["mlspec.format"] = fmt
     if to_stdout and (check or out):
         _fail_usage("--stdout prints instead of writing: do not combine it with -o or --check")
     if not to_stdout and out is None:
         _fail_usage("missing option -o/--output (or use --stdout)")
-    files = find_specs(specs)
+    if root is not None:
+        out = Path(safepath.confine(str(out), root)) if out is not None else None
+        ledger_dir = Path(safepath.confine(str(ledger_dir), root)) if ledger_dir is not None else None
+    files = find_specs(_confined(specs, root))
     if full_verify:
         _check_verify_installed()
     progress = _progress() if len(files) > 1 else None
@@ -191,20 +214,23 @@ def init_command(name: str, out: Path | None, schema_ref: str | None) -> None:
     """Scaffold a commented spec that validates, with a schema modeline that works offline."""
     from mlspec import scaffold, schema
 
+    try:
+        scaffold.check_name(name)  # before NAME becomes a file name
+    except ValueError as exc:
+        _fail_usage(str(exc))
     out = out or Path(f"{name}.mlspec.yaml")
+    root, rel = safepath.named(out, climb=False)  # a relative -o stays below the current directory
     home = scaffold.schema_home(out) if schema_ref is None else None
     ref = scaffold.modeline_ref(out, home) if home is not None else schema_ref or ""
     try:
         text = scaffold.spec(name, ref)
     except ValueError as exc:
         _fail_usage(str(exc))
-    if out.exists():
+    if scaffold.exists(root, rel):
         raise MlspecError([Diagnostic(str(out), 1, 1, "file exists; refusing to overwrite it")])
     if home is not None:
-        schema_text = schema.schema_text()
-        if not home.is_file() or home.read_text(encoding="utf-8") != schema_text:
-            emit.write_file(home, schema_text)
-    if not scaffold.create(out, text):
+        scaffold.refresh_schema(home, schema.schema_text())
+    if not scaffold.create(root, rel, text):
         raise MlspecError([Diagnostic(str(out), 1, 1, "file exists; refusing to overwrite it")])
     click.echo(f"wrote {out}: replace the TODO placeholders, then run `mlspec build {out} -o deploy/`", err=True)
     if home is not None:
@@ -222,7 +248,8 @@ def schema_command(out: Path | None, of_record: bool) -> None:
     if out is None:
         click.echo(text, nl=False)
     else:
-        emit.write_file(out, text)
+        root, rel = safepath.named(out)
+        outtree.write_file(Path(root), rel, text)
 
 
 @main.command("gate")
@@ -258,7 +285,7 @@ def gate_command(spec: str, metrics_file: str, baseline_file: str | None, env: s
         assert out is not None
         name = compiled.name
         updated = releases.record_gate(ledgers.get(name) or ledger.Ledger(name), compiled, verdicts, metrics, spec)
-        emit.write_file(out / ledger.relpath(name), ledger.dump(updated))
+        outtree.write_file(out, ledger.relpath(name), ledger.dump(updated))
     click.echo(gate.as_json(verdicts) if fmt == "json" else gate.table(verdicts))
     if not passed:
         failed = [v for v in verdicts if not v.passed]
@@ -323,7 +350,7 @@ def digest_command(ctx: click.Context, paths: tuple[str, ...]) -> None:
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
 def history_command(name: str, out: Path, fmt: str) -> None:
     """List the recorded releases of model NAME (newest last; * marks the current one)."""
-    lg = ledger.load(out, name)
+    lg = ledger.load(out, _model_name(name))
     if not lg.releases:
         raise MlspecError([Diagnostic(str(out / ledger.relpath(name)), 1, 1, f"no releases of {name} recorded under {out}")])
     rows = releases.history(lg)
@@ -340,10 +367,11 @@ def history_command(name: str, out: Path, fmt: str) -> None:
               help="Roll back even though the feature schema differs (recorded in the lineage).")
 def rollback_command(name: str, to: str, out: Path, env: str | None, accept_feature_mismatch: bool) -> None:
     """Regenerate release VERSION of NAME from the ledger: its artifact, data and feature context."""
+    _model_name(name)
     ledgers = ledger.load_all(out)
     lg = ledgers.get(name) or ledger.Ledger(name)
     files = releases.rollback(lg, to, env, accept_feature_mismatch, ledgers, str(out / ledger.relpath(name)))
-    emit.write_tree(out, emit.list_foreign_resources(out, files))
+    outtree.write_tree(out, outtree.list_foreign_resources(out, files))
     click.echo(f"rolled {name} back to {to} under {out}; revert the spec in Git too, or the next build "
                f"brings back {lg.current}", err=True)
 

@@ -49,3 +49,7 @@ class GateFailed(MlspecError):
 
 class LedgerError(MlspecError):
     """The release ledger refuses the operation (immutable versions, mismatch)."""
+
+
+class PathError(MlspecError):
+    """A path mlspec refuses: a symbolic link, `..`, a non-regular or oversized file."""

@@ -19,9 +19,9 @@ from typing import TYPE_CHECKING, Any
 
 import yaml
 
-from mlspec import emit
+from mlspec import emit, safepath
 from mlspec.errors import Diagnostic, LedgerError
-from mlspec.loader import copy_data, load_data
+from mlspec.loader import MAX_BYTES, copy_data, load_data
 from mlspec.model import ModelDeployment
 
 if TYPE_CHECKING:
@@ -53,7 +53,7 @@ def load(out: Path, name: str) -> Ledger:
     """The ledger of `name` under `out` (empty when there is none yet)."""
     path = out / relpath(name)
     try:
-        text = path.read_text(encoding="utf-8")
+        text = safepath.read(out, relpath(name), MAX_BYTES).decode("utf-8")  # never through a link
     except (FileNotFoundError, NotADirectoryError):  # nothing recorded there (yet)
         return Ledger(name)
     except OSError as exc:

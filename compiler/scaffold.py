@@ -8,6 +8,7 @@ import string
 from importlib import resources
 from pathlib import Path
 
+from mlspec import safepath
 from mlspec.model import DNS_LABEL_RE
 
 MAX_NAME = 47
@@ -31,23 +32,47 @@ def modeline_ref(spec_path: Path, schema_path: Path) -> str:
     return rel if rel.startswith("../") else "./" + rel
 
 
-def spec(name: str, schema_ref: str) -> str:
+def check_name(name: str) -> None:
     if len(name) > MAX_NAME or not re.fullmatch(DNS_LABEL_RE, name):
         raise ValueError(f"NAME {name!r} must be a DNS-1123 label of at most {MAX_NAME} characters "
                          "(lowercase letters, digits and `-`)")
+
+
+def spec(name: str, schema_ref: str) -> str:
+    check_name(name)
     if any(c.isspace() for c in schema_ref):
         raise ValueError("--schema must not contain white space")
     template = resources.files("mlspec.templates").joinpath("init.yaml.tmpl").read_text(encoding="utf-8")
     return string.Template(template).substitute(name=name, schema=schema_ref)
 
 
-def create(path: Path, text: str) -> bool:
-    """Write `text` to a new file; False (and nothing written) when it exists."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+def exists(root: str, rel: str) -> bool:
+    """Whether `rel` below `root` names anything (a link counts: it is never followed)."""
     try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
-    except FileExistsError:
+        directory, name = safepath.parent_and_name(root, rel)
+    except (FileNotFoundError, NotADirectoryError):
         return False
-    with os.fdopen(fd, "w", encoding="utf-8") as handle:
-        handle.write(text)
-    return True
+    with directory:
+        return directory.kind(name) is not None
+
+
+def create(root: str, rel: str, text: str) -> bool:
+    """Write `text` to a new file `rel` below `root`, making missing directories (never
+    through a link); False (and nothing written) when it exists."""
+    directory, name = safepath.parent_and_name(root, rel, created=[])
+    with directory:
+        return directory.create(name, text.encode("utf-8"))
+
+
+def refresh_schema(home: Path, text: str) -> None:
+    """Write the repository's schema copy unless it already holds `text`. Below the
+    repository (`.mlspec/`, `schema.json`) nothing is followed."""
+    repository, data = home.parent.parent, text.encode("utf-8")
+    try:
+        directory, name = safepath.parent_and_name(repository, SCHEMA_HOME.as_posix())
+        with directory:
+            if directory.head(name, len(data) + 1) == data:
+                return
+    except (FileNotFoundError, NotADirectoryError):
+        pass
+    safepath.write(repository, SCHEMA_HOME.as_posix(), data)

@@ -5,11 +5,12 @@ from __future__ import annotations
 import glob
 import os
 import re
+import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Protocol, Sequence, TypeVar
 
-from mlspec import emit, ledger
+from mlspec import emit, ledger, loader, outtree, safepath
 from mlspec.core import Built, build
 from mlspec.errors import Diagnostic, MlspecError, SpecError
 from mlspec.releases import RecordedMetrics
@@ -22,21 +23,22 @@ PARALLEL_FROM = 8
 
 
 def find_specs(args: tuple[str, ...] | list[str]) -> list[str]:
-    """Expand files, directories (recursive, `kind: ModelDeployment` only) and globs."""
+    """Expand files, directories (recursive, `kind: ModelDeployment` only) and globs.
+    Nothing is followed: a link where discovery looks is an error (see `safepath`)."""
     found: list[str] = []
     problems = []
     for arg in args:
-        if os.path.isdir(arg):
-            for root, dirs, names in os.walk(arg):
-                dirs[:] = sorted(d for d in dirs if not d.startswith("."))
-                for name in sorted(names):
-                    path = os.path.join(root, name)
-                    if name.endswith(SPEC_SUFFIXES) and _is_spec(path):
-                        found.append(path)
-        elif os.path.exists(arg):
-            found.append(arg)
+        root, rel = safepath.named(arg)
+        kind = _kind(root, rel)
+        if kind == "dir":
+            with safepath.open_dir(root, rel) as top:
+                found.extend(_walk(top))
+        elif kind == "file":
+            found.append(os.path.join(root, rel))
+        elif kind in ("link", "other"):
+            raise safepath.refusal(arg, safepath.LINK if kind == "link" else safepath.NOT_REGULAR)
         elif glob.has_magic(arg):
-            matches = sorted(m for m in glob.glob(arg, recursive=True) if os.path.isfile(m) and _is_spec(m))
+            matches = _glob(arg)
             found.extend(matches)
             if not matches:
                 problems.append(Diagnostic(arg, 1, 1, "no spec matches this pattern"))
@@ -49,17 +51,110 @@ def find_specs(args: tuple[str, ...] | list[str]) -> list[str]:
     return list(dict.fromkeys(os.path.normpath(f) for f in found))
 
 
-def _is_spec(path: str) -> bool:
+def _kind(root: str, rel: str) -> str | None:
+    if not rel:
+        return "dir" if os.path.isdir(root) else None  # a directory the caller named
     try:
-        with open(path, "rb") as handle:
-            return bool(_KIND.search(handle.read(64 * 1024)))
+        directory, name = safepath.parent_and_name(root, rel)
+    except (FileNotFoundError, NotADirectoryError):
+        return None
+    with directory:
+        return directory.kind(name)
+
+
+def _walk(top: safepath.Dir) -> list[str]:
+    """Every spec below `top` (hidden directories skipped). A link that could change
+    what is built (a spec-named one, or one to a directory) or a spec-named FIFO is an
+    error, so a pull request cannot point discovery elsewhere."""
+    found = []
+    for directory, entries in safepath.walk(top):
+        for name, kind in entries:
+            if kind == "file" and name.endswith(SPEC_SUFFIXES) and _is_spec(directory, name):
+                found.append(directory.show(name))
+            elif kind == "link" and (name.endswith(SPEC_SUFFIXES)
+                                     or (not name.startswith(".") and _to_directory(directory, name))):
+                raise safepath.refusal(directory.show(name), safepath.LINK)
+            elif kind == "other" and name.endswith(SPEC_SUFFIXES):
+                raise safepath.refusal(directory.show(name), safepath.NOT_REGULAR)
+    return found
+
+
+def _to_directory(directory: safepath.Dir, name: str) -> bool:
+    """Whether a link points at a directory (its target's type only; nothing is read)."""
+    try:
+        return stat.S_ISDIR(os.stat(name, dir_fd=directory.fd).st_mode)
+    except OSError:
+        return False
+
+
+def _glob(pattern: str) -> list[str]:
+    """Specs matching a shell pattern (`*`, `?`, `[...]`, `**` for any depth), matched
+    here over a walk that never follows a link: `glob.glob` follows them, so two
+    `-> .` links made `**` enumerate for ever. A link the pattern reaches is an error."""
+    parts = pattern.replace(os.sep, "/").split("/")
+    literal = 0
+    while literal < len(parts) - 1 and not glob.has_magic(parts[literal]):
+        literal += 1
+    prefix = "/".join(parts[:literal]) or ("/" if pattern.startswith("/") else ".")
+    root, rel = safepath.named(prefix)
+    kind = _kind(root, rel)
+    if kind == "link":
+        raise safepath.refusal(prefix, safepath.LINK)
+    if kind != "dir":
+        return []
+    found: list[str] = []
+    with safepath.open_dir(root, rel) as top:
+        _match(top, [p for p in parts[literal:] if p not in ("", ".")], found)
+    return sorted(found)
+
+
+def _match(directory: safepath.Dir, parts: list[str], found: list[str]) -> None:
+    import fnmatch
+
+    head, rest = parts[0], parts[1:]
+    if head == "..":
+        raise safepath.refusal(directory.show(head), "`..` is not allowed in a pattern")
+    entries = directory.entries()
+    if head == "**":
+        if rest:
+            _match(directory, rest, found)
+        for name, kind in entries:
+            if name.startswith("."):
+                continue
+            if kind == "dir":
+                with directory.sub(name) as child:
+                    _match(child, parts, found)
+            elif kind == "link" and _to_directory(directory, name):
+                raise safepath.refusal(directory.show(name), safepath.LINK)
+            elif not rest and kind == "file" and _is_spec(directory, name):
+                found.append(directory.show(name))
+        return
+    for name, kind in entries:
+        if not fnmatch.fnmatchcase(name, head) or (name.startswith(".") and not head.startswith(".")):
+            continue
+        if kind == "link" and (not rest or _to_directory(directory, name)):
+            raise safepath.refusal(directory.show(name), safepath.LINK)
+        if rest and kind == "dir":
+            with directory.sub(name) as child:
+                _match(child, rest, found)
+        elif not rest and kind == "file" and _is_spec(directory, name):
+            found.append(directory.show(name))
+        elif not rest and kind == "other":
+            raise safepath.refusal(directory.show(name), safepath.NOT_REGULAR)
+
+
+def _is_spec(directory: safepath.Dir, name: str) -> bool:
+    try:
+        return bool(_KIND.search(directory.head(name, 64 * 1024)))
     except OSError:
         return False
 
 
 def read_spec(path: str) -> bytes:
+    """The spec file `path`, bounded, never through a link (see `safepath.named`)."""
+    root, rel = safepath.named(path)
     try:
-        return Path(path).read_bytes()
+        return safepath.read(root, rel, loader.MAX_BYTES)
     except OSError as exc:
         raise SpecError.at(path, 1, 1, f"cannot read: {exc.strerror}") from None
 
@@ -131,7 +226,7 @@ class Outcome:
     warnings: list[Diagnostic]
     directories: list[str]                                    # output directories the spec owns
     count: int                                                # files in them (ledger included)
-    staged: list[tuple[Path, Path]] = field(default_factory=list)  # build: (stage, target) to swap in
+    staged: list[outtree.Staged] = field(default_factory=list)  # build: stages to swap in
     created: list[Path] = field(default_factory=list)         # build: parent directories made for them
     ledger: dict[str, str] = field(default_factory=dict)      # build: the ledger file, when it changed
     drift: list[tuple[str, str]] = field(default_factory=list)  # --check: what differs on disk
@@ -149,22 +244,26 @@ def _build_into(path: str, env: str | None, metrics: RecordedMetrics, out: Path,
         files[ledger_file] = ledger.dump(ledger.record(metrics.ledger(result.name), result))
     except MlspecError as exc:
         return None, exc.diagnostics
-    files = emit.list_foreign_resources(out, files)
-    groups = emit.group_by_directory(files)
     outcome = Outcome(name=result.name, environments=result.environments, warnings=result.warnings,
-                      directories=sorted(groups), count=len(files))
-    if check:
-        outcome.drift = emit.drift(out, files)
-        return outcome, []
-    del groups[emit.LEDGER_DIR]  # the ledger directory is shared by every model: the parent writes ledgers
-    outcome.ledger = emit.changed_files(out, {ledger_file: files[ledger_file]})
+                      directories=[], count=len(files))
     try:
+        files = outtree.list_foreign_resources(out, files)
+        groups = outtree.group_by_directory(files)
+        outcome.directories = sorted(groups)
+        if check:
+            outcome.drift = outtree.drift(out, files)
+            return outcome, []
+        del groups[emit.LEDGER_DIR]  # the ledger directory is shared by every model: the parent writes ledgers
+        outcome.ledger = outtree.changed_files(out, {ledger_file: files[ledger_file]})
         for directory, contents in sorted(groups.items()):
-            stage = emit.stage_directory(out / directory, contents, outcome.created)
+            stage = outtree.stage_directory(out, directory, contents, outcome.created)
             if stage is not None:
                 outcome.staged.append(stage)
+    except MlspecError as exc:  # a link, a FIFO or a hand-written file in the output tree
+        outtree.discard(outcome.staged, outcome.created)
+        return None, exc.diagnostics
     except OSError as exc:
-        emit.discard(outcome.staged, outcome.created)
+        outtree.discard(outcome.staged, outcome.created)
         return None, [Diagnostic(str(exc.filename or out), 1, 1, f"cannot write: {exc.strerror}")]
     return outcome, []
 
@@ -186,29 +285,42 @@ def build_into(paths: list[str], out: Path, env: str | None = None, ledger_dir: 
 
 def abandon(outcomes: dict[str, Outcome]) -> None:
     """Remove what `build_into` staged (the build is not going ahead)."""
-    emit.discard([s for o in outcomes.values() for s in o.staged], [c for o in outcomes.values() for c in o.created])
+    outtree.discard([s for o in outcomes.values() for s in o.staged], [c for o in outcomes.values() for c in o.created])
 
 
 def commit(out: Path, outcomes: dict[str, Outcome]) -> None:
     """Swap every staged directory in, write the changed ledgers, then remove what a killed
     build left beside the output directories (one listing per environment directory)."""
-    emit.swap_in([s for o in outcomes.values() for s in o.staged])
-    emit.write_tree(out, {rel: text for o in outcomes.values() for rel, text in o.ledger.items()})
-    emit.remove_leftovers((out / directory).parent for o in outcomes.values() for directory in o.directories)
+    outtree.swap_in([s for o in outcomes.values() for s in o.staged])
+    outtree.write_tree(out, {rel: text for o in outcomes.values() for rel, text in o.ledger.items()})
+    outtree.remove_leftovers(out, (outtree.parent_of(d) for o in outcomes.values() for d in o.directories))
 
 
 def git_show(ref: str, path: str) -> bytes | None:
-    """`path` as it is at Git `ref`; None when it did not exist there."""
+    """`path` as it is at Git `ref`; None when it did not exist there. `ref` never
+    reaches Git as an option (`--end-of-options`; one starting with `-` is refused),
+    and the blob is read bounded like a spec file."""
     import subprocess
 
+    if ref.startswith("-"):
+        raise MlspecError([Diagnostic(path, 1, 1, f"--base {ref!r} is not a Git revision (it starts with `-`)")])
     directory, name = os.path.split(os.path.abspath(path))
+    command = ["git", "-C", directory, "show", "--end-of-options", f"{ref}:./{name}"]
     try:
-        proc = subprocess.run(["git", "-C", directory, "show", f"{ref}:./{name}"], capture_output=True, timeout=60)
+        with subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE) as proc:
+            assert proc.stdout is not None and proc.stderr is not None
+            text = proc.stdout.read(loader.MAX_BYTES + 1)
+            if len(text) > loader.MAX_BYTES:
+                proc.kill()
+                raise MlspecError([Diagnostic(f"{ref}:{path}", 1, 1, f"file is larger than {loader.MAX_BYTES} bytes, "
+                                              "the most mlspec reads from one file")])
+            stderr = proc.stderr.read(64 * 1024)
+            returncode = proc.wait(timeout=60)
     except (OSError, subprocess.TimeoutExpired) as exc:
         raise MlspecError([Diagnostic(path, 1, 1, f"cannot run git: {exc}")]) from None
-    if proc.returncode == 0:
-        return proc.stdout
-    message = proc.stderr.decode(errors="replace").strip()
+    if returncode == 0:
+        return text
+    message = stderr.decode(errors="replace").strip()
     if "does not exist in" in message or "exists on disk, but not in" in message:
         return None  # a new spec: everything is added
     raise MlspecError([Diagnostic(path, 1, 1, f"cannot read it at {ref}: {message.splitlines()[-1] if message else 'git failed'}")])

@@ -29,9 +29,9 @@ def built_examples() -> dict[str, dict[str, str]]:
 @pytest.fixture(scope="session")
 def built_tree(tmp_path_factory: pytest.TempPathFactory, built_examples: dict[str, dict[str, str]]) -> Path:
     """All examples written to disk as `mlspec build` lays them out."""
-    from mlspec import emit
+    from mlspec import outtree
 
     out = tmp_path_factory.mktemp("built")
     for files in built_examples.values():
-        emit.write_tree(out, files)
+        outtree.write_tree(out, files)
     return out

@@ -10,6 +10,7 @@ import re
 import shutil
 import subprocess
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -213,12 +214,12 @@ def test_argocd_plugin_generate_command_as_written(repo):
     app = repo / "app"
     app.mkdir()
     shutil.copy(repo / "models" / "fraud.mlspec.yaml", app)
+    shutil.copytree(repo / "deploy" / "_ledger", app / "releases" / "_ledger")  # inside the Application
     init = plugin["spec"]["init"]
     assert _sh(init["args"][0], app, {}).returncode == 0
     generate = plugin["spec"]["generate"]
     assert generate["command"] == ["sh", "-c"]
-    proc = _sh(generate["args"][0], app, {"ARGOCD_ENV_MLSPEC_ENV": "prod",
-                                          "ARGOCD_ENV_MLSPEC_LEDGER": str(repo / "deploy")})
+    proc = _sh(generate["args"][0], app, {"ARGOCD_ENV_MLSPEC_ENV": "prod", "ARGOCD_ENV_MLSPEC_LEDGER": "releases"})
     assert proc.returncode == 0, proc.stderr
     docs = list(yaml.safe_load_all(proc.stdout))
     assert sorted(d["kind"] for d in docs) == ["AnalysisTemplate", "AnalysisTemplate", "ConfigMap", "ConfigMap",
@@ -229,6 +230,51 @@ def test_argocd_plugin_generate_command_as_written(repo):
     missing_env = _sh(generate["args"][0], app, {})
     assert missing_env.returncode == 1 and "environment `default` is not declared" in missing_env.stderr
     assert app.glob("*.mlspec.yaml") and plugin["spec"]["discover"]["fileName"] == "*.mlspec.yaml"
+
+
+def _plugin_app(repo: Path) -> tuple[dict[str, Any], Path]:
+    plugin = yaml.safe_load((ROOT / "deploy" / "argocd" / "plugin.yaml").read_text())
+    app = repo / "app"
+    app.mkdir()
+    shutil.copy(repo / "models" / "fraud.mlspec.yaml", app)
+    return plugin, app
+
+
+@pytest.mark.parametrize("spec, named", [
+    ("../..", "../.."),                                    # the repository above the Application, and beyond
+    ("../models", "../models"),
+    (None, "/"),                                           # an absolute path (filled in below)
+    ("--root=..", "--root=.."),                            # an option smuggled in as the spec
+])
+def test_argocd_plugin_confines_the_spec_to_the_application_directory(repo, spec, named):
+    plugin, app = _plugin_app(repo)
+    spec = spec or str(repo / "models")
+    named = named if spec != str(repo / "models") else spec
+    for step in (plugin["spec"]["init"], plugin["spec"]["generate"]):
+        proc = _sh(step["args"][0], app, {"ARGOCD_ENV_MLSPEC_SPEC": spec, "ARGOCD_ENV_MLSPEC_ENV": "prod"})
+        assert proc.returncode == 1, proc.stderr
+        assert proc.stderr.startswith(f"{named}:1:1: error: ") and proc.stdout == ""
+        assert "Traceback" not in proc.stderr
+
+
+def test_argocd_plugin_refuses_a_ledger_outside_the_application_or_behind_a_link(repo):
+    plugin, app = _plugin_app(repo)
+    generate = plugin["spec"]["generate"]["args"][0]
+    env = {"ARGOCD_ENV_MLSPEC_ENV": "prod", "ARGOCD_ENV_MLSPEC_SPEC": "fraud.mlspec.yaml"}  # no walk over the links
+    (app / "releases").symlink_to(repo / "deploy")
+    (app / "inside").mkdir()
+    (app / "inside" / "_ledger").symlink_to(repo / "deploy" / "_ledger")
+    cases = {"releases": "releases:1:1: error: is a symbolic link",
+             "inside": "inside/_ledger:1:1: error: is a symbolic link",
+             "../deploy": "../deploy:1:1: error: `..` is not allowed",
+             str(repo / "deploy"): f"{repo / 'deploy'}:1:1: error: must be a relative path"}
+    for ledger_dir, message in cases.items():
+        proc = _sh(generate, app, {**env, "ARGOCD_ENV_MLSPEC_LEDGER": ledger_dir})
+        assert proc.returncode == 1 and proc.stdout == "", (ledger_dir, proc.stderr)
+        assert proc.stderr.startswith(message), (ledger_dir, proc.stderr)
+    (app / "real").mkdir()
+    shutil.copytree(repo / "deploy" / "_ledger", app / "real" / "_ledger")
+    assert _sh(generate, app, {**env, "ARGOCD_ENV_MLSPEC_LEDGER": "real"}).returncode == 0
 
 
 def test_pre_commit_hooks_as_written(repo):
