@@ -241,8 +241,8 @@ def gate_command(spec: str, metrics_file: str, baseline_file: str | None, env: s
 
     if record and out is None:
         _fail_usage("--record needs -o DIR (the directory holding the release ledger)")
-    ledgers = ledger.load_all(out) if out is not None else {}
-    compiled = core.compile_document(read_spec(spec), spec, env, releases.context_from(ledgers))
+    recorded = releases.RecordedMetrics(out)  # reconciles the spec with its ledger, as `build -o` does
+    compiled = core.compile_document(read_spec(spec), spec, env, Context(recorded_metrics=recorded))
     if len({json.dumps(i.release.gate_config["thresholds"], sort_keys=True) for i in compiled.items}) > 1:
         _fail_usage("the environments of this spec have different thresholds; choose one with --env")
     config = compiled.items[0].release.gate_config
@@ -256,7 +256,7 @@ def gate_command(spec: str, metrics_file: str, baseline_file: str | None, env: s
     if record:
         assert out is not None
         name = compiled.name
-        updated = releases.record_gate(ledgers.get(name) or ledger.Ledger(name), compiled, verdicts, metrics, spec)
+        updated = releases.record_gate(recorded.ledger(name), compiled, verdicts, metrics, spec)
         emit.write_file(out / ledger.relpath(name), ledger.dump(updated))
     click.echo(gate.as_json(verdicts) if fmt == "json" else gate.table(verdicts))
     if not passed:
