@@ -89,14 +89,16 @@ def check(doc: Document, base: ModelDeployment, releases: list[Release], past: L
         raise LedgerError(sorted(problems))
 
 
-def _at(doc: Document, env: str, declared: bool, path: Path, message: str) -> Diagnostic:
-    """`message` at `path` of `spec`, or at the overlay's field when the environment's overlay set it."""
+def _at(doc: Document, env: str, declared: bool, path: Path, message: str, name_env: bool = False) -> Diagnostic:
+    """`message` at `path` of `spec`, or at the overlay's field when the environment's
+    overlay set it (the message then names the environment, as with `name_env`)."""
     overlay = ("spec", "environments", env) + path[1:]
     if declared and overlay in doc.marks:
         line, col = doc.marks[overlay]
-        return Diagnostic(doc.source, line, col, f"in environment `{env}`: {message}")
-    line, col = doc.position(path, key=False)
-    return Diagnostic(doc.source, line, col, message)
+        name_env = True
+    else:
+        line, col = doc.position(path, key=False)
+    return Diagnostic(doc.source, line, col, f"in environment `{env}`: {message}" if declared and name_env else message)
 
 
 def _version_mark(doc: Document) -> Mark:
@@ -107,12 +109,14 @@ def _pins(doc: Document, base: ModelDeployment, release: Release, entry: dict[st
           declared: bool) -> Iterator[Diagnostic]:
     version = base.spec.model.version
     old, new = ledger.flat(ledger.recorded_pins(entry, release.env)), ledger.flat(ledger.pins(release.spec))
+    base = ledger.flat(entry["pins"])
     for key in sorted(old.keys() | new.keys()):
         if old.get(key) == new.get(key):
             continue
         section, *rest = key.split(".")
         path = ("spec",) + PIN_SECTIONS[section] + tuple(rest)
-        yield _at(doc, release.env, declared, path,
+        # An environment recorded with its own value is named: the base's record differs.
+        yield _at(doc, release.env, declared, path, name_env=old.get(key) != base.get(key), message=
                   f"version {version!r} is already released with other pins ({key}: recorded {old.get(key)!r}, "
                   f"this spec {new.get(key)!r}); a released version is immutable: give this model a new "
                   "`spec.model.version`")
