@@ -247,7 +247,7 @@ def _threshold_line(t: ThresholdChange) -> str:
 
 def render_text(d: SpecDiff) -> str:
     lines = [f"mlspec diff: {d.name}"]
-    if not (d.changes or d.thresholds or d.manifests):
+    if not (d.changes or d.thresholds or d.manifests or d.alerts):
         return lines[0] + ": no changes\n"
     for c in d.changes:
         lines.append(f"  {c.field}: {_short(c.old)} -> {_short(c.new)}")
@@ -261,7 +261,7 @@ def render_text(d: SpecDiff) -> str:
 
 def render_markdown(d: SpecDiff) -> str:
     out = [f"### mlspec diff: `{d.name}`", ""]
-    if not (d.changes or d.thresholds or d.manifests):
+    if not (d.changes or d.thresholds or d.manifests or d.alerts):
         return "\n".join(out + ["No changes.", ""])
     for t in d.warnings:
         out.append(f"> [!WARNING]\n> Quality gate **{t.change}**: `{_threshold_line(t)}`")
