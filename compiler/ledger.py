@@ -158,18 +158,24 @@ def recorded_pins(entry: dict[str, Any], env: str) -> dict[str, Any]:
     """The pins `entry` recorded for environment `env`: the base's, unless an overlay
     changed one. An environment not recorded yet must keep the base's pins."""
     overrides = entry.get("environmentPins")
-    if overrides is None and "digest" not in entry and env in entry.get("environments", {}):
+    environments = entry.get("environments")
+    if overrides is None and "digest" not in entry and isinstance(environments, dict) and env in environments:
         return _pins_from_spec(entry, env)  # an earlier mlspec recorded only the base's pins
-    return dict((overrides or {}).get(env, entry["pins"]))
+    own = overrides.get(env) if isinstance(overrides, dict) else None
+    return dict(own if isinstance(own, dict) else entry["pins"])
 
 
 def _pins_from_spec(entry: dict[str, Any], env: str) -> dict[str, Any]:
     from mlspec import check, loader, resolve  # only for ledgers an earlier mlspec wrote
+    from mlspec.errors import MlspecError
 
-    doc = loader.load(json.dumps(entry["spec"]), entry.get("source", "<ledger>"))
-    if not doc.data.get("spec", {}).get("environments"):
+    try:
+        doc = loader.load(json.dumps(entry["spec"]), str(entry.get("source", "<ledger>")))
+        if not isinstance(doc.data.get("spec"), dict) or not doc.data["spec"].get("environments"):
+            return dict(entry["pins"])
+        return pins(check.validate(resolve.overlay(doc, env), secrets=False))
+    except (MlspecError, TypeError, ValueError, AttributeError):  # a spec today's rules refuse: its base pins
         return dict(entry["pins"])
-    return pins(check.validate(resolve.overlay(doc, env), secrets=False))
 
 
 def flat(value: Any, prefix: str = "") -> dict[str, Any]:

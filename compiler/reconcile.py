@@ -67,8 +67,7 @@ def fill(doc: Document, past: Ledger) -> None:
     previous = rollback.get("previous") if isinstance(rollback, dict) else None
     if not isinstance(previous, dict) or not isinstance(previous.get("version"), str):
         return
-    record = past.find(previous["version"])
-    features = record.get("pins", {}).get("features") if isinstance(record, dict) else None
+    features = _dig(past.find(previous["version"]), "pins", "features")
     if not isinstance(features, dict):
         return
     fills = {k: features[pin] for k, pin in FILLED.items() if k not in previous and pin in features}
@@ -109,14 +108,14 @@ def _pins(doc: Document, base: ModelDeployment, release: Release, entry: dict[st
           declared: bool) -> Iterator[Diagnostic]:
     version = base.spec.model.version
     old, new = ledger.flat(ledger.recorded_pins(entry, release.env)), ledger.flat(ledger.pins(release.spec))
-    base = ledger.flat(entry["pins"])
+    recorded_base = ledger.flat(entry["pins"])
     for key in sorted(old.keys() | new.keys()):
         if old.get(key) == new.get(key):
             continue
         section, *rest = key.split(".")
-        path = ("spec",) + PIN_SECTIONS[section] + tuple(rest)
+        path = ("spec",) + PIN_SECTIONS.get(section, (section,)) + tuple(rest)
         # An environment recorded with its own value is named: the base's record differs.
-        yield _at(doc, release.env, declared, path, name_env=old.get(key) != base.get(key), message=
+        yield _at(doc, release.env, declared, path, name_env=old.get(key) != recorded_base.get(key), message=
                   f"version {version!r} is already released with other pins ({key}: recorded {old.get(key)!r}, "
                   f"this spec {new.get(key)!r}); a released version is immutable: give this model a new "
                   "`spec.model.version`")
@@ -124,11 +123,18 @@ def _pins(doc: Document, base: ModelDeployment, release: Release, entry: dict[st
 
 def _recorded_previous(entry: dict[str, Any], env: str) -> str | None:
     """The `rollback.previous.version` a recorded release was built with in `env`."""
-    spec = entry.get("spec", {}).get("spec", {})
-    version = spec.get("rollback", {}).get("previous", {}).get("version")
-    overlay = spec.get("environments", {}).get(env) or {}
-    given: str | None = (overlay.get("rollback") or {}).get("previous", {}).get("version", version)
-    return given
+    spec = _dig(entry, "spec", "spec")
+    version = _dig(spec, "rollback", "previous", "version")
+    overlay = _dig(spec, "environments", env, "rollback", "previous")
+    given = overlay.get("version", version) if isinstance(overlay, dict) else version
+    return given if isinstance(given, str) else None
+
+
+def _dig(value: Any, *keys: str) -> Any:
+    """`value[k1][k2]…`, None where a level is missing or not a mapping (a recorded spec)."""
+    for key in keys:
+        value = value.get(key) if isinstance(value, dict) else None
+    return value
 
 
 def _previous(doc: Document, base: ModelDeployment, release: Release, past: Ledger, entry: dict[str, Any] | None,
