@@ -274,7 +274,8 @@ def render_markdown(d: SpecDiff) -> str:
             out.append(f"| {c.field} | `{_short(c.old)}` | `{_short(c.new)}` |".replace("``", "` `"))
         for t in d.thresholds:
             mark = " ⚠️" if t.warning else ""
-            out.append(f"| threshold `{t.metric}` {t.bound} ({t.change}{mark}) | "
+            where = f" in {t.environment}" if t.environment else ""
+            out.append(f"| threshold `{t.metric}` {t.bound}{where} ({t.change}{mark}) | "
                        f"{'-' if t.old is None else f'`{t.old:g}`'} | {'-' if t.new is None else f'`{t.new:g}`'} |")
         out.append("")
     if d.manifests:

@@ -149,6 +149,8 @@ def test_diff_sees_an_overlay_loosening_a_threshold(repo, tmp_path):
     assert "WARNING: threshold loosened: auc min (environment prod): >= 0.92 -> >= 0.01" in result.stdout
     assert "WARNING: threshold removed: auc maxDrop (environment prod)" in result.stdout
     assert "staging" not in result.stdout.split("\n\n")[0]  # staging's gate did not change
+    markdown = run("diff", repo.spec, "--format", "markdown").stdout
+    assert "| threshold `auc` min in prod (loosened ⚠️) | `0.92` | `0.01` |" in markdown
     old, new = tmp_path / "old.yaml", tmp_path / "new.yaml"
     old.write_text(FULL)
     new.write_text(loosened)
