@@ -68,7 +68,9 @@ class Names:
 @dataclass(frozen=True)
 class Context:
     """What the GitOps repo adds to a spec: metrics recorded in the release ledger
-    (`{model: {version: metrics}}`) and, for a rollback, the records to annotate."""
+    (`{model: {version: metrics}}`) and, for a rollback, the records to annotate. When
+    `recorded_metrics` also reads ledgers (`releases.RecordedMetrics` of a directory), the
+    build reconciles the spec with its model's ledger (`mlspec.reconcile`)."""
 
     recorded_metrics: Mapping[str, dict[str, dict[str, float]]] = field(default_factory=dict)
     annotations: dict[str, str] = field(default_factory=dict)
