@@ -269,8 +269,8 @@ def gate_command(spec: str, metrics_file: str, baseline_file: str | None, env: s
 
     if record and out is None:
         _fail_usage("--record needs -o DIR (the directory holding the release ledger)")
-    ledgers = ledger.load_all(out) if out is not None else {}
-    compiled = core.compile_document(read_spec(spec), spec, env, releases.context_from(ledgers))
+    recorded = releases.RecordedMetrics(out)  # reconciles the spec with its ledger, as `build -o` does
+    compiled = core.compile_document(read_spec(spec), spec, env, Context(recorded_metrics=recorded))
     if len({json.dumps(i.release.gate_config["thresholds"], sort_keys=True) for i in compiled.items}) > 1:
         _fail_usage("the environments of this spec have different thresholds; choose one with --env")
     config = compiled.items[0].release.gate_config
@@ -284,7 +284,7 @@ def gate_command(spec: str, metrics_file: str, baseline_file: str | None, env: s
     if record:
         assert out is not None
         name = compiled.name
-        updated = releases.record_gate(ledgers.get(name) or ledger.Ledger(name), compiled, verdicts, metrics, spec)
+        updated = releases.record_gate(recorded.ledger(name), compiled, verdicts, metrics, spec)
         outtree.write_file(out, ledger.relpath(name), ledger.dump(updated))
     click.echo(gate.as_json(verdicts) if fmt == "json" else gate.table(verdicts))
     if not passed:
@@ -298,9 +298,13 @@ def gate_command(spec: str, metrics_file: str, baseline_file: str | None, env: s
 @click.option("--base", default="HEAD", show_default=True, help="Git ref to compare SPEC against (one SPEC only).")
 @click.option("--env", help="Compare only this environment's manifests.")
 @click.option("--format", "fmt", type=click.Choice(["json", "markdown", "text"]), default="text", show_default=True)
-@click.option("--fail-on-loosened", is_flag=True, help="Exit 1 when a threshold is loosened or removed.")
+@click.option("--fail-on-loosened", is_flag=True,
+              help="Exit 1 when a threshold is loosened or removed, or a recorded metric changed in the ledger.")
+@click.option("--ledger", "ledger_dir", type=click.Path(file_okay=False, path_type=Path),
+              help="Directory holding the release ledger, compared with its state at --base "
+              "(default: deploy/ at the repository root, when it holds this model's ledger).")
 def diff_command(specs: tuple[str, ...], base: str, env: str | None, fmt: str,
-                 fail_on_loosened: bool) -> None:
+                 fail_on_loosened: bool, ledger_dir: Path | None) -> None:
     """Compare a spec with its version at a Git ref (SPEC) or two specs (OLD NEW): ML summary, then manifests."""
     from mlspec import diff as diff_module
     from mlspec.specfiles import git_show
@@ -314,11 +318,48 @@ def diff_command(specs: tuple[str, ...], base: str, env: str | None, fmt: str,
         old_text, old_source, new_source = git_show(base, specs[0]), f"{base}:{specs[0]}", specs[0]
     new = core.compile_document(read_spec(new_source), new_source, env)
     old = core.compile_document(old_text, old_source, env) if old_text is not None else None
-    result = diff_module.compare(old, new)
+    recorded = _ledger_changes(base, new_source, new.name, ledger_dir) if len(specs) == 1 else []
+    result = diff_module.compare(old, new, recorded)
     click.echo(diff_module.RENDERERS[fmt](result), nl=False)
-    if fail_on_loosened and result.warnings:
-        click.echo(f"{len(result.warnings)} threshold(s) loosened or removed", err=True)
+    if fail_on_loosened and result.loosened:
+        click.echo(f"{len(result.warnings)} threshold(s) loosened or removed, {len(result.recorded)} recorded "
+                   "evaluation(s) changed in the ledger", err=True)
         raise MlspecError([])
+
+
+def _ledger_changes(base: str, spec: str, name: str, ledger_dir: Path | None) -> list[Any]:
+    """What changed in the recorded evaluations of `name`'s ledger since `base`."""
+    import yaml
+
+    from mlspec import diff as diff_module
+    from mlspec.loader import load_data
+    from mlspec.specfiles import git_show
+
+    if ledger_dir is None:
+        top = _git_toplevel(spec)
+        if top is None:
+            return []
+        ledger_dir = top / "deploy"
+    path = ledger_dir / ledger.relpath(name)
+    old_text = git_show(base, str(path)) if path.parent.is_dir() else None
+    if old_text is None:
+        return []  # no ledger at the base ref: nothing was recorded that could have changed
+    try:
+        old_data = load_data(old_text.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError, yaml.YAMLError) as exc:
+        raise MlspecError([Diagnostic(f"{base}:{path}", 1, 1, f"the ledger is damaged at {base} ({exc})")]) from None
+    return diff_module.recorded_changes(old_data, ledger.load(ledger_dir, name))
+
+
+def _git_toplevel(path: str) -> Path | None:
+    import subprocess
+
+    try:
+        proc = subprocess.run(["git", "-C", os.path.dirname(os.path.abspath(path)), "rev-parse", "--show-toplevel"],
+                              capture_output=True, text=True, timeout=60)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return Path(proc.stdout.strip()) if proc.returncode == 0 and proc.stdout.strip() else None
 
 
 @main.command("digest")

@@ -9,8 +9,8 @@ import posixpath
 from dataclasses import dataclass, field
 from typing import Any
 
-from mlspec import emit, ledger, loader, render, resolve, verify
-from mlspec.errors import Diagnostic, MlspecError
+from mlspec import emit, ledger, loader, reconcile, render, resolve, verify
+from mlspec.errors import Diagnostic, MlspecError, SpecError
 from mlspec.loader import Mark
 from mlspec.model import ModelDeployment
 from mlspec.resolve import NO_CONTEXT, Context, Release
@@ -49,16 +49,46 @@ class CompiledSpec:
 
 def compile_document(text: str | bytes, source: str = "<string>", env: str | None = None,
                      context: Context = NO_CONTEXT) -> CompiledSpec:
-    """Load, validate, resolve and render; raises `SpecError` on invalid input."""
+    """Load, validate, resolve and render; raises `SpecError` on invalid input, and
+    `LedgerError` when the context reads a ledger the spec disagrees with."""
     doc = loader.load(text, source)
+    past = reconcile.ledger_of(doc, context)
+    if past is not None:
+        reconcile.fill(doc, past)
     base, releases = resolve.resolve(doc, env, context)
+    if past is not None:
+        reconcile.check(doc, base, releases, past)
     items = []
     for release in releases:
         objects = render.render(release)
         verify.self_check(objects)
         items.append(Compiled(release, objects))
+    _same_namespace(doc, items)
     marks = {"version": doc.position(("spec", "model", "version"), key=False)}
     return CompiledSpec(source, base, items, marks)
+
+
+def _same_namespace(doc: loader.Document, items: list[Compiled]) -> None:
+    """Two environments in one namespace would emit the same objects twice: an error at
+    the second one's namespace (object names are the model's, not the environment's)."""
+    first: dict[str, Compiled] = {}
+    problems = []
+    for item in items:
+        namespace = item.release.namespace
+        if namespace is None:  # Argo CD or kustomize decides: they may differ
+            continue
+        other = first.setdefault(namespace, item)
+        if other is item:
+            continue
+        names = sorted({o["metadata"]["name"] for o in item.objects.values()}
+                       & {o["metadata"]["name"] for o in other.objects.values()})
+        env = item.release.env
+        problems.append(loader.diagnostic(
+            doc, ("spec", "environments", env, "namespace"),
+            f"environments `{other.release.env}` and `{env}` are both in namespace `{namespace}`, where they would "
+            f"emit the same objects ({', '.join(names)}): give `{env}` a namespace of its own", key=False))
+    if problems:
+        raise SpecError(problems)
 
 
 def compile_releases(text: str | bytes, source: str = "<string>", env: str | None = None,
@@ -93,6 +123,7 @@ class Built:
     version_mark: Mark
     pins: dict[str, Any]
     spec_record: dict[str, Any]
+    environment_pins: dict[str, dict[str, Any]]  # environment -> its resolved pins (overlays can change them)
     environments: dict[str, str]  # environment -> spec digest
     files: dict[str, str]
     warnings: list[Diagnostic] = field(default_factory=list)
@@ -110,6 +141,7 @@ def built(compiled: CompiledSpec) -> Built:
         # the ledger decides what identifies a release
         version_mark=compiled.marks["version"], pins=ledger.pins(compiled.base),
         spec_record=ledger.spec_record(compiled.base),
+        environment_pins={i.release.env: ledger.pins(i.release.spec) for i in compiled.items},
         environments={i.release.env: i.release.digest for i in compiled.items},
         files=to_files(compiled.items, compiled.source),
         warnings=compiled.warnings,

@@ -4,16 +4,23 @@ The summary speaks ML: model, data, seed, environment and feature changes; every
 threshold tightened, added, removed or loosened (removal and loosening are
 warnings: a pull request that weakens a quality gate must stand out); rollout,
 replicas and resources. Then a unified diff per emitted object.
+
+Everything is compared per resolved environment (old `prod` against new `prod`), so
+an overlay cannot loosen a gate or swap an artifact unseen; a change the same in
+every environment is listed once, one that is not names its environment. In Git
+mode the release ledger is compared too: a recorded metric or gate verdict that
+changed is a loosening (it moves a baseline).
 """
 
 from __future__ import annotations
 
 import difflib
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 from mlspec.core import CompiledSpec, to_files
+from mlspec.ledger import Ledger
 from mlspec.model import ModelDeployment
 
 # (label, path into the spec dumped by alias)
@@ -60,6 +67,7 @@ class ThresholdChange:
     old: float | None
     new: float | None
     change: str  # added | removed | tightened | loosened
+    environment: str | None = None  # None: the same change in every environment
 
     @property
     def warning(self) -> bool:
@@ -72,11 +80,17 @@ class SpecDiff:
     changes: list[Change]
     thresholds: list[ThresholdChange]
     manifests: dict[str, str]  # path -> unified diff
-    alerts: list[str] = field(default_factory=list)  # rollout changes that widen exposure
+    alerts: list[str] = field(default_factory=list)  # rollout changes that widen exposure, edited records
+    recorded: list[Change] = field(default_factory=list)  # recorded metrics/verdicts changed in the ledger
 
     @property
     def warnings(self) -> list[ThresholdChange]:
         return [t for t in self.thresholds if t.warning]
+
+    @property
+    def loosened(self) -> int:
+        """Gate bounds loosened or removed, plus recorded evaluations changed (each moves a baseline)."""
+        return len(self.warnings) + len(self.recorded)
 
 
 def _get(data: dict[str, Any], path: tuple[str, ...]) -> Any:
@@ -143,26 +157,77 @@ def routing_changes(a: dict[str, Any], b: dict[str, Any]) -> tuple[list[Change],
     return [Change("traffic router", old, new)], alerts
 
 
-def compare(old: CompiledSpec | None, new: CompiledSpec) -> SpecDiff:
-    """`old` is None for a spec that is new (not at the base ref)."""
-    old_spec = old.base if old else None
-    a = old_spec.spec.model_dump(mode="json", by_alias=True, exclude_none=True) if old_spec else {}
-    b = new.base.spec.model_dump(mode="json", by_alias=True, exclude_none=True)
-    changes = [Change(label, _get(a, path), _get(b, path)) for label, path in PINNED if _get(a, path) != _get(b, path)]
-    routing, alerts = routing_changes(a, b)
-    changes += routing
+def _summary(a: ModelDeployment | None, b: ModelDeployment) -> tuple[list[Change], list[ThresholdChange], list[str]]:
+    """What changes from `a` to `b` (one environment, or the specs without overlays)."""
+    old = a.spec.model_dump(mode="json", by_alias=True, exclude_none=True, exclude={"environments"}) if a else {}
+    new = b.spec.model_dump(mode="json", by_alias=True, exclude_none=True, exclude={"environments"})
+    changes = [Change(label, _get(old, path), _get(new, path)) for label, path in PINNED if _get(old, path) != _get(new, path)]
+    routing, alerts = routing_changes(old, new)
+    return changes + routing, threshold_changes(a, b), alerts
+
+
+def compare(old: CompiledSpec | None, new: CompiledSpec, recorded: list[Change] | None = None) -> SpecDiff:
+    """`old` is None for a spec that is new (not at the base ref); `recorded`, what
+    changed in the ledger's recorded evaluations (`recorded_changes`)."""
+    before = {i.release.env: i.release.spec for i in old.items} if old else {}
+    after = {i.release.env: i.release.spec for i in new.items}
+    # An environment new in this change is compared with the old spec without overlays.
+    per_env = {env: _summary(before.get(env, old.base if old else None), spec) for env, spec in sorted(after.items())}
+    changes: list[Change] = []
+    thresholds: list[ThresholdChange] = []
+    alerts: list[str] = []
+    if old and sorted(before) != sorted(after):
+        changes.append(Change("environments", sorted(before), sorted(after)))
+
+    def everywhere(item: Any, part: int) -> bool:
+        return all(item in summary[part] for summary in per_env.values())
+
+    for env, (env_changes, env_thresholds, env_alerts) in per_env.items():
+        for c in env_changes:
+            tagged = c if everywhere(c, 0) else Change(f"{c.field} ({env})", c.old, c.new)
+            changes += [tagged] if tagged not in changes else []
+        for t in env_thresholds:
+            tagged_t = t if everywhere(t, 1) else replace(t, environment=env)
+            thresholds += [tagged_t] if tagged_t not in thresholds else []
+        for alert in env_alerts:
+            tagged_a = alert if everywhere(alert, 2) else f"{alert} (environment {env})"
+            alerts += [tagged_a] if tagged_a not in alerts else []
+    recorded = recorded or []
+    alerts += [f"recorded {c.field} changed in the ledger: {_short(c.old)} -> {_short(c.new)} "
+               "(a baseline the gate compares against)" for c in recorded]
     # Both sides get the same header (where the new spec is): only real changes show.
     old_files = to_files(old.items, new.source) if old else {}
     new_files = to_files(new.items, new.source)
     manifests = {}
     for path in sorted(old_files.keys() | new_files.keys()):
-        before, after = old_files.get(path, ""), new_files.get(path, "")
-        if before != after:
+        before_text, after_text = old_files.get(path, ""), new_files.get(path, "")
+        if before_text != after_text:
             manifests[path] = "".join(difflib.unified_diff(
-                before.splitlines(keepends=True), after.splitlines(keepends=True),
+                before_text.splitlines(keepends=True), after_text.splitlines(keepends=True),
                 fromfile=f"a/{path}" if path in old_files else "/dev/null",
                 tofile=f"b/{path}" if path in new_files else "/dev/null"))
-    return SpecDiff(new.name, changes, threshold_changes(old_spec, new.base), manifests, alerts)
+    return SpecDiff(new.name, changes, thresholds, manifests, alerts, recorded)
+
+
+def recorded_changes(old: Any, new: Ledger) -> list[Change]:
+    """Recorded metrics and gate verdicts of releases in the ledger at the base ref (`old`,
+    its loaded data) that differ now. Recording a release's first evaluation is no change."""
+    releases = old.get("releases") if isinstance(old, dict) else None
+    out = []
+    for entry in releases if isinstance(releases, list) else []:
+        if not (isinstance(entry, dict) and isinstance(entry.get("version"), str)):
+            continue
+        version = entry["version"]
+        now = new.find(version) or {}
+        before, after = entry.get("metrics") or {}, now.get("metrics") or {}
+        if not isinstance(before, dict):
+            continue
+        for metric in sorted(before.keys() | (after.keys() if before else set())):
+            if before.get(metric) != after.get(metric):
+                out.append(Change(f"metric `{metric}` of release {version}", before.get(metric), after.get(metric)))
+        if "gate" in entry and entry.get("gate") != now.get("gate"):
+            out.append(Change(f"gate verdict of release {version}", entry.get("gate"), now.get("gate")))
+    return out
 
 
 def _short(value: Any) -> str:
@@ -176,12 +241,13 @@ def _threshold_line(t: ThresholdChange) -> str:
     symbol = {"min": ">=", "max": "<=", "maxDrop": "drop <="}[t.bound]
     old = f"{symbol} {t.old:g}" if t.old is not None else "(none)"
     new = f"{symbol} {t.new:g}" if t.new is not None else "(none)"
-    return f"{t.metric} {t.bound}: {old} -> {new}"
+    where = f" (environment {t.environment})" if t.environment else ""
+    return f"{t.metric} {t.bound}{where}: {old} -> {new}"
 
 
 def render_text(d: SpecDiff) -> str:
     lines = [f"mlspec diff: {d.name}"]
-    if not (d.changes or d.thresholds or d.manifests):
+    if not (d.changes or d.thresholds or d.manifests or d.alerts):
         return lines[0] + ": no changes\n"
     for c in d.changes:
         lines.append(f"  {c.field}: {_short(c.old)} -> {_short(c.new)}")
@@ -195,7 +261,7 @@ def render_text(d: SpecDiff) -> str:
 
 def render_markdown(d: SpecDiff) -> str:
     out = [f"### mlspec diff: `{d.name}`", ""]
-    if not (d.changes or d.thresholds or d.manifests):
+    if not (d.changes or d.thresholds or d.manifests or d.alerts):
         return "\n".join(out + ["No changes.", ""])
     for t in d.warnings:
         out.append(f"> [!WARNING]\n> Quality gate **{t.change}**: `{_threshold_line(t)}`")
@@ -208,7 +274,8 @@ def render_markdown(d: SpecDiff) -> str:
             out.append(f"| {c.field} | `{_short(c.old)}` | `{_short(c.new)}` |".replace("``", "` `"))
         for t in d.thresholds:
             mark = " ⚠️" if t.warning else ""
-            out.append(f"| threshold `{t.metric}` {t.bound} ({t.change}{mark}) | "
+            where = f" in {t.environment}" if t.environment else ""
+            out.append(f"| threshold `{t.metric}` {t.bound}{where} ({t.change}{mark}) | "
                        f"{'-' if t.old is None else f'`{t.old:g}`'} | {'-' if t.new is None else f'`{t.new:g}`'} |")
         out.append("")
     if d.manifests:
@@ -228,6 +295,7 @@ def render_json(d: SpecDiff) -> str:
         "changes": [asdict(c) for c in d.changes],
         "thresholds": [{**asdict(t), "warning": t.warning} for t in d.thresholds],
         "alerts": d.alerts,
+        "recorded": [asdict(c) for c in d.recorded],
         "manifests": d.manifests,
     }, indent=2, sort_keys=True) + "\n"
 

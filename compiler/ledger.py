@@ -1,10 +1,17 @@
 """The release ledger: one YAML file per model inside the GitOps repo.
 
 `OUT/_ledger/<name>.yaml` records every version `mlspec build -o OUT` has built:
-the spec with every pin, its digest, and the evaluation metrics `mlspec gate
---record` stored. It is what makes a rollback restore a model *with* its data
-context, and where the gate finds the baseline's metrics. (`_ledger` cannot
-collide with an environment directory: environment names are DNS labels.)
+the spec with every pin (per environment, where an overlay changes one), its
+digest, and the evaluation metrics `mlspec gate --record` stored. It is what makes a
+rollback restore a model *with* its data context, and where the gate finds the
+baseline's metrics. (`_ledger` cannot collide with an environment directory:
+environment names are DNS labels.)
+
+Every entry carries `digest`, the sha256 of its own content as mlspec wrote it:
+a hand edit (a recorded metric nudged to let a regression pass) no longer matches,
+and every build that reads the ledger refuses it. Entries written before mlspec
+sealed them have no `digest`; they are read as they are and sealed by the next
+`mlspec build` (see README, "Ledger integrity").
 
 Functions here are pure (data in, data out) except `load`, which reads a file.
 """
@@ -15,7 +22,7 @@ import hashlib
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 import yaml
 
@@ -45,6 +52,16 @@ class Ledger:
         return {r["version"]: r["metrics"] for r in self.releases if r.get("metrics")}
 
 
+@runtime_checkable
+class Reader(Protocol):
+    """Ledgers read on demand by model name (`releases.RecordedMetrics`): a build whose
+    context carries one reconciles the spec with its model's ledger."""
+
+    directory: Path | None
+
+    def ledger(self, name: str) -> Ledger: ...
+
+
 def relpath(name: str) -> str:
     return f"{LEDGER_DIR}/{name}.yaml"
 
@@ -72,7 +89,35 @@ def load_all(out: Path) -> dict[str, Ledger]:
     directory = out / LEDGER_DIR
     if not directory.is_dir():
         return {}
-    return {p.stem: load(out, p.stem) for p in sorted(directory.glob("*.yaml"))}
+    return {p.stem: verified(load(out, p.stem), str(out / relpath(p.stem))) for p in sorted(directory.glob("*.yaml"))}
+
+
+def entry_digest(entry: dict[str, Any]) -> str:
+    """The digest of an entry's content: everything in it but the digest itself."""
+    return digest({k: v for k, v in entry.items() if k != "digest"})
+
+
+def _sealed(entry: dict[str, Any]) -> dict[str, Any]:
+    entry.pop("digest", None)
+    entry["digest"] = entry_digest(entry)
+    return entry
+
+
+def unsealed(ledger: Ledger) -> bool:
+    """Whether an entry predates entry digests (a ledger an earlier mlspec wrote)."""
+    return any("digest" not in r for r in ledger.releases)
+
+
+def verified(ledger: Ledger, where: str) -> Ledger:
+    """`ledger`, if no entry was changed after mlspec wrote it; else `LedgerError`."""
+    edited = [r.get("version") for r in ledger.releases
+              if isinstance(r, dict) and "digest" in r and r["digest"] != entry_digest(r)]
+    if edited:
+        raise LedgerError([Diagnostic(where, 1, 1, f"the entry of release {v!r} does not match its digest: it was "
+                                      "changed after mlspec wrote it (recorded metrics, the gate verdict or pins edited "
+                                      "by hand?); restore it from Git, then record again with `mlspec gate --record`")
+                           for v in edited])
+    return ledger
 
 
 def dump(ledger: Ledger) -> str:
@@ -109,20 +154,46 @@ def pins(spec: ModelDeployment) -> dict[str, Any]:
     return out
 
 
-def _flat(value: Any, prefix: str = "") -> dict[str, Any]:
+def recorded_pins(entry: dict[str, Any], env: str) -> dict[str, Any]:
+    """The pins `entry` recorded for environment `env`: the base's, unless an overlay
+    changed one. An environment not recorded yet must keep the base's pins."""
+    overrides = entry.get("environmentPins")
+    environments = entry.get("environments")
+    if overrides is None and "digest" not in entry and isinstance(environments, dict) and env in environments:
+        return _pins_from_spec(entry, env)  # an earlier mlspec recorded only the base's pins
+    own = overrides.get(env) if isinstance(overrides, dict) else None
+    return dict(own if isinstance(own, dict) else entry["pins"])
+
+
+def _pins_from_spec(entry: dict[str, Any], env: str) -> dict[str, Any]:
+    from mlspec import check, loader, resolve  # only for ledgers an earlier mlspec wrote
+    from mlspec.errors import MlspecError
+
+    try:
+        doc = loader.load(json.dumps(entry["spec"]), str(entry.get("source", "<ledger>")))
+        if not isinstance(doc.data.get("spec"), dict) or not doc.data["spec"].get("environments"):
+            return dict(entry["pins"])
+        return pins(check.validate(resolve.overlay(doc, env), secrets=False))
+    except (MlspecError, TypeError, ValueError, AttributeError):  # a spec today's rules refuse: its base pins
+        return dict(entry["pins"])
+
+
+def flat(value: Any, prefix: str = "") -> dict[str, Any]:
     if isinstance(value, dict):
         out: dict[str, Any] = {}
         for k, v in value.items():
-            out.update(_flat(v, f"{prefix}.{k}" if prefix else k))
+            out.update(flat(v, f"{prefix}.{k}" if prefix else k))
         return out
     return {prefix: value}
 
 
 def record(ledger: Ledger, build: Built) -> Ledger:
-    """The ledger with this build recorded; refuses a recorded version with other pins."""
+    """The ledger with this build recorded; refuses a recorded version with other pins
+    in any environment (`mlspec.reconcile` refuses it first, at the spec's field, when
+    the build read the ledger)."""
     version, new_pins, spec_data, environments = build.version, build.pins, build.spec_record, build.environments
     where = Diagnostic(build.source, *build.version_mark, "")
-    entry = {
+    entry: dict[str, Any] = {
         "version": version,
         "source": Path(build.source).name,
         "specDigest": digest(spec_data),
@@ -130,24 +201,40 @@ def record(ledger: Ledger, build: Built) -> Ledger:
         "environments": dict(sorted(environments.items())),
         "spec": spec_data,
     }
+    overrides = {env: p for env, p in build.environment_pins.items() if p != new_pins}
     result = Ledger(ledger.model, version, copy_data(ledger.releases))
     existing = result.find(version)
     if existing is None:
-        result.releases.append(entry)
+        if overrides:
+            entry["environmentPins"] = dict(sorted(overrides.items()))
+        result.releases.append(_sealed(entry))
         return result
-    if existing["pins"] != new_pins:
-        old, new = _flat(existing["pins"]), _flat(new_pins)
-        changed = ", ".join(f"{k}: {old.get(k)!r} -> {new.get(k)!r}" for k in sorted(old.keys() | new.keys())
-                            if old.get(k) != new.get(k))
+    changed = _changes(flat(existing["pins"]), flat(new_pins))
+    base = {(key, old, new) for _, key, old, new in changed}  # reported once, not once per environment
+    for env, p in sorted(build.environment_pins.items()):
+        changed += [(env, key, old, new) for _, key, old, new in _changes(flat(recorded_pins(existing, env)), flat(p))
+                    if (key, old, new) not in base]
+    if changed:
+        text = ", ".join(f"{key}{f' in environment `{env}`' if env else ''}: {old!r} -> {new!r}"
+                         for env, key, old, new in changed)
         raise LedgerError([Diagnostic(where.source, where.line, where.col,
-                                      f"version {version!r} is already released with other pins ({changed}); "
+                                      f"version {version!r} is already released with other pins ({text}); "
                                       "a released version is immutable: give this model a new `spec.model.version`")])
+    # Environments this build did not select keep what they were recorded with.
+    kept = {env: recorded_pins(existing, env) for env in existing.get("environments", {}) if env not in environments}
+    overrides.update({env: p for env, p in kept.items() if p != new_pins})
+    if overrides:
+        entry["environmentPins"] = dict(sorted(overrides.items()))
     entry["environments"] = dict(sorted({**existing.get("environments", {}), **environments}.items()))
     for key in ("metrics", "gate"):  # deployment settings may change; recorded evaluations stay
         if key in existing:
             entry[key] = existing[key]
-    result.releases[result.releases.index(existing)] = entry
+    result.releases[result.releases.index(existing)] = _sealed(entry)
     return result
+
+
+def _changes(old: dict[str, Any], new: dict[str, Any]) -> list[tuple[str | None, str, Any, Any]]:
+    return [(None, key, old.get(key), new.get(key)) for key in sorted(old.keys() | new.keys()) if old.get(key) != new.get(key)]
 
 
 def with_metrics(ledger: Ledger, version: str, metrics: dict[str, Any], passed: bool) -> Ledger:
@@ -156,4 +243,5 @@ def with_metrics(ledger: Ledger, version: str, metrics: dict[str, Any], passed: 
     assert entry is not None, "record the release before its metrics"
     entry["metrics"] = dict(sorted(metrics.items()))
     entry["gate"] = "passed" if passed else "failed"
+    _sealed(entry)
     return result

@@ -30,8 +30,10 @@ class RecordedMetrics(Mapping[str, dict[str, dict[str, float]]]):
         self._ledgers: dict[str, Ledger] = {}
 
     def ledger(self, name: str) -> Ledger:
+        """The ledger of `name`, refused when an entry was edited after mlspec wrote it."""
         if name not in self._ledgers:
-            self._ledgers[name] = ledger.load(self.directory, name) if self.directory is not None else Ledger(name)
+            self._ledgers[name] = (ledger.verified(ledger.load(self.directory, name), str(self.directory / ledger.relpath(name)))
+                                   if self.directory is not None else Ledger(name))
         return self._ledgers[name]
 
     def __getitem__(self, name: str) -> dict[str, dict[str, float]]:
@@ -109,6 +111,10 @@ def rollback(lg: Ledger, to: str, env: str | None, accept_feature_mismatch: bool
         lineage["rollback"] = {"from": current["version"], "to": to, "acceptedFeatureMismatch": True, "reason": mismatch}
     context = Context(recorded_metrics=context_from(ledgers).recorded_metrics, annotations=annotations, lineage=lineage)
     compiled = compile_document(json.dumps(target["spec"]), target["source"], env, context)
+    if compiled.name != lg.model:  # the entry's spec would rewrite another model's manifests
+        raise LedgerError([Diagnostic(where, 1, 1, f"the ledger of {lg.model} records release {to!r} with the spec of "
+                                      f"model {compiled.name!r}: refusing to write {compiled.name}'s manifests from "
+                                      f"{lg.model}'s ledger; restore the ledger from Git")])
     files = to_files(compiled.items, target["source"])
     files[ledger.relpath(lg.model)] = ledger.dump(Ledger(lg.model, to, lg.releases))  # `to` is current now
     return files

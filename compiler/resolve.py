@@ -70,7 +70,9 @@ class Names:
 @dataclass(frozen=True)
 class Context:
     """What the GitOps repo adds to a spec: metrics recorded in the release ledger
-    (`{model: {version: metrics}}`) and, for a rollback, the records to annotate."""
+    (`{model: {version: metrics}}`) and, for a rollback, the records to annotate. When
+    `recorded_metrics` also reads ledgers (`releases.RecordedMetrics` of a directory), the
+    build reconciles the spec with its model's ledger (`mlspec.reconcile`)."""
 
     recorded_metrics: Mapping[str, dict[str, dict[str, float]]] = field(default_factory=dict)
     annotations: dict[str, str] = field(default_factory=dict)
@@ -113,6 +115,13 @@ def resolve(doc: Document, env: str | None = None, context: Context = NO_CONTEXT
     Returns the spec without overlays (the release's identity) and one `Release`
     per environment."""
     base = check.validate(doc)
+    reserved = [diagnostic(doc, ("metadata", "annotations", key), f"annotation `{key}` is in `{key.split('/')[0]}`, a "
+                           "namespace reserved for Kubernetes, Argo CD and Argo Rollouts, Helm, kustomize or mlspec "
+                           "itself: its annotations change security, sync or release semantics; use a key of your own "
+                           "domain (e.g. `acme.example/oncall`)")
+                for key in base.metadata.annotations if reserved_annotation(key)]
+    if reserved:
+        raise SpecError(reserved)
     declared = sorted(base.spec.environments)
     if env is not None and declared and env not in declared:
         raise SpecError([diagnostic(doc, ("spec", "environments"),
@@ -139,6 +148,23 @@ def resolve(doc: Document, env: str | None = None, context: Context = NO_CONTEXT
     if problems:
         raise SpecError(sorted(set(problems)))
     return base, releases
+
+
+# Annotation prefixes (and their subdomains) a user may not set: their annotations
+# change what the cluster or the delivery tools do (AppArmor and seccomp profiles,
+# Argo CD sync waves and hooks, Helm and kustomize ownership) or what mlspec records.
+RESERVED_ANNOTATION_DOMAINS = ("kubernetes.io", "k8s.io", "argoproj.io", "helm.sh", "mlspec.dev")
+# ...except Argo's notification subscriptions, which only choose who hears of a sync.
+ALLOWED_ANNOTATION_DOMAINS = ("notifications.argoproj.io",)
+
+
+def reserved_annotation(key: str) -> bool:
+    """Whether the annotation `key` is in a namespace mlspec refuses from users."""
+    if "/" not in key:
+        return False
+    domain = key.split("/", 1)[0]
+    return domain not in ALLOWED_ANNOTATION_DOMAINS and any(
+        domain == d or domain.endswith("." + d) for d in RESERVED_ANNOTATION_DOMAINS)
 
 
 def overlay(doc: Document, env: str) -> Document:
@@ -229,11 +255,14 @@ def _release(doc: ModelDeployment, env: str, context: Context) -> Release:
         "app.kubernetes.io/managed-by": "mlspec",
         "mlspec.dev/environment": env,
     })
+    pins = _pins(doc, digest)
     annotations = dict(sorted(doc.metadata.annotations.items()))
-    annotations.update(_pins(doc, digest))
+    annotations.update(pins)
     annotations.update(context.annotations)
-    # Pods carry the model's pins but not the spec digest: scaling must not roll new pods.
-    pod_annotations = {k: v for k, v in annotations.items() if k != "mlspec.dev/spec-digest"}
+    # Pods carry the model's pins but not the spec digest (scaling must not roll new pods),
+    # and not the user's annotations: on a pod they are instructions to the kubelet, the
+    # admission controllers and sidecar injectors, which an object's annotations are not.
+    pod_annotations = {k: v for k, v in {**pins, **context.annotations}.items() if k != "mlspec.dev/spec-digest"}
     baseline = spec.evaluation.baseline or (spec.rollback.previous.version if spec.rollback else None)
     recorded = context.recorded_metrics.get(name, {}).get(baseline or "")
     evaluation = _evaluation(doc, baseline)

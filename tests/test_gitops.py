@@ -158,10 +158,14 @@ def test_diff_against_head_flags_loosened_and_removed_gates(repo):
 def test_diff_of_two_files_and_of_a_new_spec(repo, tmp_path):
     old, new = tmp_path / "old.yaml", tmp_path / "new.yaml"
     old.write_text(FULL)
+    # Every environment overrides the base's replicas: per environment, nothing changes.
     new.write_text(FULL.replace("replicas: 3", "replicas: 5"))
+    assert run("diff", old, new).stdout == "mlspec diff: fraud-detector: no changes\n"
+    new.write_text(FULL.replace("prod: {serving: {replicas: 6}}", "prod: {serving: {replicas: 7}}"))
     text = run("diff", old, new, "--env", "prod").stdout
-    assert text.startswith("mlspec diff: fraud-detector\n  replicas: 3 -> 5\n")
-    assert "-  replicas: 6\n" not in text  # prod overrides replicas: the manifest is unchanged there
+    assert text.startswith("mlspec diff: fraud-detector\n  replicas: 6 -> 7\n")
+    assert "-  replicas: 6\n+  replicas: 7\n" in text
+    assert "  replicas (prod): 6 -> 7\n" in run("diff", old, new).stdout  # staging did not change
     fresh = repo / "models" / "new.mlspec.yaml"
     fresh.write_text(MINIMAL.replace("name: churn", "name: fresh"))
     added = json.loads(run("diff", fresh, "--format", "json").stdout)

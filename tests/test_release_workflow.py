@@ -40,7 +40,7 @@ def spec_b(features_digest: str = DIGEST_Y) -> str:
                         f"features: {{pipelineVersion: fp-2, schemaDigest: '{features_digest}'}}")
     text = text.replace("      - {metric: auc, min: 0.8}\n", "      - {metric: auc, min: 0.8, maxDrop: 0.01}\n")
     return text + (f"  rollback:\n    previous:\n      version: \"1.0.0\"\n"
-                   f"      artifact: {{uri: pvc://models/scorer/1.0.0/model.joblib, digest: '{ARTIFACT_A}'}}\n"
+                   f"      artifact: {{uri: pvc://models/churn/1.0.0/model.joblib, digest: '{ARTIFACT_A}'}}\n"
                    f"      dataVersion: \"2026-11-01\"\n      featurePipelineVersion: fp-1\n"
                    f"      featureSchemaDigest: '{DIGEST_X}'\n")
 
