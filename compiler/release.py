@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from mlspec import core, digest, ledger, loader, record
+from mlspec import core, digest, ledger, loader, record, safepath
 from mlspec.errors import Diagnostic, MlspecError, SpecError
 from mlspec.loader import Document
 from mlspec.model import artifact_uri_problem
@@ -60,8 +60,9 @@ class Result:
 
 def from_record(path: str) -> Pins:
     """The pins of a training record file; its `artifact.path` is relative to the file."""
+    root, rel = safepath.named(path)
     try:
-        data = Path(path).read_bytes()
+        data = safepath.read(root, rel, loader.MAX_BYTES)  # never through a link, bounded
     except OSError as exc:
         raise MlspecError([Diagnostic(path, 1, 1, f"cannot read: {exc.strerror}")]) from None
     values = record.flatten(record.load(data, path))

@@ -488,3 +488,16 @@ def test_from_mlflow_wiring_digests_the_download_and_words_missing_pins(repo: Pa
     model = yaml.safe_load(spec.read_text())["spec"]["model"]
     assert model == {"version": "3", "format": "mlflow",
                      "artifact": {"uri": "s3://mlflow/1/run/artifacts/model", "digest": seen["digest"]}}
+
+
+def test_a_record_behind_a_symbolic_link_is_refused(repo: Path):
+    spec = repo / "models" / "churn.mlspec.yaml"
+    before = spec.read_bytes()
+    outside = repo.parent / "outside-record.json"
+    outside.write_text('{"apiVersion": "mlspec.dev/v1alpha1", "kind": "TrainingRecord"}')
+    link = repo / "record.json"
+    link.symlink_to(outside)
+    result = CliRunner().invoke(main, ["release", str(spec), "--from-record", str(link), "--ledger", "none"])
+    assert result.exit_code == 1, result.output
+    assert f"{link}:1:1: error: is a symbolic link" in result.stderr
+    assert spec.read_bytes() == before
