@@ -120,7 +120,8 @@ def _dotted(path: Path) -> str:
     return out or "document"
 
 
-def pydantic_problems(doc: Document, exc: pydantic.ValidationError) -> list[Diagnostic]:
+def pydantic_problems(doc: Document, exc: pydantic.ValidationError,
+                      root: type[BaseModel] = ModelDeployment) -> list[Diagnostic]:
     by_path: dict[Path, Diagnostic] = {}
     for err in exc.errors(include_url=False):
         path, rest = _data_path(doc.data, tuple(err["loc"]))
@@ -130,7 +131,7 @@ def pydantic_problems(doc: Document, exc: pydantic.ValidationError) -> list[Diag
             name = rest[-1] if rest else path[-1]
             diag = diagnostic(doc, path, f"`{field}`: missing required field `{name}`")
         elif kind == "extra_forbidden":
-            diag = diagnostic(doc, path, _unknown_key(path))
+            diag = diagnostic(doc, path, _unknown_key(path, root))
         elif kind in _EXPECTED:
             diag = diagnostic(doc, path, _type_message(doc, path, field, _EXPECTED[kind], err["input"]), key=False)
         elif kind in ("value_error", "assertion_error"):
@@ -173,8 +174,8 @@ def _suggest(word: str, options: list[str]) -> str:
     return f" (did you mean `{close[0]}`?)" if close else ""
 
 
-def _unknown_key(path: Path) -> str:
-    allowed = _allowed_keys(path[:-1])
+def _unknown_key(path: Path, root: type[BaseModel]) -> str:
+    allowed = _allowed_keys(path[:-1], root)
     key = str(path[-1])
     where = _dotted(path[:-1])
     hint = _suggest(key, allowed)
@@ -183,9 +184,9 @@ def _unknown_key(path: Path) -> str:
     return f"unknown field `{key}` in `{where}`{hint}"
 
 
-def _allowed_keys(path: Path) -> list[str]:
+def _allowed_keys(path: Path, root: type[BaseModel] = ModelDeployment) -> list[str]:
     """The field names (YAML spelling) the model allows at `path`."""
-    annotation: Any = ModelDeployment
+    annotation: Any = root
     for seg in path:
         annotation = _descend(annotation, seg)
         if annotation is None:

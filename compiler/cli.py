@@ -16,7 +16,7 @@ from typing import Any, NoReturn
 
 import click
 
-from mlspec import __version__, core, emit, ledger, releases, report
+from mlspec import __version__, core, emit, ledger, model, releases, report
 from mlspec.errors import Diagnostic, GateFailed, MlspecError
 from mlspec.resolve import Context
 from mlspec.specfiles import abandon, build_into, commit, compile_many, find_specs, read_spec
@@ -213,11 +213,12 @@ def init_command(name: str, out: Path | None, schema_ref: str | None) -> None:
 
 @main.command("schema")
 @click.option("-o", "--output", "out", type=click.Path(dir_okay=False, path_type=Path), help="Write to FILE.")
-def schema_command(out: Path | None) -> None:
-    """Print the JSON Schema of the spec, for editors."""
-    from mlspec import schema
+@click.option("--record", "of_record", is_flag=True, help="The training record's schema (`release --from-record`).")
+def schema_command(out: Path | None, of_record: bool) -> None:
+    """Print the JSON Schema of the spec (or of the training record), for editors."""
+    from mlspec import record, schema
 
-    text = schema.schema_text()
+    text = record.schema_text() if of_record else schema.schema_text()
     if out is None:
         click.echo(text, nl=False)
     else:
@@ -345,6 +346,87 @@ def rollback_command(name: str, to: str, out: Path, env: str | None, accept_feat
     emit.write_tree(out, emit.list_foreign_resources(out, files))
     click.echo(f"rolled {name} back to {to} under {out}; revert the spec in Git too, or the next build "
                f"brings back {lg.current}", err=True)
+
+
+@main.command("release")
+@click.argument("spec")
+@click.option("--from-mlflow", "mlflow_ref", metavar="REF",
+              help="Pins from an MLflow run: models:/NAME/VERSION, models:/NAME@ALIAS or runs:/RUN_ID/PATH "
+              "(tracking server from MLFLOW_TRACKING_URI; needs the extra 'mlspec-gitops[mlflow]').")
+@click.option("--from-record", "record_file", type=click.Path(dir_okay=False), metavar="FILE",
+              help="Pins from a training record (JSON; `mlspec schema --record`).")
+@click.option("--version", help="spec.model.version of the new release.")
+@click.option("--artifact", help="spec.model.artifact.uri: where the pods fetch the new artifact.")
+@click.option("--digest", "claimed_digest", help="The digest you expect; checked against the bytes, never copied.")
+@click.option("--digest-of", "digest_of", type=click.Path(), metavar="PATH",
+              help="A local copy of the artifact (file or directory): its digest is the pin.")
+@click.option("--data-version", help="spec.training.data.version.")
+@click.option("--data-digest", help="spec.training.data.digest.")
+@click.option("--commit", help="spec.training.code.commit (the full commit id).")
+@click.option("--seed", type=int, help="spec.training.seed.")
+@click.option("--run-id", help="spec.training.runId.")
+@click.option("--training-image", help="spec.training.environment.image (pinned by digest).")
+@click.option("--lockfile-digest", help="spec.training.environment.lockfileDigest.")
+@click.option("--feature-pipeline-version", help="spec.features.pipelineVersion.")
+@click.option("--feature-schema-digest", help="spec.features.schemaDigest.")
+@click.option("--format", type=click.Choice(model.FORMATS), help="spec.model.format.")
+@click.option("--seed-param", default="seed", show_default=True, help="The MLflow run param holding the seed.")
+@click.option("--ledger", "ledger_opt", metavar="DIR|none",
+              help="Reconcile with the ledger under DIR. Default: the repository's deploy/ when it holds this "
+              "model's ledger; `none`: no ledger.")
+@click.option("--dry-run", is_flag=True, help="Print the spec's unified diff; write nothing.")
+def release_command(spec: str, mlflow_ref: str | None, record_file: str | None, claimed_digest: str | None,
+                    digest_of: str | None, seed_param: str, ledger_opt: str | None, dry_run: bool,
+                    **flags: Any) -> None:
+    """Cut the next release in SPEC: the current pins move to rollback.previous, the new ones replace them."""
+    import contextlib
+    import tempfile
+
+    from mlspec import record, release
+
+    if mlflow_ref and record_file:
+        _fail_usage("give one record: --from-mlflow or --from-record")
+    text = read_spec(spec)
+    pins = release.Pins({}, claimed_digest=claimed_digest)
+    with contextlib.ExitStack() as stack:
+        if record_file is not None:
+            try:
+                data = Path(record_file).read_bytes()
+            except OSError as exc:
+                raise MlspecError([Diagnostic(record_file, 1, 1, f"cannot read: {exc.strerror}")]) from None
+            pins.values = record.flatten(record.load(data, record_file))
+            pins.record_source = record_file
+            local = pins.values.pop("artifact.path", None)
+            pins.artifact_bytes = str(Path(record_file).parent / local) if local else None
+        if mlflow_ref is not None:
+            from mlspec import mlflow_source  # type: ignore[attr-defined, unused-ignore]
+
+            dest = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="mlspec-release-")))
+            data_, local_path = mlflow_source.fetch_record(mlflow_ref, seed_param=seed_param, dest=dest)
+            pins.values = record.flatten(record.validate(data_, mlflow_ref))
+            pins.values.pop("artifact.path", None)
+            pins.record_source, pins.artifact_bytes = mlflow_ref, str(local_path)
+            pins.provides = dict(getattr(mlflow_source, "PROVIDES", {}))
+        for pin in record.PINS:  # flags override the record (each option is named after its flag)
+            value = flags.get(pin.flag[2:].replace("-", "_")) if pin.flag and pin.key != "artifact.path" else None
+            if value is not None:
+                pins.values[pin.key] = value
+        if digest_of is not None:
+            pins.artifact_bytes = digest_of
+        name = core.compile_document(text, spec).name
+        ledger_dir = (None if ledger_opt == "none" else Path(ledger_opt) if ledger_opt
+                      else release.find_ledger(spec, name))
+        result = release.cut(text, spec, pins, ledger_dir)
+    if dry_run:
+        click.echo(result.diff(), nl=False)
+        return
+    try:
+        release.write(spec, result.new_text)
+    except OSError as exc:
+        raise MlspecError([Diagnostic(spec, 1, 1, f"cannot write: {exc.strerror}")]) from None
+    reconciled = f"; checked against the ledger under {ledger_dir}" if ledger_dir else ""
+    click.echo(f"released {result.new_version} in {spec} (previous: {result.old_version}){reconciled}; "
+               f"review with `git diff {spec}`, then build", err=True)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -23,9 +23,8 @@ _OVERLAY_SECTIONS = {"model": "ModelSection", "training": "Training", "features"
 def json_schema() -> dict[str, Any]:
     schema = ModelDeployment.model_json_schema(by_alias=True, mode="validation", ref_template="#/definitions/{model}")
     definitions = schema.pop("$defs")
-    for node in (schema, definitions):
-        for fix in (_strip_titles, _strip_null, _key_patterns):
-            _each_mapping(node, fix)
+    tidy(schema)
+    tidy(definitions)
     overlay = definitions["Overlay"]["properties"]
     for key, name in _OVERLAY_SECTIONS.items():
         description = overlay[key].get("description", "")
@@ -33,6 +32,12 @@ def json_schema() -> dict[str, Any]:
     overlay["labels"] = copy.deepcopy(definitions["Metadata"]["properties"]["labels"])
     overlay["labels"]["description"] = "Extra labels for this environment."
     return {"$schema": DRAFT, "$id": SCHEMA_ID, **schema, "definitions": dict(sorted(definitions.items()))}
+
+
+def tidy(node: dict[str, Any]) -> None:
+    """What every generated schema gets (the record's too): no titles, no nulls, key patterns."""
+    for fix in (_strip_titles, _strip_null, _key_patterns):
+        _each_mapping(node, fix)
 
 
 def _each_mapping(node: Any, fix: Callable[[dict[str, Any]], None]) -> None:

@@ -1,0 +1,264 @@
+"""`mlspec release SPEC`: cut the next release in the spec file itself.
+
+The current release's pins move into `spec.rollback.previous`, the new pins (from
+flags, a training record, or an MLflow run) replace them, and the edited text is
+validated by the same core as `build` (with the model's ledger when there is one)
+before it is written atomically. Every refusal writes nothing. The pure part,
+`cut`, takes text and returns text; `write` is the only disk write.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from mlspec import core, digest, ledger, loader, record
+from mlspec.errors import Diagnostic, MlspecError, SpecError
+from mlspec.loader import Document
+from mlspec.model import artifact_uri_problem
+from mlspec.releases import RecordedMetrics
+from mlspec.resolve import Context
+
+# Pins every release must state: a stale one would describe another model.
+REQUIRED = ("version", "artifact.uri", "artifact.path", "code.commit", "data.version", "seed")
+# A pin that qualifies another: when what it qualifies changes, the spec's old value
+# describes something else, so the release must give it again (when the spec had it).
+QUALIFIERS = {"data.digest": "data.version", "environment.lockfileDigest": "environment.image",
+              "features.schemaDigest": "features.pipelineVersion"}
+_PREVIOUS = ("spec", "rollback", "previous")
+
+
+@dataclass
+class Pins:
+    """What the new release says, and where each value came from (for messages)."""
+
+    values: dict[str, Any]                  # record key -> value (flags over the record)
+    record_source: str | None = None        # the record file or MLflow reference
+    provides: dict[str, str] = field(default_factory=dict)  # record key -> what in the source gives it
+    artifact_bytes: str | None = None       # the local copy to digest
+    claimed_digest: str | None = None       # --digest: checked against the bytes
+
+
+@dataclass
+class Result:
+    source: str
+    old_text: str
+    new_text: str
+    old_version: str
+    new_version: str
+
+    def diff(self) -> str:
+        name = self.source.replace(os.sep, "/")
+        return "".join(difflib.unified_diff(self.old_text.splitlines(True), self.new_text.splitlines(True),
+                                            f"a/{name}", f"b/{name}"))
+
+
+def cut(text: bytes, source: str, pins: Pins, ledger_dir: Path | None) -> Result:
+    """The spec's text with the next release cut; raises `MlspecError`, writing nothing."""
+    from mlspec import yamledit
+
+    current = core.compile_document(text, source)  # the spec must be valid before it is released
+    doc = loader.load(text, source)
+    old = _spec_pins(doc.data)
+    values = dict(pins.values)
+    problems = _missing(doc, old, pins) + _flag_problems(doc, pins) + _overridden(doc)
+    if problems:
+        raise MlspecError(problems)
+    assert pins.artifact_bytes is not None
+    values["artifact.digest"] = _digest_of(doc, pins)
+    values.pop("artifact.path", None)
+    problems = _release_problems(doc, old, values, pins)
+    if problems:
+        raise MlspecError(problems)
+
+    editor = yamledit.Editor(text.decode("utf-8"))
+    _move_to_previous(editor, doc.data, old)
+    if any(k.startswith("features.") for k in values) and not editor.has(("spec", "features")):
+        editor.insert_before(("spec",), "serving", "features", editor.mapping())  # where the spec's order has it
+    for key, value in values.items():
+        path = record.PIN_BY_KEY["artifact.path" if key == "artifact.digest" else key].spec_path
+        editor.set(path, value, position=0 if key == "runId" else (1 if key == "format" else None))
+    new_text = editor.text()
+    recorded = RecordedMetrics(ledger_dir)
+    built = core.build(new_text, source, context=Context(recorded_metrics=recorded))
+    if ledger_dir is not None:
+        ledger.record(recorded.ledger(built.name), built)  # refuses a version recorded with other pins
+    return Result(source, text.decode("utf-8"), new_text, current.base.spec.model.version, values["version"])
+
+
+def _spec_pins(data: dict[str, Any]) -> dict[str, Any]:
+    """The spec's current pins by record key (as written, without overlays)."""
+    out = {}
+    for pin in record.PINS:
+        node: Any = data
+        for key in pin.spec_path:
+            node = node.get(key) if isinstance(node, dict) else None
+        if node is not None:
+            out["artifact.digest" if pin.key == "artifact.path" else pin.key] = node
+    return out
+
+
+def _where(doc: Document, key: str) -> tuple[int, int]:
+    return doc.position(record.PIN_BY_KEY[key].spec_path, key=False)
+
+
+def _ways(key: str, pins: Pins) -> str:
+    pin = record.PIN_BY_KEY[key]
+    ways = [f"{pin.flag} {'PATH' if key == 'artifact.path' else 'VALUE'}"] if pin.flag else []
+    if key in pins.provides:
+        ways.append(pins.provides[key])
+    else:
+        ways.append(f"the record's `{key}`")
+    return " or ".join(ways)
+
+
+def _missing(doc: Document, old: dict[str, Any], pins: Pins) -> list[Diagnostic]:
+    given = pins.values.keys() | ({"artifact.path"} if pins.artifact_bytes else set())
+    needed = [k for k in REQUIRED if k not in given]
+    needed += [q for q, of in QUALIFIERS.items() if q in old and q not in given
+               and of in given and pins.values[of] != old.get(of)]
+    if "runId" in old and "runId" not in given:
+        needed.append("runId")  # the spec names a run: the new model came from another one
+    problems = []
+    for key in needed:
+        path = ".".join(record.PIN_BY_KEY[key].spec_path)
+        what = "the artifact's bytes, to compute `spec.model.artifact.digest` from" if key == "artifact.path" else f"`{path}`"
+        hint = " (`--digest` alone is not enough: the digest is computed from the bytes, never copied)" \
+            if key == "artifact.path" and pins.claimed_digest else ""
+        source = f" in {pins.record_source}" if pins.record_source else ""
+        problems.append(Diagnostic(doc.source, *_where(doc, key), f"missing pin{source}: {what}; give {_ways(key, pins)}{hint}"))
+    return problems
+
+
+def _flag_problems(doc: Document, pins: Pins) -> list[Diagnostic]:
+    """Each value, checked by the record's own rules; the artifact uri also by the spec's."""
+    problems = []
+    for key, value in pins.values.items():
+        head, _, tail = key.partition(".")
+        data = {"apiVersion": record.API_VERSION, "kind": record.KIND, head: {tail: value} if tail else value}
+        try:
+            record.validate(data, doc.source)
+        except SpecError as exc:
+            for d in exc.diagnostics:
+                message = d.message.split("`: ", 1)[-1]
+                problems.append(Diagnostic(doc.source, *_where(doc, key), f"new `{key}` {value!r}: {message}"))
+    uri = pins.values.get("artifact.uri")
+    if isinstance(uri, str) and artifact_uri_problem(uri):
+        problems.append(Diagnostic(doc.source, *_where(doc, "artifact.uri"),
+                                   f"new artifact uri {uri!r} is not where pods can fetch it: {artifact_uri_problem(uri)}; "
+                                   "give --artifact URI naming where the same bytes live"))
+    return problems
+
+
+def _overridden(doc: Document) -> list[Diagnostic]:
+    """An environment overlay that sets a pin would keep the old value there."""
+    problems = []
+    for env, overlay in sorted((doc.data.get("spec", {}).get("environments") or {}).items()):
+        for pin in record.PINS:
+            node: Any = overlay
+            for key in pin.spec_path[1:]:
+                node = node.get(key) if isinstance(node, dict) else None
+            if node is not None:
+                where = ("spec", "environments", env, *pin.spec_path[1:])
+                problems.append(loader.diagnostic(doc, where, f"environment `{env}` overrides "
+                                f"`{'.'.join(pin.spec_path)}`, which release sets: the new release would not reach "
+                                f"`{env}`; remove the override (pins belong to the model, not to an environment)"))
+    return problems
+
+
+def _digest_of(doc: Document, pins: Pins) -> str:
+    assert pins.artifact_bytes is not None
+    try:
+        computed = digest.digest(pins.artifact_bytes)
+    except digest.DigestError as exc:
+        raise MlspecError([Diagnostic(doc.source, *_where(doc, "artifact.path"),
+                                      f"cannot compute the artifact digest: {exc}")]) from None
+    if pins.claimed_digest is not None and pins.claimed_digest != computed:
+        raise MlspecError([Diagnostic(doc.source, *_where(doc, "artifact.path"),
+                                      f"--digest {pins.claimed_digest} disagrees with the bytes at "
+                                      f"{pins.artifact_bytes}, whose digest is {computed}")])
+    return computed
+
+
+def _release_problems(doc: Document, old: dict[str, Any], values: dict[str, Any], pins: Pins) -> list[Diagnostic]:
+    version = values["version"]
+    at = _where(doc, "version")
+    if version == old.get("version"):
+        return [Diagnostic(doc.source, *at, f"version {version!r} is the current release; a new release needs a new "
+                           "`spec.model.version`")]
+    previous = (doc.data["spec"].get("rollback") or {}).get("previous") or {}
+    if version == previous.get("version"):
+        return [Diagnostic(doc.source, *at, f"version {version!r} is the release the current one replaced "
+                           "(`spec.rollback.previous.version`); a new release needs a new version")]
+    return []
+
+
+def _move_to_previous(editor: Any, data: dict[str, Any], old: dict[str, Any]) -> None:
+    """`spec.rollback.previous` := the current release; a baseline that named the old
+    previous release names the new one (it is the release being replaced)."""
+    entries: dict[str, Any] = {"version": old["version"],
+                               "artifact": {"uri": old["artifact.uri"], "digest": old["artifact.digest"]},
+                               "dataVersion": old["data.version"]}
+    for key, name in (("features.pipelineVersion", "featurePipelineVersion"),
+                      ("features.schemaDigest", "featureSchemaDigest")):
+        if key in old:
+            entries[name] = old[key]
+    spec = data["spec"]
+    previous = (spec.get("rollback") or {}).get("previous")
+    baseline = spec.get("evaluation", {}).get("baseline")
+    if previous is not None and baseline is not None and baseline == previous.get("version"):
+        editor.set(("spec", "evaluation", "baseline"), old["version"])
+    if previous is None:
+        artifact = editor.mapping(entries.pop("artifact"))
+        block = editor.mapping({**entries, "artifact": artifact})
+        block.move_to_end("artifact", last=False)
+        block.move_to_end("version", last=False)
+        if editor.has(("spec", "rollback")):
+            editor.get(("spec", "rollback"))["previous"] = block
+        else:
+            editor.insert_before(("spec",), "environments", "rollback", editor.mapping({"previous": block}))
+        return
+    for key, value in entries.items():
+        if key == "artifact":
+            for sub, v in value.items():
+                editor.set(_PREVIOUS + ("artifact", sub), v)
+        else:
+            editor.set(_PREVIOUS + (key,), value)
+    for name in ("featurePipelineVersion", "featureSchemaDigest"):
+        if name not in entries:
+            editor.delete(_PREVIOUS + (name,))  # the replaced release had no such context
+
+
+def find_ledger(spec_path: str, name: str) -> Path | None:
+    """The ledger a release is reconciled with when `--ledger` is not given: the
+    repository's `deploy/` (the README's, pre-commit's and CI's `-o deploy/`), when it
+    holds this model's ledger. The repository is the nearest directory holding `.git`."""
+    start = Path(spec_path).absolute().parent
+    for directory in (start, *start.parents):
+        if (directory / ".git").exists():
+            candidate = directory / "deploy"
+            return candidate if (candidate / ledger.relpath(name)).is_file() else None
+    return None
+
+
+def write(path: str, text: str) -> None:
+    """Replace the file atomically: a temporary file in the same directory, flushed to
+    disk, renamed over the spec (a killed release leaves the old file whole). Keeps
+    the file's permissions."""
+    target = Path(path)
+    mode = target.stat().st_mode & 0o7777
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.chmod(tmp, mode)
+        os.replace(tmp, target)
+    except BaseException:
+        os.unlink(tmp)
+        raise
