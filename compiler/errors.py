@@ -49,3 +49,7 @@ class GateFailed(MlspecError):
 
 class LedgerError(MlspecError):
     """The release ledger refuses the operation (immutable versions, mismatch)."""
+
+
+class RecordError(MlspecError):
+    """A training record (`release --from-mlflow`, `--from-record`) cannot be read or lacks a pin."""
