@@ -119,8 +119,9 @@ def runs(tracking, tmp_path_factory) -> dict[str, Any]:
             "commit": _git(tmp / "checkout", "rev-parse", "HEAD")}
 
 
-def _release(spec: Path, tracking: dict[str, str], *args: str, mlspec: str = "mlspec") -> subprocess.CompletedProcess[str]:
-    proc = subprocess.run([mlspec, "release", str(spec), *args], capture_output=True, text=True, timeout=300,
+def _release(spec: Path, tracking: dict[str, str], *args: str, mlspec: str = "mlspec",
+             timeout: float = 300) -> subprocess.CompletedProcess[str]:
+    proc = subprocess.run([mlspec, "release", str(spec), *args], capture_output=True, text=True, timeout=timeout,
                           env={**os.environ, **tracking})
     assert "Traceback" not in proc.stderr, proc.stderr
     return proc
@@ -242,3 +243,103 @@ def test_one_changed_byte_in_the_mlflow_store_stops_the_pod(released, tmp_path):
         print(verify.stderr.strip())
     finally:
         released["s3"].put(key, original)
+
+
+def _refused(spec: Path, tracking: dict[str, str], *args: str, **kwargs: Any) -> list[str]:
+    """A release that must write nothing: exit 1, the spec byte-identical, only diagnostics."""
+    before = spec.read_bytes()
+    proc = _release(spec, tracking, *args, **kwargs)
+    assert proc.returncode == 1 and proc.stdout == "", proc
+    assert spec.read_bytes() == before
+    return proc.stderr.strip().splitlines()
+
+
+@pytest.fixture
+def first_spec(s3, tmp_path) -> Path:
+    return _first_spec(s3, tmp_path)[0]
+
+
+@pytest.mark.parametrize("ref, message", [
+    ("models:/iris@nope", "registered model `iris` has no alias `nope` (its aliases: `champion`)"),
+    ("models:/iris/99", "registered model `iris` has no version 99"),
+    ("models:/nobody@champion", "cannot read registered model `nobody`"),
+    ("models:/iris", "an MLflow reference is `models:/NAME/VERSION`, `models:/NAME@ALIAS` or `runs:/RUN_ID/PATH`"),
+])
+def test_a_reference_that_names_nothing_is_refused(runs, tracking, first_spec, ref, message):
+    [line] = _refused(first_spec, tracking, "--from-mlflow", ref)
+    assert line.startswith(f"{ref}:1:1: error: ") and message in line
+
+
+def test_an_unreachable_tracking_server_is_an_error_not_a_retry_loop(tracking, first_spec):
+    down = {**tracking, "MLFLOW_TRACKING_URI": f"http://127.0.0.1:{free_port()}"}
+    [line] = _refused(first_spec, down, "--from-mlflow", "models:/iris@champion", timeout=60)
+    assert f"the MLflow tracking server {down['MLFLOW_TRACKING_URI']} (MLFLOW_TRACKING_URI) failed" in line
+
+
+def test_a_tracking_server_that_never_answers_is_an_error_not_a_hang(tracking, first_spec):
+    """MLflow's own defaults (120 s a request, 7 retries with backoff) would wait for
+    many minutes; the subprocess's bound fails the test if release waits like that."""
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(8)  # the kernel completes each connection; nothing ever answers
+        hung = {**tracking, "MLFLOW_TRACKING_URI": f"http://127.0.0.1:{silent.getsockname()[1]}"}
+        [line] = _refused(first_spec, hung, "--from-mlflow", "models:/iris@champion", timeout=60)
+    assert f"the MLflow tracking server {hung['MLFLOW_TRACKING_URI']} (MLFLOW_TRACKING_URI) failed" in line
+
+
+def test_a_run_without_a_git_commit_from_a_proxied_store_lists_every_problem(runs, tracking, first_spec):
+    lines = _refused(first_spec, tracking, "--from-mlflow", "models:/iris-nogit/1")
+    assert len(lines) == 2, lines
+    [commit] = [line for line in lines if "`spec.training.code.commit`" in line]
+    assert "missing pin in models:/iris-nogit/1" in commit and "--commit" in commit
+    assert "the run's tag `mlflow.source.git.commit`" in commit
+    [artifact] = [line for line in lines if "mlflow-artifacts:/nogit/" in line]
+    assert "--artifact" in artifact
+
+
+def test_flags_give_what_the_run_lacks_and_artifact_names_where_proxied_bytes_live(
+        runs, tracking, s3, tmp_path, monkeypatch):
+    store = _mlflow_client(tracking, monkeypatch).get_model_version_download_uri("iris-nogit", "1")
+    assert store.startswith("mlflow-artifacts:/nogit/")
+    same = f"s3://{BUCKET}/proxied/{store[len('mlflow-artifacts:/'):]}"  # the server's --artifacts-destination
+    spec, _ = _first_spec(s3, tmp_path)
+    proc = _release(spec, tracking, "--from-mlflow", "models:/iris-nogit/1", "--commit", "a" * 40, "--artifact", same)
+    assert proc.returncode == 0, proc.stderr
+    released = yaml.safe_load(spec.read_text())["spec"]
+    assert released["model"]["artifact"] == {"uri": same, "digest": _digest_in_store(s3.endpoint, same, tmp_path / "s")}
+    assert released["training"]["code"]["commit"] == "a" * 40
+    assert released["training"]["runId"] == f"mlflow:{runs['nogit']['run_id']}"
+
+
+def test_a_run_reference_pins_the_model_the_run_logged(released, runs, tracking, s3, tmp_path):
+    spec, _ = _first_spec(s3, tmp_path)
+    ref = f"runs:/{runs['iris']['run_id']}/model"
+    # No registered version, and no param of that name: both missing pins, in one answer.
+    lines = _refused(spec, tracking, "--from-mlflow", ref, "--seed-param", "epochs")
+    assert len(lines) == 2 and all(f"missing pin in {ref}" in line for line in lines), lines
+    assert any("`spec.model.version`" in line and "--version" in line for line in lines)
+    assert any("`spec.training.seed`" in line and "`epochs`" not in line and "--seed" in line for line in lines)
+    proc = _release(spec, tracking, "--from-mlflow", ref, "--version", "2.0.0")
+    assert proc.returncode == 0, proc.stderr
+    model = yaml.safe_load(spec.read_text())["spec"]["model"]
+    assert model["version"] == "2.0.0"
+    assert model["artifact"] == released["spec"]["model"]["artifact"]  # the same logged model, the same bytes
+
+
+def test_without_the_extra_from_mlflow_says_how_to_install_it(first_spec, tmp_path):
+    """mlspec installed from the runtime lock alone (no mlflow-skinny, no boto3)."""
+    venv, src = tmp_path / "venv", tmp_path / "src"
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+    for name in ("compiler", "templates", "schemas"):
+        shutil.copytree(ROOT / name, src / name, ignore=shutil.ignore_patterns("__pycache__"))
+    for name in ("pyproject.toml", "README.md"):
+        shutil.copy(ROOT / name, src / name)
+    pip = [str(venv / "bin" / "python"), "-m", "pip", "install", "--quiet", "--disable-pip-version-check"]
+    subprocess.run([*pip, "--require-hashes", "-r", str(ROOT / "requirements" / "runtime.txt")], check=True,
+                   capture_output=True, timeout=900)
+    subprocess.run([*pip, "--no-deps", "--no-build-isolation", str(src)], check=True, capture_output=True, timeout=900)
+    assert subprocess.run([str(venv / "bin" / "python"), "-c", "import mlflow"], capture_output=True).returncode != 0
+    [line] = _refused(first_spec, {"MLFLOW_TRACKING_URI": "http://127.0.0.1:1"}, "--from-mlflow",
+                      "models:/iris@champion", mlspec=str(venv / "bin" / "mlspec"))
+    assert line == ("models:/iris@champion:1:1: error: --from-mlflow needs MLflow's client, which is not installed: "
+                    "pip install 'mlspec-gitops[mlflow]'")
