@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
-from mlspec.errors import RecordError
+from mlspec.errors import Diagnostic, RecordError
 from mlspec.record import API_VERSION, KIND
 
 INSTALL = "pip install 'mlspec-gitops[mlflow]'"
@@ -85,7 +85,7 @@ class _Located:
 
 
 def _error(ref: str, message: str) -> RecordError:
-    return RecordError.at(ref, 1, 1, message)
+    return RecordError([Diagnostic(ref, 1, 1, message)])
 
 
 def _parse(ref: str) -> dict[str, str]:

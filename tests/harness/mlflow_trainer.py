@@ -14,7 +14,6 @@ import json
 import sys
 
 import mlflow
-import pandas as pd
 from mlflow.models import infer_signature
 from sklearn.datasets import load_iris
 from sklearn.linear_model import LogisticRegression

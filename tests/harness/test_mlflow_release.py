@@ -26,7 +26,7 @@ import pytest
 import yaml
 
 from conftest import ROOT
-from harness.pod import Pod, free_port
+from harness.pod import Pod, free_port, v2_infer
 from harness.test_pinned_bytes import VENVS, _cluster, _spec, _transcript, s3  # noqa: F401 - s3 is a fixture
 
 HERE = Path(__file__).resolve().parent
@@ -207,13 +207,7 @@ def test_the_released_model_is_fetched_verified_and_served_with_the_runs_predict
         status, waited = pod.probe("server", "readinessProbe")
         assert status == 200, (waited, pod.stop())
         # The model's signature (logged from its input example) asks for one float64 tensor.
-        probe = runs["iris"]["inputs"]
-        body = {"inputs": [{"name": "input-0", "shape": [len(probe), len(probe[0])], "datatype": "FP64",
-                            "data": [x for row in probe for x in row]}]}
-        request = urllib.request.Request(f"http://127.0.0.1:{released['port']}/v2/models/iris/infer",
-                                         data=json.dumps(body).encode(), headers={"Content-Type": "application/json"})
-        with urllib.request.urlopen(request, timeout=60) as response:
-            answer = json.loads(response.read())
+        answer = v2_infer(released["port"], "iris", runs["iris"]["inputs"])
     finally:
         logs = pod.stop()
     [output] = answer["outputs"]
