@@ -382,41 +382,19 @@ def release_command(spec: str, mlflow_ref: str | None, record_file: str | None, 
     import contextlib
     import tempfile
 
-    from mlspec import record, release
+    from mlspec import release
 
     if mlflow_ref and record_file:
         _fail_usage("give one record: --from-mlflow or --from-record")
     text = read_spec(spec)
-    pins = release.Pins({}, claimed_digest=claimed_digest)
-    with contextlib.ExitStack() as stack:
-        if record_file is not None:
-            try:
-                data = Path(record_file).read_bytes()
-            except OSError as exc:
-                raise MlspecError([Diagnostic(record_file, 1, 1, f"cannot read: {exc.strerror}")]) from None
-            pins.values = record.flatten(record.load(data, record_file))
-            pins.record_source = record_file
-            local = pins.values.pop("artifact.path", None)
-            pins.artifact_bytes = str(Path(record_file).parent / local) if local else None
+    with contextlib.ExitStack() as stack:  # MLflow's download lives until the digest is computed
         if mlflow_ref is not None:
-            from mlspec import mlflow_source  # type: ignore[attr-defined, unused-ignore]
-
             dest = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="mlspec-release-")))
-            data_, local_path = mlflow_source.fetch_record(mlflow_ref, seed_param=seed_param, dest=dest)
-            pins.values = record.flatten(record.validate(data_, mlflow_ref))
-            pins.values.pop("artifact.path", None)
-            pins.record_source, pins.artifact_bytes = mlflow_ref, str(local_path)
-            pins.provides = dict(getattr(mlflow_source, "PROVIDES", {}))
-        for pin in record.PINS:  # flags override the record (each option is named after its flag)
-            value = flags.get(pin.flag[2:].replace("-", "_")) if pin.flag and pin.key != "artifact.path" else None
-            if value is not None:
-                pins.values[pin.key] = value
-        if digest_of is not None:
-            pins.artifact_bytes = digest_of
-        name = core.compile_document(text, spec).name
-        ledger_dir = (None if ledger_opt == "none" else Path(ledger_opt) if ledger_opt
-                      else release.find_ledger(spec, name))
-        result = release.cut(text, spec, pins, ledger_dir)
+            pins = release.from_mlflow(mlflow_ref, seed_param, dest)
+        else:
+            pins = release.from_record(record_file) if record_file is not None else release.Pins({})
+        release.override(pins, flags, digest_of, claimed_digest)
+        result = release.cut(text, spec, pins, ledger_opt)
     if dry_run:
         click.echo(result.diff(), nl=False)
         return
@@ -424,7 +402,7 @@ def release_command(spec: str, mlflow_ref: str | None, record_file: str | None, 
         release.write(spec, result.new_text)
     except OSError as exc:
         raise MlspecError([Diagnostic(spec, 1, 1, f"cannot write: {exc.strerror}")]) from None
-    reconciled = f"; checked against the ledger under {ledger_dir}" if ledger_dir else ""
+    reconciled = f"; checked against the ledger under {result.ledger_dir}" if result.ledger_dir else ""
     click.echo(f"released {result.new_version} in {spec} (previous: {result.old_version}){reconciled}; "
                f"review with `git diff {spec}`, then build", err=True)
 

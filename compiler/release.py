@@ -50,6 +50,7 @@ class Result:
     new_text: str
     old_version: str
     new_version: str
+    ledger_dir: Path | None  # what the release was checked against
 
     def diff(self) -> str:
         name = self.source.replace(os.sep, "/")
@@ -57,15 +58,54 @@ class Result:
                                             f"a/{name}", f"b/{name}"))
 
 
-def cut(text: bytes, source: str, pins: Pins, ledger_dir: Path | None) -> Result:
-    """The spec's text with the next release cut; raises `MlspecError`, writing nothing."""
+def from_record(path: str) -> Pins:
+    """The pins of a training record file; its `artifact.path` is relative to the file."""
+    try:
+        data = Path(path).read_bytes()
+    except OSError as exc:
+        raise MlspecError([Diagnostic(path, 1, 1, f"cannot read: {exc.strerror}")]) from None
+    values = record.flatten(record.load(data, path))
+    local = values.pop("artifact.path", None)
+    return Pins(values, record_source=path, artifact_bytes=str(Path(path).parent / local) if local else None)
+
+
+def from_mlflow(ref: str, seed_param: str, dest: Path) -> Pins:
+    """The pins of an MLflow run, its artifacts downloaded into `dest` (for the digest).
+    `mlflow_source.fetch_record` returns a record (possibly partial: what the run holds)
+    and the download; its optional `PROVIDES` ({record key: what in a run gives it, e.g.
+    "the run tag `mlflow.source.git.commit`"}) words the missing-pin messages."""
+    from mlspec import mlflow_source  # type: ignore[attr-defined, unused-ignore]  # the optional extra's module
+
+    data, local = mlflow_source.fetch_record(ref, seed_param=seed_param, dest=dest)
+    values = record.flatten(record.validate(data, ref))
+    values.pop("artifact.path", None)  # the download is the copy to digest
+    return Pins(values, record_source=ref, artifact_bytes=str(local),
+                provides=dict(getattr(mlflow_source, "PROVIDES", {})))
+
+
+def override(pins: Pins, flags: dict[str, Any], digest_of: str | None, claimed_digest: str | None) -> None:
+    """Flags over the record: each option is named after its flag (`--data-version` -> data_version)."""
+    for pin in record.PINS:
+        value = flags.get(pin.flag[2:].replace("-", "_")) if pin.flag and pin.key != "artifact.path" else None
+        if value is not None:
+            pins.values[pin.key] = value
+    if digest_of is not None:
+        pins.artifact_bytes = digest_of
+    pins.claimed_digest = claimed_digest
+
+
+def cut(text: bytes, source: str, pins: Pins, ledger_opt: str | None = None) -> Result:
+    """The spec's text with the next release cut; raises `MlspecError`, writing nothing.
+    `ledger_opt`: the ledger directory, `none`, or None to use the one `find_ledger` finds."""
     from mlspec import yamledit
 
     current = core.compile_document(text, source)  # the spec must be valid before it is released
+    ledger_dir = (None if ledger_opt == "none" else Path(ledger_opt) if ledger_opt is not None
+                  else find_ledger(source, current.name))
     doc = loader.load(text, source)
     old = _spec_pins(doc.data)
     values = dict(pins.values)
-    problems = _missing(doc, old, pins) + _flag_problems(doc, pins) + _overridden(doc)
+    problems = _missing(doc, old, pins) + _flag_problems(doc, pins) + _overridden(doc, pins)
     if problems:
         raise MlspecError(problems)
     assert pins.artifact_bytes is not None
@@ -83,11 +123,14 @@ def cut(text: bytes, source: str, pins: Pins, ledger_dir: Path | None) -> Result
         path = record.PIN_BY_KEY["artifact.path" if key == "artifact.digest" else key].spec_path
         editor.set(path, value, position=0 if key == "runId" else (1 if key == "format" else None))
     new_text = editor.text()
-    recorded = RecordedMetrics(ledger_dir)
-    built = core.build(new_text, source, context=Context(recorded_metrics=recorded))
+    built = core.build(new_text, source)  # the edited spec is valid on its own
     if ledger_dir is not None:
+        recorded = RecordedMetrics(ledger_dir)
         ledger.record(recorded.ledger(built.name), built)  # refuses a version recorded with other pins
-    return Result(source, text.decode("utf-8"), new_text, current.base.spec.model.version, values["version"])
+        # then everything a build with this ledger checks (recorded baselines, and the
+        # reconciliation of `rollback.previous` with the ledger)
+        core.build(new_text, source, context=Context(recorded_metrics=recorded))
+    return Result(source, text.decode("utf-8"), new_text, current.base.spec.model.version, values["version"], ledger_dir)
 
 
 def _spec_pins(data: dict[str, Any]) -> dict[str, Any]:
@@ -135,7 +178,8 @@ def _missing(doc: Document, old: dict[str, Any], pins: Pins) -> list[Diagnostic]
 
 
 def _flag_problems(doc: Document, pins: Pins) -> list[Diagnostic]:
-    """Each value, checked by the record's own rules; the artifact uri also by the spec's."""
+    """Each value, checked by the record's own rules (a record's values already were;
+    flags were not); the artifact uri also by the spec's: a record may name any URI."""
     problems = []
     for key, value in pins.values.items():
         head, _, tail = key.partition(".")
@@ -144,8 +188,8 @@ def _flag_problems(doc: Document, pins: Pins) -> list[Diagnostic]:
             record.validate(data, doc.source)
         except SpecError as exc:
             for d in exc.diagnostics:
-                message = d.message.split("`: ", 1)[-1]
-                problems.append(Diagnostic(doc.source, *_where(doc, key), f"new `{key}` {value!r}: {message}"))
+                given = record.PIN_BY_KEY[key].flag or f"the record's `{key}`"
+                problems.append(Diagnostic(doc.source, *_where(doc, key), f"{given}: {d.message.split('`: ', 1)[-1]}"))
     uri = pins.values.get("artifact.uri")
     if isinstance(uri, str) and artifact_uri_problem(uri):
         problems.append(Diagnostic(doc.source, *_where(doc, "artifact.uri"),
@@ -154,19 +198,19 @@ def _flag_problems(doc: Document, pins: Pins) -> list[Diagnostic]:
     return problems
 
 
-def _overridden(doc: Document) -> list[Diagnostic]:
-    """An environment overlay that sets a pin would keep the old value there."""
+def _overridden(doc: Document, pins: Pins) -> list[Diagnostic]:
+    """An environment overlay that sets a pin release writes would keep the old value there."""
+    written = [record.PIN_BY_KEY[k].spec_path for k in pins.values.keys() | {"artifact.path"}] + [_PREVIOUS]
     problems = []
     for env, overlay in sorted((doc.data.get("spec", {}).get("environments") or {}).items()):
-        for pin in record.PINS:
+        for path in sorted(written):
             node: Any = overlay
-            for key in pin.spec_path[1:]:
+            for key in path[1:]:
                 node = node.get(key) if isinstance(node, dict) else None
             if node is not None:
-                where = ("spec", "environments", env, *pin.spec_path[1:])
-                problems.append(loader.diagnostic(doc, where, f"environment `{env}` overrides "
-                                f"`{'.'.join(pin.spec_path)}`, which release sets: the new release would not reach "
-                                f"`{env}`; remove the override (pins belong to the model, not to an environment)"))
+                problems.append(loader.diagnostic(doc, ("spec", "environments", env, *path[1:]), f"environment "
+                                f"`{env}` overrides `{'.'.join(path)}`, which release sets: the new release would not "
+                                f"reach `{env}`; remove the override (pins belong to the model, not to an environment)"))
     return problems
 
 
@@ -200,13 +244,16 @@ def _release_problems(doc: Document, old: dict[str, Any], values: dict[str, Any]
 def _move_to_previous(editor: Any, data: dict[str, Any], old: dict[str, Any]) -> None:
     """`spec.rollback.previous` := the current release; a baseline that named the old
     previous release names the new one (it is the release being replaced)."""
-    entries: dict[str, Any] = {"version": old["version"],
-                               "artifact": {"uri": old["artifact.uri"], "digest": old["artifact.digest"]},
-                               "dataVersion": old["data.version"]}
+    def written(key: str) -> Any:  # the value as the file has it: a quoted one moves quoted
+        return editor.get(record.PIN_BY_KEY["artifact.path" if key == "artifact.digest" else key].spec_path)
+
+    entries: dict[str, Any] = {"version": written("version"),
+                               "artifact": {"uri": written("artifact.uri"), "digest": written("artifact.digest")},
+                               "dataVersion": written("data.version")}
     for key, name in (("features.pipelineVersion", "featurePipelineVersion"),
                       ("features.schemaDigest", "featureSchemaDigest")):
         if key in old:
-            entries[name] = old[key]
+            entries[name] = written(key)
     spec = data["spec"]
     previous = (spec.get("rollback") or {}).get("previous")
     baseline = spec.get("evaluation", {}).get("baseline")

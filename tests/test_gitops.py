@@ -177,6 +177,36 @@ def _sh(command: str, cwd: Path, env: dict[str, str]) -> subprocess.CompletedPro
     return subprocess.run(["sh", "-c", command], cwd=cwd, env={**os.environ, **env}, capture_output=True, text=True)
 
 
+def test_github_actions_release_job_cuts_builds_diffs_and_commits(repo):
+    # The job as written, with a training record in place of the MLflow registry
+    # (tests/harness runs --from-mlflow against a real tracking server).
+    steps = {s.get("name"): s for s in yaml.safe_load((ROOT / "deploy" / "github-actions" / "mlspec.yml").read_text())
+             ["jobs"]["release"]["steps"]}
+    env = {"MODEL": "churn", "ALIAS": "champion"}
+    (repo / "out" / "model").mkdir(parents=True)
+    (repo / "out" / "model" / "model.joblib").write_bytes(b"retrained")
+    (repo / "out" / "record.json").write_text(json.dumps({
+        "apiVersion": "mlspec.dev/v1alpha1", "kind": "TrainingRecord", "version": "1.1.0",
+        "artifact": {"uri": "pvc://models/churn/1.1.0/model", "path": "model"}, "code": {"commit": "f" * 40},
+        "data": {"version": "2026-12-01"}, "seed": 8}))
+    cut = steps["Cut the release from the registry (pins, digest of the downloaded bytes, rollback.previous)"]["run"]
+    mlflow = '--from-mlflow "models:/${MODEL}@${ALIAS}"'
+    assert mlflow in cut
+    for name, command in (("cut", cut.replace(mlflow, "--from-record out/record.json")),
+                          ("build", steps["Build the manifests and record the release in the ledger"]["run"]),
+                          ("diff", steps["ML-aware diff for the pull request"]["run"])):
+        proc = _sh(command, repo, env)
+        assert proc.returncode == 0, (name, proc.stderr)
+    body = (repo / "release.md").read_text()
+    assert "1.0.0" in body and "1.1.0" in body and "2026-12-01" in body
+    local = [line for line in steps["Open the pull request"]["run"].splitlines() if not line.startswith(("git push", "gh "))]
+    proc = _sh("\n".join(local), repo, env)
+    assert proc.returncode == 0, proc.stderr
+    assert git(repo, "branch", "--show-current").strip() == "release/churn-1.1.0"
+    assert git(repo, "log", "-1", "--format=%s").strip() == "Release churn 1.1.0 from models:/churn@champion"
+    assert "deploy/_ledger/churn.yaml" in git(repo, "show", "--name-only", "--format=")
+
+
 def test_argocd_plugin_generate_command_as_written(repo):
     plugin = yaml.safe_load((ROOT / "deploy" / "argocd" / "plugin.yaml").read_text())
     assert plugin["kind"] == "ConfigManagementPlugin"
