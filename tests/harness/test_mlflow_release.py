@@ -337,3 +337,17 @@ def test_without_the_extra_from_mlflow_says_how_to_install_it(first_spec, tmp_pa
                       "models:/iris@champion", mlspec=str(venv / "bin" / "mlspec"))
     assert line == ("models:/iris@champion:1:1: error: --from-mlflow needs MLflow's client, which is not installed: "
                     "pip install 'mlspec-gitops[mlflow]'")
+
+
+def _locked(image: str) -> dict[str, str]:
+    lines = (ROOT / "requirements" / f"harness-{image}.txt").read_text().splitlines()
+    return dict(line.split(" ")[0].split("==") for line in lines if "==" in line and not line.startswith((" ", "#")))
+
+
+def test_the_model_is_trained_with_the_libraries_the_server_loads_it_with():
+    """MLflow records the training environment's versions in the model and only warns
+    when the server's differ: scripts/lock holds the MLflow image to the server's."""
+    trainer, server = _locked("mlflow"), _locked("mlserver")
+    assert server["mlserver-mlflow"] == server["mlserver"]
+    model_libraries = ("mlflow", "mlflow-skinny", "scikit-learn", "numpy", "scipy", "pandas", "skops", "cloudpickle")
+    assert {n: trainer[n] for n in model_libraries} == {n: server[n] for n in model_libraries}
