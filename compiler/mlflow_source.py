@@ -58,11 +58,14 @@ PROVIDES = {
 
 # MLflow's client retries a failed request for minutes by default (7 retries,
 # exponential backoff, 120 s per request): a release against a server that is down
-# must fail in seconds. A value the user set wins.
-_HTTP_DEFAULTS = {
+# must fail in seconds. Reading a run sends nothing to MLflow's usage telemetry
+# either: release talks to the user's tracking server and store only. A value the
+# user set wins.
+_CLIENT_DEFAULTS = {
     "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "0",
     "MLFLOW_HTTP_REQUEST_TIMEOUT": "10",
     "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false",  # stderr is for diagnostics
+    "MLFLOW_DISABLE_TELEMETRY": "true",
 }
 
 _REFS = (
@@ -96,9 +99,9 @@ def _parse(ref: str) -> dict[str, str]:
 
 
 @contextlib.contextmanager
-def _bounded_http() -> Iterator[None]:
-    saved = {key: os.environ.get(key) for key in _HTTP_DEFAULTS}
-    for key, value in _HTTP_DEFAULTS.items():
+def _client_defaults() -> Iterator[None]:
+    saved = {key: os.environ.get(key) for key in _CLIENT_DEFAULTS}
+    for key, value in _CLIENT_DEFAULTS.items():
         os.environ.setdefault(key, value)
     try:
         yield
@@ -242,14 +245,14 @@ def fetch_record(ref: str, *, dest: Path, seed_param: str = "seed") -> tuple[dic
     MLflow's client. Pins the run does not hold are left out. Raises `RecordError` when
     MLflow cannot be read or the reference names nothing."""
     target = _parse(ref)
-    try:
-        from mlflow.tracking import MlflowClient
-    except ImportError:
-        raise _error(ref, f"--from-mlflow needs MLflow's client, which is not installed: {INSTALL}") from None
-    if not os.environ.get("MLFLOW_TRACKING_URI"):
-        raise _error(ref, "MLFLOW_TRACKING_URI is not set: it names the MLflow tracking server to read "
-                     "(e.g. https://mlflow.example.com)")
-    with _bounded_http():
+    with _client_defaults():
+        try:
+            from mlflow.tracking import MlflowClient
+        except ImportError:
+            raise _error(ref, f"--from-mlflow needs MLflow's client, which is not installed: {INSTALL}") from None
+        if not os.environ.get("MLFLOW_TRACKING_URI"):
+            raise _error(ref, "MLFLOW_TRACKING_URI is not set: it names the MLflow tracking server to read "
+                         "(e.g. https://mlflow.example.com)")
         client = MlflowClient()
         located = _locate(client, ref, target)
         run = _ask(ref, f"cannot read run {located.run_id}", client.get_run, located.run_id)

@@ -32,7 +32,10 @@ from harness.test_pinned_bytes import VENVS, _cluster, _spec, _transcript, s3  #
 HERE = Path(__file__).resolve().parent
 BUCKET = "mlflow"
 REPO_URL = "https://git.example.com/acme/iris.git"
-CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": "us-east-1"}
+# The moto store's credentials; and MLflow's usage telemetry stays off in every
+# process of these tests (only 127.0.0.1 is ever a destination).
+CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": "us-east-1",
+               "MLFLOW_DISABLE_TELEMETRY": "true", "DO_NOT_TRACK": "true"}
 # Lists and fetches every object below an S3 prefix with boto3 (the S3 image): the
 # bytes as the store holds them, read without MLflow.
 FETCH = ("import sys, boto3, pathlib; s3 = boto3.client('s3', endpoint_url=sys.argv[1]); "
@@ -333,7 +336,7 @@ def test_without_the_extra_from_mlflow_says_how_to_install_it(first_spec, tmp_pa
                    capture_output=True, timeout=900)
     subprocess.run([*pip, "--no-deps", "--no-build-isolation", str(src)], check=True, capture_output=True, timeout=900)
     assert subprocess.run([str(venv / "bin" / "python"), "-c", "import mlflow"], capture_output=True).returncode != 0
-    [line] = _refused(first_spec, {"MLFLOW_TRACKING_URI": "http://127.0.0.1:1"}, "--from-mlflow",
+    [line] = _refused(first_spec, {**CREDENTIALS, "MLFLOW_TRACKING_URI": "http://127.0.0.1:1"}, "--from-mlflow",
                       "models:/iris@champion", mlspec=str(venv / "bin" / "mlspec"))
     assert line == ("models:/iris@champion:1:1: error: --from-mlflow needs MLflow's client, which is not installed: "
                     "pip install 'mlspec-gitops[mlflow]'")
