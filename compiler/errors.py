@@ -53,3 +53,7 @@ class LedgerError(MlspecError):
 
 class PathError(MlspecError):
     """A path mlspec refuses: a symbolic link, `..`, a non-regular or oversized file."""
+
+
+class RecordError(MlspecError):
+    """A training record (`release --from-mlflow`, `--from-record`) cannot be read or lacks a pin."""

@@ -457,39 +457,6 @@ def test_the_readme_training_script_example_writes_a_record_release_takes(repo: 
     assert yaml.safe_load(spec.read_text())["spec"]["model"]["artifact"]["digest"] == digest.digest(str(model_dir))
 
 
-def test_from_mlflow_wiring_digests_the_download_and_words_missing_pins(repo: Path, monkeypatch: pytest.MonkeyPatch):
-    # release's side of the contract with mlspec.mlflow_source (the real module and a real
-    # tracking server are tested with it): a stand-in that "downloads" into `dest`.
-    import types
-
-    seen: dict[str, object] = {}
-
-    def fetch_record(ref: str, *, seed_param: str = "seed", dest: Path) -> tuple[dict[str, object], Path]:
-        model = dest / "model"
-        model.mkdir()
-        (model / "MLmodel").write_text("flavors: {sklearn: {}}\n")
-        (model / "model.skops").write_bytes(b"weights")
-        seen.update(ref=ref, seed_param=seed_param, digest=digest.digest(str(model)), dest=dest)
-        return ({"apiVersion": "mlspec.dev/v1alpha1", "kind": "TrainingRecord", "version": "3",
-                 "artifact": {"uri": "s3://mlflow/1/run/artifacts/model"}, "format": "mlflow", "runId": "mlflow:run",
-                 "data": {"version": "v43"}, "seed": 5}, model)
-
-    stand_in = types.ModuleType("mlspec.mlflow_source")
-    stand_in.fetch_record = fetch_record  # type: ignore[attr-defined]
-    stand_in.PROVIDES = {"code.commit": "the run tag `mlflow.source.git.commit`"}  # type: ignore[attr-defined]
-    monkeypatch.setitem(sys.modules, "mlspec.mlflow_source", stand_in)
-    spec = repo / "models" / "churn.mlspec.yaml"
-    err = _refused(spec, "--from-mlflow", "models:/churn@champion", "--seed-param", "random_state")
-    assert err.splitlines() == [f"{spec}:19:57: error: missing pin in models:/churn@champion: "
-                                "`spec.training.code.commit`; give --commit VALUE or the run tag `mlflow.source.git.commit`"]
-    assert seen["seed_param"] == "random_state" and not Path(str(seen["dest"])).exists()  # the download is removed
-    result = run("release", spec, "--from-mlflow", "models:/churn@champion", "--commit", HEX2)
-    assert result.exit_code == 0, result.output
-    model = yaml.safe_load(spec.read_text())["spec"]["model"]
-    assert model == {"version": "3", "format": "mlflow",
-                     "artifact": {"uri": "s3://mlflow/1/run/artifacts/model", "digest": seen["digest"]}}
-
-
 def test_a_record_behind_a_symbolic_link_is_refused(repo: Path):
     spec = repo / "models" / "churn.mlspec.yaml"
     before = spec.read_bytes()

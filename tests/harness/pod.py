@@ -229,6 +229,17 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def v2_infer(port: int, model: str, rows: list[list[float]]) -> dict[str, Any]:
+    """One Open Inference Protocol (V2) request: the rows as one FP64 tensor."""
+    body = {"inputs": [{"name": "input-0", "shape": [len(rows), len(rows[0])], "datatype": "FP64",
+                        "data": [x for row in rows for x in row]}]}
+    request = urllib.request.Request(f"http://127.0.0.1:{port}/v2/models/{model}/infer",
+                                     data=json.dumps(body).encode(), headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=60) as response:
+        answer: dict[str, Any] = json.loads(response.read())
+    return answer
+
+
 def venv_image(venv: Path, entrypoint: list[str] | None = None, **env: str) -> Image:
     """An image whose programs come from a virtual environment."""
     assert (venv / "bin" / "python3").exists(), (

@@ -13,14 +13,13 @@ import os
 import shutil
 import subprocess
 import time
-import urllib.request
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 
-from harness.pod import Cluster, Pod, free_port, venv_image
+from harness.pod import Cluster, Pod, free_port, v2_infer, venv_image
 
 HERE = Path(__file__).resolve().parent
 VENVS = Path(os.environ.get("MLSPEC_HARNESS_VENVS", "/var/tmp/mlspec-harness"))
@@ -200,13 +199,7 @@ def test_serving_pod_fetches_verifies_and_serves_the_pinned_model(release, tmp_p
         assert status == 200, (waited, pod.stop())
         server = pod.spec["containers"][0]
         assert server["readinessProbe"]["httpGet"]["path"] == "/v2/models/iris/ready"
-        probe = release["expected"]["inputs"]
-        body = {"inputs": [{"name": "input-0", "shape": [len(probe), len(probe[0])], "datatype": "FP64",
-                            "data": [x for row in probe for x in row]}]}
-        request = urllib.request.Request(f"http://127.0.0.1:{release['port']}/v2/models/iris/infer",
-                                         data=json.dumps(body).encode(), headers={"Content-Type": "application/json"})
-        with urllib.request.urlopen(request, timeout=30) as response:
-            answer = json.loads(response.read())
+        answer = v2_infer(release["port"], "iris", release["expected"]["inputs"])
         [output] = answer["outputs"]
         assert output["data"] == release["expected"]["predictions"]
         print(f"fetch {fetch.seconds:.2f}s; {verify.stdout.strip()}; ready after {waited:.1f}s; "
