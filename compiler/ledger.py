@@ -15,14 +15,11 @@ import hashlib
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
-
-import pydantic
-from pydantic import BaseModel, ConfigDict
+from typing import TYPE_CHECKING, Any
 
 from mlspec import emit, loader
 from mlspec.errors import Diagnostic, LedgerError
-from mlspec.loader import Document, copy_data
+from mlspec.loader import copy_data
 from mlspec.model import ModelDeployment
 
 if TYPE_CHECKING:
@@ -70,124 +67,16 @@ def parse(data: bytes | str, source: str, name: str) -> Ledger:
         doc = loader.load(data, source, loader.LEDGER)
     except LedgerError as exc:
         raise LedgerError([_damaged(d.source, d.line, d.col, d.message) for d in exc.diagnostics]) from None
-    try:
-        _LedgerFile.model_validate(doc.data)
-    except pydantic.ValidationError as exc:
-        raise LedgerError(_shape_problems(doc, exc)) from None
-    ledger = Ledger(name, doc.data.get("current"), doc.data["releases"])
-    problems = []
-    if doc.data["model"] != name:
-        problems.append(_at(doc, ("model",), f"it is the ledger of model {doc.data['model']!r}, not {name!r}"))
-    first: dict[str, int] = {}
-    for i, release in enumerate(ledger.releases):
-        seen = first.setdefault(release["version"], i)
-        if seen != i:
-            problems.append(_at(doc, ("releases", i, "version"), f"version {release['version']!r} is recorded twice "
-                                f"(first at line {doc.position(('releases', seen, 'version'), key=False)[0]})"))
-    if ledger.current is not None and ledger.current not in first:
-        problems.append(_at(doc, ("current",), f"the current release {ledger.current!r} is not recorded in `releases`"))
+    from mlspec import ledger_shape  # pydantic models: built only when a ledger is read
+
+    problems = ledger_shape.problems(doc, name)
     if problems:
-        raise LedgerError(problems)
-    return ledger
-
-
-# --- the shape of a ledger file ---------------------------------------------------
-# What `record` and `with_metrics` write and every consumer reads. Keys the shape does
-# not name are kept as they are; what it names must have the type written here.
-
-
-class _Shape(BaseModel):
-    model_config = ConfigDict(extra="allow", strict=True, allow_inf_nan=False, defer_build=True)
-
-
-class _Data(_Shape):
-    uri: str
-    version: str
-    digest: str | None = None
-
-
-class _Features(_Shape):
-    pipelineVersion: str | None = None
-    schemaDigest: str | None = None
-
-
-class _Pins(_Shape):
-    artifact: dict[str, Any]
-    code: dict[str, Any]
-    data: _Data
-    seed: int
-    environment: dict[str, Any]
-    features: _Features | None = None
-
-
-class _Release(_Shape):
-    version: str
-    source: str
-    specDigest: str
-    pins: _Pins
-    environments: dict[str, str] = {}
-    spec: dict[str, Any]
-    metrics: dict[str, float] = {}
-    gate: Literal["passed", "failed"] | None = None
-
-
-class _LedgerFile(_Shape):
-    apiVersion: Literal["mlspec.dev/v1alpha1"]
-    kind: Literal["ReleaseLedger"]
-    model: str
-    current: str | None = None
-    releases: list[_Release]
-
-
-_EXPECTED = {"string_type": "a string", "int_type": "an integer", "float_type": "a number", "dict_type": "a mapping",
-             "model_type": "a mapping", "model_attributes_type": "a mapping", "list_type": "a list",
-             "finite_number": "a finite number"}
-
-
-def _shape_problems(doc: Document, exc: pydantic.ValidationError) -> list[Diagnostic]:
-    found: dict[loader.Path, str] = {}
-    missing: dict[loader.Path, list[str]] = {}
-    for err in exc.errors(include_url=False):
-        path: list[str | int] = []
-        node: Any = doc.data
-        for seg in err["loc"]:  # the part of `loc` that exists (it also names union members)
-            exists = seg in node if isinstance(node, dict) else (
-                isinstance(node, list) and isinstance(seg, int) and 0 <= seg < len(node))
-            if not exists:
-                break
-            path.append(seg)
-            node = node[seg]
-        where = tuple(path)
-        if err["type"] == "missing":
-            missing.setdefault(where, []).append(f"`{err['loc'][len(where)]}`")
-        elif err["type"] != "none_required":  # the other member of `X | None` says what is wrong
-            expected = err["ctx"]["expected"] if err["type"] == "literal_error" else _EXPECTED.get(err["type"], "another type")
-            found.setdefault(where, f"`{_dotted(where)}` is {_show(err['input'])}, expected {expected}")
-    for where, names in missing.items():
-        found.setdefault(where, f"`{_dotted(where)}` has no {', '.join(names)}")
-    return [_at(doc, where, message) for where, message in found.items()]
-
-
-def _show(value: Any) -> str:
-    if isinstance(value, (dict, list)) or value is None:
-        return "a mapping" if isinstance(value, dict) else "a list" if isinstance(value, list) else "null"
-    kind = {bool: "boolean", int: "number", float: "number", str: "string"}.get(type(value), type(value).__name__)
-    return f"{kind} {json.dumps(value)[:60]}"
-
-
-def _dotted(path: loader.Path) -> str:
-    out = ""
-    for seg in path:
-        out += f"[{seg}]" if isinstance(seg, int) else (f".{seg}" if out else str(seg))
-    return out or "the document"
+        raise LedgerError([_damaged(source, *doc.position(path), problem) for path, problem in problems])
+    return Ledger(name, doc.data.get("current"), doc.data["releases"])
 
 
 def _damaged(source: str, line: int, col: int, problem: str) -> Diagnostic:
     return Diagnostic(source, line, col, f"the ledger is damaged: {problem}; restore it from Git")
-
-
-def _at(doc: Document, path: loader.Path, problem: str) -> Diagnostic:
-    return _damaged(doc.source, *doc.position(path), problem)
 
 
 def load_all(out: Path) -> dict[str, Ledger]:

@@ -307,19 +307,34 @@ def _build(text: str, source: str, budget: Budget) -> Document:
     events: Iterator[Any] = yaml.parse(text, Loader=YamlLoader)  # dispatched on type(), as `Any`
     for event in events:
         kind = type(event)
-        if kind is scalar_event:
-            mark = _mark(event.start_mark)
+        if kind is scalar_event:  # most events: the common cases are inlined
+            start = event.start_mark
+            mark = (start.line + 1, start.column + 1)
             text = event.value
-            if event.tag is None and stack and stack[-1].key is None and type(stack[-1].container) is dict \
-                    and len(text) <= max_scalar and text != "<<":
-                value = text  # a key is its text (see `place`): no type to resolve
-            else:
-                value = _scalar(event, budget)
+            size = len(text)
+            top = stack[-1] if stack else None
+            if top is not None and top.key is None and type(top.container) is dict and event.tag is None \
+                    and size <= max_scalar and text != "<<":
+                # a key is its text (see `place`): no type to resolve
+                nodes += 1
+                chars += size
+                if nodes > max_nodes or chars > max_chars:
+                    over(mark)
+                if event.anchor:
+                    anchors[event.anchor] = (text, 1, size, 0)
+                if text in top.container:
+                    first = doc.key_marks.get(top.path + (text,))
+                    raise _Fail(mark, f"duplicate key `{text}`" + (f" (first defined at line {first[0]})" if first else ""))
+                top.size += 1
+                top.chars += size
+                top.key, top.key_mark = text, mark
+                continue
+            value = text if event.style and size <= max_scalar else _scalar(event, budget)
             nodes += 1
-            chars += len(text)
+            chars += size
             if nodes > max_nodes or chars > max_chars:
                 over(mark)
-            place(value, mark, 1, len(text), 0, event.anchor, None if event.style else text)
+            place(value, mark, 1, size, 0, event.anchor, None if event.style else text)
         elif kind in starts:
             mark = _mark(event.start_mark)
             if len(stack) >= max_depth:
