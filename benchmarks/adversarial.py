@@ -33,6 +33,7 @@ TARGET_MIB, TARGET_S = 256, 5.0
 TIMEOUT_S = 30.0  # a hang (the FIFO) is stopped here and reported, not waited for
 POSITIONED = re.compile(r"^(.+?):(\d+):(\d+): error: (.+)$", re.MULTILINE)
 MIB = 1024 * 1024
+MLSPEC = ["mlspec"]  # the command under test, set by `run_cases`
 
 
 @dataclass
@@ -128,17 +129,17 @@ def fifo_in_directory(d: Path) -> list[str]:
 
 
 def at_limit_environments(d: Path) -> list[str]:
-    # 4 x 250,000 characters (a scalar may have 262,144) and the 33 environments that
-    # fit 32 Mi characters of spec x environments: the most one spec may make
+    # 4 x 250,000 characters (a scalar may have 262,144) and the 16 environments that
+    # fit 16 Mi characters of spec x environments: the most one spec may make
     lines = "".join(f"      h{i}: {chr(97 + i) * 250_000}\n" for i in range(4))
-    text = hyperparameters(MINIMAL, lines) + "  environments:\n" + "".join(f"    e{i}: {{}}\n" for i in range(33))
+    text = hyperparameters(MINIMAL, lines) + "  environments:\n" + "".join(f"    e{i}: {{}}\n" for i in range(16))
     return ["build", str(write(d / "big.mlspec.yaml", text)), "-o", str(d / "deploy")]
 
 
 def at_limit_ledger(d: Path) -> list[str]:
     # the largest ledger the budget admits (4 MiB: about 850 releases of the full example)
     spec = write(d / "fraud-detector.yaml", FULL)
-    subprocess.run(["mlspec", "build", str(spec), "-o", str(d / "seed")], check=True, capture_output=True)
+    subprocess.run([*MLSPEC, "build", str(spec), "-o", str(d / "seed")], check=True, capture_output=True)
     head, entry = (d / "seed" / "_ledger" / "fraud-detector.yaml").read_text().split("releases:\n", 1)
     version = re.search(r"- version: '([^']+)'", entry)
     assert version is not None
@@ -178,7 +179,7 @@ CASES = [
          note="hangs in specfiles.read_spec until wt/paths refuses non-regular files"),
     Case("FIFO in a spec directory", fifo_in_directory, message="", at="models",
          note="hangs in discovery (specfiles._is_spec opens it) until wt/paths lands"),
-    Case("at the limit: 1 MB spec x 33 environments, build -o", at_limit_environments, expect=0, full_only=True),
+    Case("at the limit: 1 MB spec x 16 environments, build -o", at_limit_environments, expect=0, full_only=True),
     Case("at the limit: 4 MiB ledger (850 releases), history", at_limit_ledger, expect=0, full_only=True),
 ]
 
@@ -224,6 +225,7 @@ def check(case: Case, code: int, stderr: str, directory: Path) -> str:
 
 def run_cases(mlspec: str, smoke: bool, only: list[str] | None = None) -> list[dict[str, object]]:
     rows: list[dict[str, object]] = []
+    MLSPEC[:] = [mlspec]
     with tempfile.TemporaryDirectory(prefix="mlspec-adversarial-") as tmp:
         root = Path(tmp)
         baseline = write(root / "baseline" / "minimal.yaml", MINIMAL)

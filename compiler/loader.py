@@ -57,7 +57,7 @@ LEDGER = Budget("ledger", "a ReleaseLedger", LedgerError, bytes=4 * MIB, expande
 # and memory of a build grow with environments x the spec's text (measured: about 3
 # bytes of memory per character of spec per environment; see benchmarks/README.md).
 MAX_ENVIRONMENTS = 64
-MAX_BUILD_CHARS = 32 * MIB
+MAX_BUILD_CHARS = 16 * MIB
 # Kept for callers and tests that name the spec limits directly.
 MAX_BYTES, MAX_DEPTH, MAX_NODES = SPEC.bytes, SPEC.depth, SPEC.nodes
 

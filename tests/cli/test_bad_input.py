@@ -153,7 +153,7 @@ def test_environments_times_spec_text_is_bounded_exactly(monkeypatch, tmp_path):
 
 def test_a_large_spec_with_many_environments_is_refused_at_the_real_limit(tmp_path):
     # 3 x 250,000 characters (each under the 256 KiB scalar limit) and 64 environments:
-    # 48 million characters of spec to build, more than 32 MiB allows
+    # 48 million characters of spec to build, more than 16 Mi allows
     spec = tmp_path / "big.yaml"
     spec.write_text(with_hyperparameters(MINIMAL, "".join(f"      h{i}: {'x' * 250_000}\n" for i in range(3)))
                     + environments(loader.MAX_ENVIRONMENTS))
