@@ -48,7 +48,7 @@ class Budget:
 
 
 SPEC = Budget("spec", "a ModelDeployment spec", SpecError)
-# A ledger grows by ~5 KB and ~280 nodes per release (about 800 releases fit); mlspec
+# A ledger grows by ~5 KB and ~280 nodes per release (about 850 releases fit); mlspec
 # writes it and never writes an alias, so an alias in a ledger is a hand edit. Its shape
 # is checked down to `releases[i].pins.data.version`: positions deeper are not kept.
 LEDGER = Budget("ledger", "a ReleaseLedger", LedgerError, bytes=4 * MIB, expanded=4 * MIB, nodes=300_000,
@@ -61,8 +61,8 @@ MAX_BUILD_CHARS = 16 * MIB
 # Kept for callers and tests that name the spec limits directly.
 MAX_BYTES, MAX_DEPTH, MAX_NODES = SPEC.bytes, SPEC.depth, SPEC.nodes
 
-__all__ = ["LEDGER", "MAX_BUILD_CHARS", "MAX_ENVIRONMENTS", "SPEC", "Budget", "Document", "Mark", "Path", "YamlLoader", "copy_data", "diagnostic", "load",
-           "load_data", "read_limited", "scalar_value"]
+__all__ = ["LEDGER", "MAX_BUILD_CHARS", "MAX_ENVIRONMENTS", "SPEC", "Budget", "Document", "Mark", "Path", "YamlLoader",
+           "copy_data", "diagnostic", "load", "load_data", "read_limited", "scalar_value"]
 
 Path = tuple[str | int, ...]
 Mark = tuple[int, int]
