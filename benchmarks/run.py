@@ -3,6 +3,7 @@
 
     python3 benchmarks/run.py                 # full run (1 and 1,000 specs)
     python3 benchmarks/run.py --smoke         # a tiny run that only proves the script works
+    python3 benchmarks/run.py --adversarial   # hostile input (issue 20): see adversarial.py
 
 Measures fresh processes, each paired with a peer run right after it, and reports the
 median of the per-pair ratios:
@@ -239,7 +240,12 @@ def main() -> int:
     parser.add_argument("--batch-runs", type=int, default=3, help="pairs per batch measurement (default 3)")
     parser.add_argument("--specs", type=int, default=1000, help="specs in the batch (default 1000)")
     parser.add_argument("--json", type=Path, help="also write the results as JSON")
+    parser.add_argument("--adversarial", action="store_true",
+                        help="run the adversarial set instead (with --smoke: its quick cases, targets not enforced)")
+    parser.add_argument("--only", nargs="*", help="with --adversarial: only cases whose name contains one of these")
     args = parser.parse_args()
+    if args.adversarial:
+        return adversarial(args)
     mlspec = shutil.which("mlspec")
     kubectl = shutil.which("kubectl")
     if not mlspec or not kubectl:
@@ -286,6 +292,22 @@ def main() -> int:
     if args.json:
         args.json.write_text(json.dumps({"results": results, "ratios": ratios, "peak_mib": peak}, indent=2))
     return 0
+
+
+def adversarial(args: argparse.Namespace) -> int:
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    import adversarial as cases
+
+    mlspec = shutil.which("mlspec")
+    if not mlspec:
+        raise SystemExit("needs `mlspec` (pip install .) on PATH")
+    rows = cases.run_cases(os.path.abspath(mlspec), args.smoke, args.only)
+    print(f"machine: {platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}, "
+          f"{platform.system()} {platform.release()}, load average {os.getloadavg()[0]:.1f}")
+    print(cases.report(rows))
+    if args.json:
+        args.json.write_text(json.dumps({"adversarial": rows}, indent=2))
+    return 0 if all(r["ok"] for r in rows) else 1
 
 
 if __name__ == "__main__":

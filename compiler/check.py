@@ -145,6 +145,9 @@ def pydantic_problems(doc: Document, exc: pydantic.ValidationError,
             diag = diagnostic(doc, path, f"`{field}`: {_describe(err['input'])} is not one of {expected}{hint}", key=False)
         elif kind == "too_short" and isinstance(err["input"], list):
             diag = diagnostic(doc, path, f"`{field}`: needs at least {err['ctx']['min_length']} entry", key=False)
+        elif kind == "too_long" and isinstance(err["input"], dict):
+            diag = diagnostic(doc, path, f"`{field}`: {len(err['input'])} entries; at most {err['ctx']['max_length']} "
+                              "are allowed")
         else:
             message = err["msg"][0].lower() + err["msg"][1:]
             diag = diagnostic(doc, path, f"`{field}`: {message} (got {_describe(err['input'])})", key=False)

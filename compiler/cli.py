@@ -329,8 +329,6 @@ def diff_command(specs: tuple[str, ...], base: str, env: str | None, fmt: str,
 
 def _ledger_changes(base: str, spec: str, name: str, ledger_dir: Path | None) -> list[Any]:
     """What changed in the recorded evaluations of `name`'s ledger since `base`."""
-    import yaml
-
     from mlspec import diff as diff_module
     from mlspec.loader import load_data
     from mlspec.specfiles import git_show
@@ -344,10 +342,7 @@ def _ledger_changes(base: str, spec: str, name: str, ledger_dir: Path | None) ->
     old_text = git_show(base, str(path)) if path.parent.is_dir() else None
     if old_text is None:
         return []  # no ledger at the base ref: nothing was recorded that could have changed
-    try:
-        old_data = load_data(old_text.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError, yaml.YAMLError) as exc:
-        raise MlspecError([Diagnostic(f"{base}:{path}", 1, 1, f"the ledger is damaged at {base} ({exc})")]) from None
+    old_data = load_data(old_text, f"{base}:{path}")  # the ledger budget; a damaged one is a positioned error
     return diff_module.recorded_changes(old_data, ledger.load(ledger_dir, name))
 
 

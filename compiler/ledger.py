@@ -24,11 +24,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
-import yaml
-
-from mlspec import emit, safepath
+from mlspec import emit, loader, safepath
 from mlspec.errors import Diagnostic, LedgerError
-from mlspec.loader import MAX_BYTES, copy_data, load_data
+from mlspec.loader import copy_data
 from mlspec.model import ModelDeployment
 
 if TYPE_CHECKING:
@@ -70,19 +68,31 @@ def load(out: Path, name: str) -> Ledger:
     """The ledger of `name` under `out` (empty when there is none yet)."""
     path = out / relpath(name)
     try:
-        text = safepath.read(out, relpath(name), MAX_BYTES).decode("utf-8")  # never through a link
+        data = safepath.read(out, relpath(name), loader.LEDGER.bytes)  # never through a link, bounded
     except (FileNotFoundError, NotADirectoryError):  # nothing recorded there (yet)
         return Ledger(name)
     except OSError as exc:
         raise LedgerError([Diagnostic(str(path), 1, 1, f"cannot read the ledger: {exc.strerror}")]) from None
+    return parse(data, str(path), name)
+
+
+def parse(data: bytes | str, source: str, name: str) -> Ledger:
+    """The ledger of model `name` in `data` (the text of `source`), its shape checked once
+    here, so every consumer can index it. Raises `LedgerError` at the damaged place."""
     try:
-        data = load_data(text)
-        if not (isinstance(data, dict) and data.get("kind") == KIND and data.get("model") == name
-                and isinstance(data.get("releases"), list)):
-            raise ValueError(f"not a {KIND} of model {name!r}")
-        return Ledger(name, data.get("current"), data["releases"])
-    except (yaml.YAMLError, ValueError) as exc:
-        raise LedgerError([Diagnostic(str(path), 1, 1, f"the ledger is damaged ({exc}); restore it from Git")]) from None
+        doc = loader.load(data, source, loader.LEDGER)
+    except LedgerError as exc:
+        raise LedgerError([_damaged(d.source, d.line, d.col, d.message) for d in exc.diagnostics]) from None
+    from mlspec import ledger_shape  # pydantic models: built only when a ledger is read
+
+    problems = ledger_shape.problems(doc, name)
+    if problems:
+        raise LedgerError([_damaged(source, *doc.position(path), problem) for path, problem in problems])
+    return Ledger(name, doc.data.get("current"), doc.data["releases"])
+
+
+def _damaged(source: str, line: int, col: int, problem: str) -> Diagnostic:
+    return Diagnostic(source, line, col, f"the ledger is damaged: {problem}; restore it from Git")
 
 
 def load_all(out: Path) -> dict[str, Ledger]:

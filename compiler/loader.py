@@ -1,30 +1,68 @@
-"""Stage 1: YAML text -> plain data with 1-based positions, strictly.
+"""Stage 1: YAML text -> plain data with 1-based positions, strictly, within a budget.
 
 The tree is built from PyYAML's event stream rather than `yaml.compose`, so that
-nesting depth, alias expansion and document count are bounded while parsing
-(no recursion, no exponential blow-up) and every value keeps its position.
+what a file may cost is bounded while parsing, event by event: its bytes, the nodes
+and the characters of text its aliases expand to, nesting depth, one scalar's length
+and one number's digits (no recursion, no exponential blow-up, no quadratic number
+conversion). Every YAML file mlspec reads goes through here with its `Budget`:
+specs (`SPEC`) and release ledgers (`LEDGER`).
 """
 
 from __future__ import annotations
 
 import copy
+import math
+import os
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import IO, Any, Iterator, TypeVar
 
 import yaml
 
-from mlspec.errors import Diagnostic, SpecError
+from mlspec.errors import Diagnostic, LedgerError, MlspecError, SpecError
 
 try:  # the C parser is several times faster; fall back when libyaml is absent
     from yaml import CSafeLoader as YamlLoader  # noqa: F401 - re-exported: one place picks the loader
 except ImportError:  # pragma: no cover - depends on the machine
     from yaml import SafeLoader as YamlLoader  # type: ignore[assignment]
 
-MAX_BYTES = 1024 * 1024
-MAX_DEPTH = 64
-MAX_NODES = 100_000  # counting every node an alias expands to
+KIB, MIB = 1024, 1024 * 1024
+MAX_MARKS = 1 << 30  # every position
 
-__all__ = ["Document", "Mark", "Path", "YamlLoader", "copy_data", "diagnostic", "load", "load_data", "scalar_value"]
+
+@dataclass(frozen=True)
+class Budget:
+    """What one YAML file may cost, checked while it is parsed. Every limit is the most
+    that is allowed: `limit` passes, `limit + 1` is refused with a position."""
+
+    kind: str                      # what the file is, in messages: "spec", "ledger"
+    expects: str                   # what an empty file should have held
+    error: type[MlspecError]       # what a file over budget raises
+    bytes: int = 1 * MIB           # the file itself
+    expanded: int = 2 * MIB        # characters of every scalar, as often as aliases repeat it
+    nodes: int = 100_000           # scalars and collections, as often as aliases repeat them
+    depth: int = 64                # nested collections, through aliases too
+    scalar: int = 256 * KIB        # characters of one scalar (Kubernetes caps annotations at 256 KiB)
+    number: int = 100              # characters of one plain number (int64 has 19 digits)
+    aliases: bool = True           # `*name` allowed at all
+    marks: int = MAX_MARKS         # positions are kept for paths this long (memory: a ledger's are few)
+
+
+SPEC = Budget("spec", "a ModelDeployment spec", SpecError)
+# A ledger grows by ~5 KB and ~280 nodes per release (about 850 releases fit); mlspec
+# writes it and never writes an alias, so an alias in a ledger is a hand edit. Its shape
+# is checked down to `releases[i].pins.data.version`: positions deeper are not kept.
+LEDGER = Budget("ledger", "a ReleaseLedger", LedgerError, bytes=4 * MIB, expanded=4 * MIB, nodes=300_000,
+                aliases=False, marks=5)
+# What one spec may make: each environment is built from the whole spec, so the work
+# and memory of a build grow with environments x the spec's text (measured: about 3
+# bytes of memory per character of spec per environment; see benchmarks/README.md).
+MAX_ENVIRONMENTS = 64
+MAX_BUILD_CHARS = 16 * MIB
+# Kept for callers and tests that name the spec limits directly.
+MAX_BYTES, MAX_DEPTH, MAX_NODES = SPEC.bytes, SPEC.depth, SPEC.nodes
+
+__all__ = ["LEDGER", "MAX_BUILD_CHARS", "MAX_ENVIRONMENTS", "SPEC", "Budget", "Document", "Mark", "Path", "YamlLoader",
+           "copy_data", "diagnostic", "load", "load_data", "read_limited", "scalar_value"]
 
 Path = tuple[str | int, ...]
 Mark = tuple[int, int]
@@ -38,6 +76,21 @@ _BUILDERS = {
     "tag:yaml.org,2002:bool": _CONSTRUCTOR.construct_yaml_bool,
     "tag:yaml.org,2002:null": _CONSTRUCTOR.construct_yaml_null,
 }
+_NUMBERS = frozenset({"tag:yaml.org,2002:int", "tag:yaml.org,2002:float"})
+
+
+def read_limited(source: IO[bytes] | int, limit: int) -> bytes:
+    """At most `limit + 1` bytes of an open binary file or file descriptor: a caller
+    that gets more than `limit` bytes refuses the file without reading the rest
+    (`load` does, given the bytes and the file's budget)."""
+    chunks, left = [], limit + 1
+    while left > 0:
+        chunk = os.read(source, min(left, MIB)) if isinstance(source, int) else source.read(min(left, MIB))
+        if not chunk:
+            break
+        chunks.append(chunk)
+        left -= len(chunk)
+    return b"".join(chunks)
 
 
 @dataclass
@@ -51,6 +104,7 @@ class Document:
     # Raw text of plain scalars that YAML turned into something other than a
     # string (`1.10` -> 1.1, `no` -> False): used to explain type errors.
     plain: dict[Path, str] = field(default_factory=dict)
+    chars: int = 0  # characters of text, aliases expanded: what building it multiplies
 
     def position(self, path: Path, *, key: bool = True) -> Mark:
         """Where `path` stands; the nearest existing ancestor when it does not."""
@@ -64,7 +118,7 @@ class Document:
 
 
 class _Frame:
-    __slots__ = ("container", "path", "key", "key_mark", "anchor", "mark", "size")
+    __slots__ = ("container", "path", "key", "key_mark", "anchor", "mark", "size", "chars", "height")
 
     def __init__(self, container: Any, path: Path, anchor: str | None, mark: Mark) -> None:
         self.container = container
@@ -73,14 +127,19 @@ class _Frame:
         self.key_mark: Mark = (1, 1)
         self.anchor = anchor
         self.mark = mark
-        self.size = 1
+        self.size = 1    # nodes, itself included
+        self.chars = 0   # characters of its scalars
+        self.height = 1  # collections nested in it, itself included
 
 
 def _mark(m: Any) -> Mark:
     return (m.line + 1, m.column + 1)
 
 
-def _scalar(event: yaml.ScalarEvent) -> Any:
+def _scalar(event: yaml.ScalarEvent, budget: Budget) -> Any:
+    if len(event.value) > budget.scalar:
+        raise _Fail(_mark(event.start_mark), f"a scalar of {len(event.value)} characters; "
+                    f"one value in a {budget.kind} may have at most {budget.scalar}")
     if event.style:  # quoted or block scalars are always strings ('' or None is plain)
         return event.value
     tag = event.tag if event.tag not in (None, "!") else _RESOLVER.resolve(  # type: ignore[no-untyped-call]
@@ -95,7 +154,21 @@ def _scalar(event: yaml.ScalarEvent) -> Any:
         if tag.startswith("tag:yaml.org,2002:") and tag.rsplit(":", 1)[1] not in ("str", "timestamp"):
             raise _Fail(_mark(event.start_mark), f"unsupported YAML tag {tag!r}")
         return event.value
-    return build(yaml.ScalarNode(tag, event.value))
+    if tag in _NUMBERS:
+        _check_number(event, budget)
+    value = build(yaml.ScalarNode(tag, event.value))
+    if type(value) is float and math.isinf(value) and "inf" not in event.value.lower():
+        raise _Fail(_mark(event.start_mark), f"`{event.value}` is out of the range of a number (a 64-bit float); "
+                    "quote it if it is text")
+    return value
+
+
+def _check_number(event: yaml.ScalarEvent, budget: Budget) -> None:
+    # Python refuses ints of more than 4,300 digits, and PyYAML converts YAML 1.1's
+    # base-60 ints (`1:2:3`) in quadratic time: no number a spec means is this long.
+    if len(event.value) > budget.number:
+        raise _Fail(_mark(event.start_mark), f"a number of {len(event.value)} characters; a number may have at most "
+                    f"{budget.number} (quote it if it is text)")
 
 
 _ATOMS = frozenset({str, int, float, bool, type(None)})
@@ -119,36 +192,10 @@ def scalar_value(node: yaml.ScalarNode) -> Any:
     return node.value if build is None else build(node)
 
 
-def load_data(text: str) -> Any:
-    """Plain data from YAML that mlspec wrote itself (a ledger): composed by libyaml and
-    built by walking the nodes, not by PyYAML's generic constructor (about twice as
-    fast). Timestamps stay text; a duplicate key fails; an alias is one shared object,
-    as `yaml.load` makes it, so aliases cannot multiply the work."""
-    node = yaml.compose(text, Loader=YamlLoader)
-    return None if node is None else _node_data(node, {})
-
-
-def _node_data(node: yaml.Node, seen: dict[int, Any]) -> Any:
-    if isinstance(node, yaml.ScalarNode):
-        return scalar_value(node)
-    done = seen.get(id(node))
-    if done is not None:
-        return done
-    if isinstance(node, yaml.SequenceNode):
-        items: list[Any] = []
-        seen[id(node)] = items
-        items.extend(_node_data(v, seen) for v in node.value)
-        return items
-    mapping: dict[Any, Any] = {}
-    seen[id(node)] = mapping
-    for k, v in node.value:
-        if not isinstance(k, yaml.ScalarNode):
-            raise yaml.YAMLError(f"a mapping key is not a scalar (line {k.start_mark.line + 1})")
-        key = scalar_value(k)
-        if key in mapping:
-            raise yaml.YAMLError(f"duplicate key {key!r} (line {k.start_mark.line + 1})")
-        mapping[key] = _node_data(v, seen)
-    return mapping
+def load_data(text: str | bytes, source: str = "<string>", budget: Budget = LEDGER) -> dict[str, Any]:
+    """Plain data of a YAML mapping that mlspec wrote itself (a ledger), within `budget`."""
+    data: dict[str, Any] = load(text, source, budget).data
+    return data
 
 
 class _Fail(Exception):
@@ -157,26 +204,28 @@ class _Fail(Exception):
         self.message = message
 
 
-def load(text: str | bytes, source: str = "<string>") -> Document:
-    """Parse one spec document. Raises `SpecError` with a position on any problem."""
+def load(text: str | bytes, source: str = "<string>", budget: Budget = SPEC) -> Document:
+    """Parse one YAML document whose root is a mapping, within `budget`. Raises
+    `budget.error` (`SpecError` for specs) with a position on any problem."""
     size = len(text.encode("utf-8", "replace") if isinstance(text, str) else text)
-    if size > MAX_BYTES:
-        raise SpecError.at(source, 1, 1, f"file is {size} bytes; a spec may be at most {MAX_BYTES} bytes")
+    if size > budget.bytes:
+        raise budget.error.at(source, 1, 1, f"file is over {budget.bytes} bytes; a {budget.kind} may be at most "
+                              f"{budget.bytes} bytes")
     if isinstance(text, bytes):
         try:
             text = text.decode("utf-8")
         except UnicodeDecodeError as exc:
-            raise SpecError.at(source, 1, 1, f"file is not valid UTF-8 (byte {exc.start})") from None
+            raise budget.error.at(source, 1, 1, f"file is not valid UTF-8 (byte {exc.start})") from None
     try:
-        return _build(text, source)
+        return _build(text, source, budget)
     except _Fail as fail:
-        raise SpecError.at(source, *fail.mark, fail.message) from None
+        raise budget.error.at(source, *fail.mark, fail.message) from None
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line, col = _mark(mark) if mark else (1, 1)
-        raise SpecError.at(source, line, col, _yaml_message(exc, text, line, col)) from None
+        raise budget.error.at(source, line, col, _yaml_message(exc, text, line, col)) from None
     except yaml.YAMLError as exc:
-        raise SpecError.at(source, 1, 1, f"invalid YAML: {exc}") from None
+        raise budget.error.at(source, 1, 1, f"invalid YAML: {exc}") from None
 
 
 def _yaml_message(exc: yaml.MarkedYAMLError, text: str, line: int, col: int) -> str:
@@ -189,47 +238,60 @@ def _yaml_message(exc: yaml.MarkedYAMLError, text: str, line: int, col: int) -> 
     return f"invalid YAML: {problem}{context}"
 
 
-def _build(text: str, source: str) -> Document:
+def _build(text: str, source: str, budget: Budget) -> Document:
     doc = Document(source, {})
-    anchors: dict[str, tuple[Any, int]] = {}
+    anchors: dict[str, tuple[Any, int, int, int]] = {}  # value, nodes, characters, height
     stack: list[_Frame] = []
-    total = 0
+    nodes = chars = 0  # so far, counting what aliases repeat
+    max_nodes, max_chars, max_depth, max_scalar = budget.nodes, budget.expanded, budget.depth, budget.scalar
+    max_marks = budget.marks
     documents = 0
     root: Any = None
     root_mark: Mark = (1, 1)
 
-    def place(value: Any, mark: Mark, size: int, anchor: str | None, style_plain: str | None) -> None:
-        nonlocal root, root_mark, total
-        total += size
-        if total > MAX_NODES:
-            raise _Fail(mark, f"document expands to more than {MAX_NODES} nodes (alias bomb?)")
+    def place(value: Any, mark: Mark, size: int, weight: int, height: int, anchor: str | None,
+              style_plain: str | None) -> None:
+        nonlocal root, root_mark
         if anchor:
-            anchors[anchor] = (value, size)
+            anchors[anchor] = (value, size, weight, height)
         if not stack:
             root, root_mark = value, mark
             return
         frame = stack[-1]
         frame.size += size
-        if isinstance(frame.container, list):
+        frame.chars += weight
+        if height >= frame.height:
+            frame.height = height + 1
+        if type(frame.container) is list:
             path = frame.path + (len(frame.container),)
             frame.container.append(value)
         elif frame.key is None:  # this value is a key
             if not isinstance(value, (str, int, float, bool)) and value is not None:
                 raise _Fail(mark, "mapping keys must be plain scalars")
+            # Keys are always text: a plain key as written (`1.10`, `no`, `null`), a
+            # quoted one as its value, so YAML 1.1 typing never renames a field.
             key = style_plain if style_plain is not None else str(value)
             if key in frame.container:
-                first = doc.key_marks.get(frame.path + (key,), (0, 0))
-                raise _Fail(mark, f"duplicate key `{key}` (first defined at line {first[0]})")
+                first = doc.key_marks.get(frame.path + (key,))
+                raise _Fail(mark, f"duplicate key `{key}`" + (f" (first defined at line {first[0]})" if first else ""))
             frame.key, frame.key_mark = key, mark
             return
         else:
             path = frame.path + (frame.key,)
             frame.container[frame.key] = value
-            doc.key_marks[path] = frame.key_mark
+            if len(path) <= max_marks:
+                doc.key_marks[path] = frame.key_mark
             frame.key = None
+        if len(path) > max_marks:
+            return
         doc.marks[path] = mark
         if style_plain is not None and not isinstance(value, str):
             doc.plain[path] = style_plain
+
+    def over(mark: Mark) -> None:
+        if nodes > max_nodes:
+            raise _Fail(mark, f"document expands to more than {max_nodes} nodes (alias bomb?)")
+        raise _Fail(mark, f"document expands to more than {max_chars} characters of text (alias bomb?)")
 
     def child_path() -> Path:
         if not stack:
@@ -239,42 +301,82 @@ def _build(text: str, source: str) -> Document:
             return frame.path + (len(frame.container),)
         return frame.path + (frame.key if frame.key is not None else "",)
 
-    for event in yaml.parse(text, Loader=YamlLoader):
-        if isinstance(event, yaml.DocumentStartEvent):
-            documents += 1
-            if documents > 1:
-                raise _Fail(_mark(event.start_mark), "several YAML documents in one file; put one spec per file")
-        elif isinstance(event, (yaml.MappingStartEvent, yaml.SequenceStartEvent)):
+    scalar_event, alias_event, document_start = yaml.ScalarEvent, yaml.AliasEvent, yaml.DocumentStartEvent
+    starts = (yaml.MappingStartEvent, yaml.SequenceStartEvent)
+    ends = (yaml.MappingEndEvent, yaml.SequenceEndEvent)
+    events: Iterator[Any] = yaml.parse(text, Loader=YamlLoader)  # dispatched on type(), as `Any`
+    for event in events:
+        kind = type(event)
+        if kind is scalar_event:  # most events: the common cases are inlined
+            start = event.start_mark
+            mark = (start.line + 1, start.column + 1)
+            text = event.value
+            size = len(text)
+            top = stack[-1] if stack else None
+            if top is not None and top.key is None and type(top.container) is dict and event.tag is None \
+                    and size <= max_scalar and text != "<<":
+                # a key is its text (see `place`): no type to resolve
+                nodes += 1
+                chars += size
+                if nodes > max_nodes or chars > max_chars:
+                    over(mark)
+                if event.anchor:
+                    anchors[event.anchor] = (text, 1, size, 0)
+                if text in top.container:
+                    first = doc.key_marks.get(top.path + (text,))
+                    raise _Fail(mark, f"duplicate key `{text}`" + (f" (first defined at line {first[0]})" if first else ""))
+                top.size += 1
+                top.chars += size
+                top.key, top.key_mark = text, mark
+                continue
+            value = text if event.style and size <= max_scalar else _scalar(event, budget)
+            nodes += 1
+            chars += size
+            if nodes > max_nodes or chars > max_chars:
+                over(mark)
+            place(value, mark, 1, size, 0, event.anchor, None if event.style else text)
+        elif kind in starts:
             mark = _mark(event.start_mark)
-            if len(stack) >= MAX_DEPTH:
-                raise _Fail(mark, f"nesting deeper than {MAX_DEPTH} levels")
-            if stack and isinstance(stack[-1].container, dict) and stack[-1].key is None:
+            if len(stack) >= max_depth:
+                raise _Fail(mark, f"nesting deeper than {max_depth} levels")
+            if stack and stack[-1].key is None and type(stack[-1].container) is dict:
                 raise _Fail(mark, "mapping keys must be plain scalars")
-            container: Any = {} if isinstance(event, yaml.MappingStartEvent) else []
+            nodes += 1
+            if nodes > max_nodes:
+                over(mark)
+            container: Any = {} if kind is yaml.MappingStartEvent else []
             stack.append(_Frame(container, child_path(), event.anchor, mark))
-        elif isinstance(event, (yaml.MappingEndEvent, yaml.SequenceEndEvent)):
+        elif kind in ends:
             frame = stack.pop()
-            total -= frame.size - 1  # children were counted already
-            place(frame.container, frame.mark, frame.size, frame.anchor, None)
-        elif isinstance(event, yaml.ScalarEvent):
+            place(frame.container, frame.mark, frame.size, frame.chars, frame.height, frame.anchor, None)
+        elif kind is alias_event:
             mark = _mark(event.start_mark)
-            value = _scalar(event)
-            place(value, mark, 1, event.anchor, None if event.style else event.value)
-        elif isinstance(event, yaml.AliasEvent):
-            mark = _mark(event.start_mark)
+            if not budget.aliases:
+                raise _Fail(mark, f"an alias (`*{event.anchor}`): a {budget.kind} has none, mlspec never writes them")
             if event.anchor not in anchors:
                 raise _Fail(mark, f"unknown alias `*{event.anchor}`")
-            value, size = anchors[event.anchor]
-            if stack and isinstance(stack[-1].container, dict) and stack[-1].key is None:
+            value, size, weight, height = anchors[event.anchor]
+            if stack and stack[-1].key is None and type(stack[-1].container) is dict:
                 raise _Fail(mark, "aliases cannot be used as mapping keys")
-            place(value, mark, size, None, None)
+            if len(stack) + height > max_depth:
+                raise _Fail(mark, f"nesting deeper than {max_depth} levels (through `*{event.anchor}`)")
+            nodes += size
+            chars += weight
+            if nodes > max_nodes or chars > max_chars:
+                over(mark)
+            place(value, mark, size, weight, height, None, None)
+        elif kind is document_start:
+            documents += 1
+            if documents > 1:
+                raise _Fail(_mark(event.start_mark), f"several YAML documents in one file; put one {budget.kind} per file")
 
     if documents == 0 or root is None:
-        raise _Fail((1, 1), "empty file: expected a ModelDeployment spec")
+        raise _Fail((1, 1), f"empty file: expected {budget.expects}")
     if not isinstance(root, dict):
         raise _Fail(root_mark, f"the document root must be a mapping, not a {_kind(root)}")
     doc.data = root
     doc.marks[()] = root_mark
+    doc.chars = chars
     return doc
 
 

@@ -14,6 +14,8 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
 from pydantic.alias_generators import to_camel
 
+from mlspec.loader import MAX_ENVIRONMENTS
+
 API_VERSION = "mlspec.dev/v1alpha1"
 SCHEMA_URL = "https://mlspec.dev/schemas/v1alpha1/mlspec.schema.json"
 KIND = "ModelDeployment"
@@ -25,7 +27,10 @@ LABEL_KEY_RE = r"^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?
 IMAGE_RE = r"^[a-z0-9][a-z0-9._/:-]*@sha256:[a-f0-9]{64}$"
 URI_RE = r"^[a-z][a-z0-9+.-]*://[^\s]+$"
 COMMIT_RE = r"^[a-f0-9]{40}([a-f0-9]{24})?$"
-DURATION_RE = r"^([0-9]+h([0-9]+m)?([0-9]+s)?|[0-9]+m([0-9]+s)?|[0-9]+s)$"
+# At most 999999h + 9999999m + 999999999s (about 1.44 million hours): below Go's
+# time.Duration (2,562,047h), which Argo Rollouts parses pauses and intervals into, and
+# far below int64 `activeDeadlineSeconds`.
+DURATION_RE = r"^([0-9]{1,6}h([0-9]{1,7}m)?([0-9]{1,9}s)?|[0-9]{1,7}m([0-9]{1,9}s)?|[0-9]{1,9}s)$"
 METRIC_RE = r"^[A-Za-z_][A-Za-z0-9_.:-]*$"
 QUANTITY_RE = r"^[+]?([0-9]+|[0-9]+\.[0-9]*|\.[0-9]+)([KMGTPE]i|[mkMGTPE]|[eE][+-]?[0-9]+)?$"
 ENV_NAME_RE = r"^[A-Za-z_][A-Za-z0-9_]*$"
@@ -169,7 +174,7 @@ Uri = Annotated[
 ]
 Duration = Annotated[
     str,
-    _matching(DURATION_RE, "a duration", " (expected e.g. `30s`, `10m`, `1h30m`)"),
+    _matching(DURATION_RE, "a duration", " (expected e.g. `30s`, `10m`, `1h30m`; at most 999999h, 9999999m, 999999999s)"),
     Field(json_schema_extra={"pattern": DURATION_RE}, examples=["10m"]),
 ]
 Quantity = Annotated[
@@ -468,8 +473,8 @@ class OnlineMetric(Strict):
     min: float | None = Field(default=None, description="Fail when the value is below this.")
     max: float | None = Field(default=None, description="Fail when the value is above this.")
     interval: Duration = Field(default="1m", description="How often the query runs.")
-    failure_limit: int = Field(default=1, ge=0, description="Failed measurements tolerated before the rollout aborts.")
-    count: int | None = Field(default=None, ge=1, description="Number of measurements (default: until the rollout completes).")
+    failure_limit: int = Field(default=1, ge=0, le=2**31 - 1, description="Failed measurements tolerated before the rollout aborts.")
+    count: int | None = Field(default=None, ge=1, le=2**31 - 1, description="Number of measurements (default: until the rollout completes).")
     initial_delay: Duration | None = Field(default=None, description="Wait before the first measurement.")
 
 
@@ -588,7 +593,9 @@ class Spec(Strict):
     rollout: RolloutSection = Field(default_factory=RolloutSection, description="Canary rollout. Default: a safe canary.")
     rollback: Rollback | None = Field(default=None, description="The previous release (absent for a model's first release).")
     environments: dict[DnsLabel, Overlay] = Field(
-        default_factory=dict, description="Per-environment overlays; `mlspec build` builds each one (or `default` when none)."
+        default_factory=dict, max_length=MAX_ENVIRONMENTS,
+        description=f"Per-environment overlays (at most {MAX_ENVIRONMENTS}); `mlspec build` builds each one "
+        "(or `default` when none).",
     )
 
 

@@ -14,7 +14,7 @@ from typing import Any, Mapping
 
 from mlspec import check, delivery, traffic
 from mlspec.errors import Diagnostic, SpecError
-from mlspec.loader import Document, Path, copy_data, diagnostic
+from mlspec.loader import MAX_BUILD_CHARS, Document, Path, copy_data, diagnostic
 from mlspec.model import ModelDeployment, Spec
 
 DEFAULT_ENV = "default"
@@ -131,6 +131,11 @@ def resolve(doc: Document, env: str | None = None, context: Context = NO_CONTEXT
                         f"environment `{env}` is not declared; this spec has no `spec.environments`, so its only "
                         f"environment is `{DEFAULT_ENV}`")])
     selected = [env] if env is not None and declared else (declared or [DEFAULT_ENV])
+    if len(selected) * doc.chars > MAX_BUILD_CHARS:
+        raise SpecError([diagnostic(doc, ("spec", "environments"), (
+            f"{len(selected)} environments of a spec of {doc.chars} characters is more than mlspec builds from one "
+            f"spec (environments x characters at most {MAX_BUILD_CHARS}); build fewer at a time with --env, "
+            "or make the spec smaller"))])
     releases: list[Release] = []
     problems: list[Diagnostic] = []
     for name in selected:

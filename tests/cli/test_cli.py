@@ -260,7 +260,9 @@ def test_a_damaged_ledger_fails_only_the_spec_that_needs_it(tmp_path):
     result = run("build", specs, "-o", out, "-j", "2")
     assert result.exit_code == 1
     errors = [line for line in result.stderr.splitlines() if ": error: " in line]
-    assert len(errors) == 1 and "_ledger/churn-3.yaml:1:1: error: the ledger is damaged" in errors[0], result.stderr
+    # positioned where the YAML breaks: the end of the unclosed flow sequence
+    assert len(errors) == 1 and "_ledger/churn-3.yaml:2:1: error: the ledger is damaged: invalid YAML" in errors[0], \
+        result.stderr
     assert _snapshot(out) == before
     (specs / "m3.yaml").unlink()
     assert run("build", specs, "-o", out, "-j", "2", "--check").exit_code == 0
@@ -271,7 +273,11 @@ def test_recorded_metrics_are_read_on_demand(tmp_path):
 
     metrics = releases.RecordedMetrics(tmp_path)
     assert dict(metrics) == {} and metrics.get("churn") is None  # no ledger directory yet
-    lg = ledger.Ledger("churn", "1.0.0", [{"version": "1.0.0", "metrics": {"f1": 0.9}}, {"version": "0.9.0"}])
+    def entry(version: str, **more: object) -> dict[str, object]:  # the shape `ledger.record` writes
+        pins = {"artifact": {}, "code": {}, "data": {"uri": "s3://d", "version": "v1"}, "seed": 1, "environment": {}}
+        return {"version": version, "source": "churn.yaml", "specDigest": "sha256:0", "pins": pins, "spec": {}, **more}
+
+    lg = ledger.Ledger("churn", "1.0.0", [entry("1.0.0", metrics={"f1": 0.9}), entry("0.9.0")])
     (tmp_path / "_ledger").mkdir()
     (tmp_path / ledger.relpath("churn")).write_text(ledger.dump(lg))
     (tmp_path / ledger.relpath("idle")).write_text(ledger.dump(ledger.Ledger("idle")))
