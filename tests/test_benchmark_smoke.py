@@ -47,11 +47,10 @@ def test_generated_specs_are_valid_and_varied(tmp_path):
     assert runtimes == {"mlserver", "triton", "torchserve", "custom"}
 
 
-# The cases that depend only on the loader budget. The 400 MB file and the FIFOs are
-# read by specfiles (the safe-path layer): they join this list once it reads with
-# `loader.read_limited` and refuses non-regular files.
+# Every refused case: the loader budget's, and the file layer's (a 400 MB file read only
+# up to its bound, FIFOs refused unopened).
 LOADER_CASES = ["alias string bomb", "empty environments", "ledger bomb", "damaged ledger", "base-60", "digit int",
-                "timeout"]
+                "timeout", "400 MB", "FIFO"]
 
 
 def test_adversarial_cases_are_refused_with_positioned_errors(tmp_path):
@@ -60,6 +59,6 @@ def test_adversarial_cases_are_refused_with_positioned_errors(tmp_path):
                            "--only", *LOADER_CASES, "--json", str(out)], capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     rows = json.loads(out.read_text())["adversarial"]
-    assert len(rows) == 10 and all(word in " ".join(r["case"] for r in rows) for word in LOADER_CASES)
+    assert len(rows) == 13 and all(word in " ".join(r["case"] for r in rows) for word in LOADER_CASES)
     assert [(r["case"], r["exit"], r["ok"], r["problem"]) for r in rows] == [(r["case"], 1, True, "") for r in rows]
     assert all(r["peak_mib"] > 0 for r in rows)  # measured, whatever the number
