@@ -19,6 +19,7 @@ import click
 from mlspec import __version__, core, emit, ledger, releases, report
 from mlspec.errors import Diagnostic, GateFailed, MlspecError
 from mlspec.resolve import Context
+from mlspec.text import log_safe
 from mlspec.specfiles import abandon, build_into, commit, compile_many, find_specs, read_spec
 
 EXIT_INVALID, EXIT_INTERNAL = 1, 3  # usage errors exit 2, as click does
@@ -45,7 +46,7 @@ class _Group(click.Group):
             if ctx.meta.get("mlspec.debug"):
                 traceback.print_exc()
             else:
-                click.echo(f"mlspec: internal error: {type(exc).__name__}: {exc} (rerun with --debug for a traceback)",
+                click.echo(f"mlspec: internal error: {type(exc).__name__}: {log_safe(str(exc))} (rerun with --debug for a traceback)",
                            err=True)
             ctx.exit(EXIT_INTERNAL)
 
@@ -307,7 +308,7 @@ def digest_command(ctx: click.Context, paths: tuple[str, ...]) -> None:
         try:
             value = digest.digest(path)
         except digest.DigestError as exc:
-            click.echo(f"mlspec: error: {exc}", err=True)
+            click.echo(f"mlspec: error: {log_safe(str(exc))}", err=True)
             failed = True
             continue
         click.echo(value if len(paths) == 1 else f"{value}  {path}")
