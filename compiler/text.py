@@ -6,11 +6,14 @@ passes exactly one of these at the boundary where it is written:
 - `comment_safe`: into a YAML comment (the header above every document);
 - `log_safe`: into a line of text output (diagnostics, `diff --format text`);
 - `github_data` / `github_property`: into a GitHub Actions workflow command;
-- `markdown_code`: into markdown, always as a code span (`diff --format markdown`).
+- `markdown_code`: into markdown, always as a code span (`diff --format markdown`);
+- `kubelet_literal`: into a container's `command`, `args` or `env` value, which the
+  kubelet expands (`$(NAME)` -> a variable's value, `$$` -> `$`).
 
 The escapes are for reading, not for decoding back: what matters is that the text
 stays on its line and cannot become YAML, a terminal escape, a workflow command,
-an image, a link, a mention or HTML. (Manifest values are not escaped here: they
+an image, a link, a mention or HTML; `kubelet_literal` is exact: the container sees
+the value as written. (Other manifest values are not escaped here: they
 are data, and `emit` encodes them as YAML scalars.)
 """
 
@@ -87,3 +90,13 @@ def markdown_code(text: str, table: bool = False) -> str:
     if not body or body[0] in "` " or body[-1] in "` ":
         body = f" {body} "
     return f"{fence}{body}{fence}"
+
+
+# The kubelet's expansion reads `$$` as `$` and `$(NAME)` as a variable; any other `$`
+# stays. Doubling each `$` that starts either makes the expansion give the text back.
+_EXPANDED = re.compile(r"\$(?=[$(])")
+
+
+def kubelet_literal(text: str) -> str:
+    """`text` for a container's command, args or env value: the kubelet's `$(VAR)` expansion yields it unchanged."""
+    return _EXPANDED.sub("$$", text) if "$" in text else text
