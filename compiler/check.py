@@ -42,9 +42,10 @@ _SECRETS: list[tuple[re.Pattern[str], str, Callable[[str], bool] | None]] = [
     (re.compile(r"\bsk-(proj-)?[A-Za-z0-9_-]{20,}\b"), "an API secret key", None),
     (re.compile(r"\bhf_[A-Za-z0-9]{30,}\b"), "a Hugging Face token", None),
     (re.compile(r"\beyJ[A-Za-z0-9_-]{10,}\.eyJ[A-Za-z0-9_-]{10,}\.[A-Za-z0-9_-]{10,}"), "a JSON Web Token", None),
-    (re.compile(r"(?i)\b[a-z][a-z0-9+.-]*://[^/\s:@]+:[^/\s@]+@"), "a URL with an embedded password", None),
+    # Schemes in any case (`HTTPS://`), spelled out: IGNORECASE makes every position slower.
+    (re.compile(r"\b[A-Za-z][A-Za-z0-9+.-]*://[^/\s:@]+:[^/\s@]+@"), "a URL with an embedded password", None),
     # A user name alone is common (`ssh://git@host`); a long one with digits is a token.
-    (re.compile(r"(?i)\b[a-z][a-z0-9+.-]*://(?=[^/\s:@]*[0-9])[^/\s:@]{20,}@"), "a URL with an embedded token", None),
+    (re.compile(r"\b[A-Za-z][A-Za-z0-9+.-]*://(?=[^/\s:@]*[0-9])[^/\s:@]{20,}@"), "a URL with an embedded token", None),
     (re.compile(r"(?i)\b(AccountKey|SharedAccessSignature|sig)=[A-Za-z0-9%+/=]{20,}"), "an Azure storage key or SAS token", None),
     (re.compile(r"(?i)[?&](access_token|id_token|refresh_token|token|api_?key|x-amz-signature|x-amz-security-token|"
                 r"x-goog-signature|x-goog-credential|signature|password)=[^&\s#]{8,}"),
@@ -387,7 +388,8 @@ def text_problems(doc: Document) -> Iterator[Diagnostic]:
             named = node.get("name") if isinstance(node.get("value"), str) else None
             for k, v in node.items():
                 if isinstance(k, str):
-                    yield from _string_problems(doc, path + (k,), k, key=True)
+                    if _suspect_key(k):
+                        yield from _string_problems(doc, path + (k,), k, key=True)
                     name = named if k == "value" and isinstance(named, str) else k
                     if isinstance(v, str) and _names_credential(name) and _high_entropy(v):
                         yield _secret(doc, path + (k,), f"a secret value (`{name}` names a credential)")
@@ -403,6 +405,12 @@ def text_problems(doc: Document) -> Iterator[Diagnostic]:
             yield from _string_problems(doc, path, node, key=False)
 
 
+@functools.lru_cache(maxsize=4096)
+def _suspect_key(key: str) -> bool:
+    # Keys are mostly the spec's own field names, the same in every spec: searched once each.
+    return bool(_ANY_SECRET.search(key) or _UNCARRIED.search(key) or "{{" in key)
+
+
 def _secret(doc: Document, path: Path, what: str, key: bool = False) -> Diagnostic:
     # A key is not repeated: the message would print the credential into CI logs.
     where = f"a key in `{_dotted(path[:-1])}`" if key else f"`{_dotted(path)}`"
@@ -411,6 +419,8 @@ def _secret(doc: Document, path: Path, what: str, key: bool = False) -> Diagnost
 
 
 def _string_problems(doc: Document, path: Path, text: str, key: bool) -> Iterator[Diagnostic]:
+    if not (_ANY_SECRET.search(text) or _UNCARRIED.search(text) or "{{" in text):  # the common case
+        return
     where = f"the key `{_dotted(path)}`" if key else f"`{_dotted(path)}`"
     if _ANY_SECRET.search(text):
         for pattern, what, confirm in _SECRETS:
