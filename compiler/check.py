@@ -45,7 +45,9 @@ _SECRETS: list[tuple[re.Pattern[str], str, Callable[[str], bool] | None]] = [
     # Schemes in any case (`HTTPS://`), spelled out: IGNORECASE makes every position slower.
     (re.compile(r"\b[A-Za-z][A-Za-z0-9+.-]*://[^/\s:@]+:[^/\s@]+@"), "a URL with an embedded password", None),
     # A user name alone is common (`ssh://git@host`); a long one with digits is a token.
-    (re.compile(r"\b[A-Za-z][A-Za-z0-9+.-]*://(?=[^/\s:@]*[0-9])[^/\s:@]{20,}@"), "a URL with an embedded token", None),
+    # (`oci://repo@sha256:…` is a digest reference, not a user.)
+    (re.compile(r"\b[A-Za-z][A-Za-z0-9+.-]*://(?=[^/\s:@]*[0-9])[^/\s:@]{20,}@(?!sha(256|512):)"),
+     "a URL with an embedded token", None),
     (re.compile(r"(?i)\b(AccountKey|SharedAccessSignature|sig)=[A-Za-z0-9%+/=]{20,}"), "an Azure storage key or SAS token", None),
     (re.compile(r"(?i)[?&](access_token|id_token|refresh_token|token|api_?key|x-amz-signature|x-amz-security-token|"
                 r"x-goog-signature|x-goog-credential|signature|password)=[^&\s#]{8,}"),

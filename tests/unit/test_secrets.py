@@ -77,6 +77,7 @@ NEAR_MISSES = [
     ("jwt-header-alone", {"k": "eyJhbGciOiJIUzI1NiJ9"}),
     ("url-with-port", {"k": "https://host.example.com:8443/path?x=a:b@c"}),
     ("url-user-name", {"k": "ssh://git@github.com/acme/model", "j": "https://alice@example.com/x"}),
+    ("oci-digest-reference", {"k": f"oci://byku7k-uhciqqjzfsu7gfwz0h@sha256:{HEX64}"}),
     ("azure-short", {"k": "AccountKey=short", "j": "sig=abc"}),
     ("query-without-credentials", {"k": "https://h.example.com/x?version=12345678&page=2&token=short"}),
     ("basic-word", {"k": "Basic configuration options", "j": "basic setup"}),
