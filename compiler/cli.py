@@ -21,6 +21,7 @@ from mlspec import __version__, core, ledger, model, outtree, releases, report, 
 from mlspec.errors import Diagnostic, GateFailed, MlspecError
 from mlspec.model import DNS_LABEL_RE
 from mlspec.resolve import Context
+from mlspec.text import log_safe
 from mlspec.specfiles import abandon, build_into, commit, compile_many, find_specs, read_spec
 
 EXIT_INVALID, EXIT_INTERNAL = 1, 3  # usage errors exit 2, as click does
@@ -47,7 +48,7 @@ class _Group(click.Group):
             if ctx.meta.get("mlspec.debug"):
                 traceback.print_exc()
             else:
-                click.echo(f"mlspec: internal error: {type(exc).__name__}: {exc} (rerun with --debug for a traceback)",
+                click.echo(f"mlspec: internal error: {type(exc).__name__}: {log_safe(str(exc))} (rerun with --debug for a traceback)",
                            err=True)
             ctx.exit(EXIT_INTERNAL)
 
@@ -371,7 +372,7 @@ def digest_command(ctx: click.Context, paths: tuple[str, ...]) -> None:
         try:
             value = digest.digest(path)
         except digest.DigestError as exc:
-            click.echo(f"mlspec: error: {exc}", err=True)
+            click.echo(f"mlspec: error: {log_safe(str(exc))}", err=True)
             failed = True
             continue
         click.echo(value if len(paths) == 1 else f"{value}  {path}")

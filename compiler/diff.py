@@ -16,12 +16,14 @@ from __future__ import annotations
 
 import difflib
 import json
+import re
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 from mlspec.core import CompiledSpec, to_files
 from mlspec.ledger import Ledger
 from mlspec.model import ModelDeployment
+from mlspec.text import log_safe, markdown_code
 
 # (label, path into the spec dumped by alias)
 PINNED = [
@@ -192,9 +194,7 @@ def compare(old: CompiledSpec | None, new: CompiledSpec, recorded: list[Change] 
         for alert in env_alerts:
             tagged_a = alert if everywhere(alert, 2) else f"{alert} (environment {env})"
             alerts += [tagged_a] if tagged_a not in alerts else []
-    recorded = recorded or []
-    alerts += [f"recorded {c.field} changed in the ledger: {_short(c.old)} -> {_short(c.new)} "
-               "(a baseline the gate compares against)" for c in recorded]
+    recorded = recorded or []  # ledger text: rendered apart from mlspec's own alerts, escaped per format
     # Both sides get the same header (where the new spec is): only real changes show.
     old_files = to_files(old.items, new.source) if old else {}
     new_files = to_files(new.items, new.source)
@@ -237,6 +237,9 @@ def _short(value: Any) -> str:
     return text if len(text) <= 80 else text[:77] + "..."
 
 
+_BASELINE = "a baseline the gate compares against"
+
+
 def _threshold_line(t: ThresholdChange) -> str:
     symbol = {"min": ">=", "max": "<=", "maxDrop": "drop <="}[t.bound]
     old = f"{symbol} {t.old:g}" if t.old is not None else "(none)"
@@ -246,44 +249,61 @@ def _threshold_line(t: ThresholdChange) -> str:
 
 
 def render_text(d: SpecDiff) -> str:
-    lines = [f"mlspec diff: {d.name}"]
-    if not (d.changes or d.thresholds or d.manifests or d.alerts):
+    # Spec values pass `log_safe`; the manifest diffs are emitted YAML, already escaped.
+    lines = [f"mlspec diff: {log_safe(d.name)}"]
+    if not (d.changes or d.thresholds or d.manifests or d.alerts or d.recorded):
         return lines[0] + ": no changes\n"
     for c in d.changes:
-        lines.append(f"  {c.field}: {_short(c.old)} -> {_short(c.new)}")
+        lines.append(f"  {c.field}: {log_safe(_short(c.old))} -> {log_safe(_short(c.new))}")
     for t in d.thresholds:
-        lines.append(f"  {'WARNING: ' if t.warning else ''}threshold {t.change}: {_threshold_line(t)}")
-    lines.extend(f"  WARNING: {alert.replace('**', '')}" for alert in d.alerts)
+        lines.append(f"  {'WARNING: ' if t.warning else ''}threshold {t.change}: {log_safe(_threshold_line(t))}")
+    lines.extend(f"  WARNING: {log_safe(alert.replace('**', ''))}" for alert in d.alerts)
+    lines.extend(f"  WARNING: recorded {log_safe(c.field)} changed in the ledger: {log_safe(_short(c.old))} -> "
+                 f"{log_safe(_short(c.new))} ({_BASELINE})" for c in d.recorded)
     lines.append("")
     lines.extend(text.rstrip("\n") for text in d.manifests.values())
     return "\n".join(lines) + "\n"
 
 
+def _fence(text: str) -> str:
+    """A code fence no line of `text` can close: longer than any run of backticks in it."""
+    longest = max((len(run) for run in re.findall("`+", text)), default=0)
+    return "`" * max(3, longest + 1)
+
+
 def render_markdown(d: SpecDiff) -> str:
-    out = [f"### mlspec diff: `{d.name}`", ""]
-    if not (d.changes or d.thresholds or d.manifests or d.alerts):
+    # A pull-request comment: every spec value is a code span (`markdown_code`), so none
+    # becomes an image, a link, a mention or HTML; manifests sit in a fence they cannot close.
+    out = [f"### mlspec diff: {markdown_code(d.name)}", ""]
+    if not (d.changes or d.thresholds or d.manifests or d.alerts or d.recorded):
         return "\n".join(out + ["No changes.", ""])
     for t in d.warnings:
-        out.append(f"> [!WARNING]\n> Quality gate **{t.change}**: `{_threshold_line(t)}`")
+        out.append(f"> [!WARNING]\n> Quality gate **{t.change}**: {markdown_code(_threshold_line(t))}")
         out.append("")
-    for alert in d.alerts:
+    for alert in d.alerts:  # mlspec's words around a router's DNS names (validated: no markdown in them)
         out += [f"> [!WARNING]\n> Traffic: {alert}", ""]
+    for c in d.recorded:  # a ledger is repository content anyone can edit: every value a code span
+        out += [f"> [!WARNING]\n> Ledger: recorded {markdown_code(c.field)} changed: {markdown_code(_short(c.old))} -> "
+                f"{markdown_code(_short(c.new))} ({_BASELINE})", ""]
     if d.changes or d.thresholds:
         out += ["| what | before | after |", "|---|---|---|"]
         for c in d.changes:
-            out.append(f"| {c.field} | `{_short(c.old)}` | `{_short(c.new)}` |".replace("``", "` `"))
+            out.append(f"| {c.field} | {markdown_code(_short(c.old), table=True)} | "
+                       f"{markdown_code(_short(c.new), table=True)} |")
         for t in d.thresholds:
             mark = " ⚠️" if t.warning else ""
-            where = f" in {t.environment}" if t.environment else ""
-            out.append(f"| threshold `{t.metric}` {t.bound}{where} ({t.change}{mark}) | "
-                       f"{'-' if t.old is None else f'`{t.old:g}`'} | {'-' if t.new is None else f'`{t.new:g}`'} |")
+            where = f" in {t.environment}" if t.environment else ""  # a DNS label: no markdown in it
+            old = "-" if t.old is None else markdown_code(f"{t.old:g}", table=True)
+            new = "-" if t.new is None else markdown_code(f"{t.new:g}", table=True)
+            out.append(f"| threshold {markdown_code(t.metric, table=True)} {t.bound}{where} ({t.change}{mark}) | "
+                       f"{old} | {new} |")
         out.append("")
     if d.manifests:
         out.append(f"<details><summary>Manifests: {len(d.manifests)} file(s) changed</summary>")
         out.append("")
         for path, text in d.manifests.items():
-            fence = "````" if "```" in text else "```"
-            out += [f"**{path}**", "", f"{fence}diff", text.rstrip("\n"), fence, ""]
+            fence = _fence(text)
+            out += [f"**{markdown_code(path)}**", "", f"{fence}diff", text.rstrip("\n"), fence, ""]
         out.append("</details>")
         out.append("")
     return "\n".join(out)

@@ -30,8 +30,12 @@ KUSTOMIZATION = "kustomization.yaml"
 _PLAIN = re.compile(r"[A-Za-z_/][A-Za-z0-9_./:@=+-]*")
 # Words some YAML reader takes for a boolean or null (go-yaml v2 reads `y`, `n`, `on`, `off`).
 _RESERVED = {"y", "n", "yes", "no", "true", "false", "on", "off", "null"}
-_NEEDS_ESCAPE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029\ufeff\ud800-\udfff]")
-_YAML_LINE_BREAKS = re.compile("[\u0085\u2028\u2029\u007f-\u009f\ufeff]")
+# Outside YAML's printable set (C0 but tab and newline, DEL, C1, surrogates and the
+# non-characters U+FFFE/U+FFFF: readers reject them raw), or a line break to YAML 1.1
+# (U+0085, U+2028, U+2029), or a byte-order mark: such text is double-quoted, escaped.
+_NEEDS_ESCAPE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029\ufeff\ud800-\udfff\ufffe\uffff]")
+# What JSON's encoder leaves raw of those.
+_YAML_LINE_BREAKS = re.compile("[\u0085\u2028\u2029\u007f-\u009f\ufeff\ufffe\uffff]")
 
 
 def double_quoted(text: str) -> str:

@@ -484,6 +484,8 @@ class OnlineAnalysis(Strict):
 
 
 DNS_NAME_RE = r"^(\*\.)?[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$"
+# ingress-nginx copies the path into its configuration: only characters it cannot read as syntax.
+NGINX_PATH_RE = r"^/[A-Za-z0-9._~/-]*$"
 GATEWAY_RE = r"^(mesh|[a-z0-9]([-a-z0-9]*[a-z0-9])?(/[a-z0-9]([-a-z0-9]*[a-z0-9])?)?)$"
 
 DnsName = Annotated[
@@ -496,7 +498,10 @@ DnsName = Annotated[
 class NginxRouting(Strict):
     host: DnsName = Field(description="Host of the stable Ingress.")
     ingress_class_name: DnsLabel | None = Field(default=None, description="`ingressClassName` of the Ingress (e.g. `nginx`).")
-    path: str = Field(default="/", pattern=r"^/\S*$", description="Path prefix routed to the model.")
+    path: Annotated[str, _matching(NGINX_PATH_RE, "a plain path prefix", " (`/`, then letters, digits and `. _ ~ / -`: "
+                                   "NGINX reads `;`, `{`, `$`, quotes and blanks as configuration)"),
+                    Field(json_schema_extra={"pattern": NGINX_PATH_RE})] = Field(
+        default="/", description="Path prefix routed to the model: `/`, then letters, digits and `. _ ~ / -`.")
 
 
 class IstioRouting(Strict):

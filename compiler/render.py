@@ -26,6 +26,7 @@ import jinja2
 import yaml
 
 from mlspec import emit
+from mlspec.text import kubelet_literal
 from mlspec.loader import YamlLoader, scalar_value
 from mlspec.delivery import CONTAINER_SECURITY
 from mlspec.resolve import Release
@@ -213,7 +214,40 @@ def render(release: Release) -> dict[str, dict[str, Any]]:
     # The two pod templates are objects of their own, placed whole into the Job and the AnalysisTemplate.
     shared["eval_pod"] = _Fresh(_render_one(env, "pod-eval.yaml.j2", shared))
     shared["wait_pod"] = _Fresh(_render_one(env, "pod-wait.yaml.j2", shared))
-    return {filename: _render_one(env, template, shared, extra) for template, filename, extra in objects_of(release)}
+    objects = {filename: _render_one(env, template, shared, extra) for template, filename, extra in objects_of(release)}
+    for obj in objects.values():
+        _keep_literal(obj)
+    return objects
+
+
+_CONTAINER_LISTS = ("initContainers", "containers")
+
+
+def _keep_literal(node: Any) -> None:
+    """Every container's `command`, `args` and `env` values, escaped once so that the
+    kubelet's `$(VAR)` expansion gives each back exactly (a record stays exact; a
+    `$(SECRET)` in a URL does not become the secret). The one place this is done."""
+    stack = [node]
+    while stack:
+        item = stack.pop()
+        if type(item) is list:
+            stack.extend(v for v in item if type(v) in (dict, list))
+        elif type(item) is dict:
+            if type(item.get("containers")) is list:  # a pod spec: its containers, nothing below
+                for key in _CONTAINER_LISTS:
+                    for container in item.get(key) or ():
+                        _escape_container(container)
+                continue
+            stack.extend(v for v in item.values() if type(v) in (dict, list))
+
+
+def _escape_container(container: dict[str, Any]) -> None:
+    for key in ("command", "args"):
+        if type(container.get(key)) is list:
+            container[key] = [kubelet_literal(v) if type(v) is str else v for v in container[key]]
+    for var in container.get("env") or ():
+        if type(var) is dict and type(var.get("value")) is str:
+            var["value"] = kubelet_literal(var["value"])
 
 
 def _render_one(env: jinja2.Environment, template: str, values: dict[str, Any],

@@ -1,19 +1,19 @@
-"""Diagnostics -> text for people, JSON for tools, GitHub Actions annotations."""
+"""Diagnostics -> text for people, JSON for tools, GitHub Actions annotations.
+
+Messages quote what the user wrote (keys, values, file names): text and annotations
+pass every source and message through `text.log_safe` here, the one place they are
+written, so none can add a line, a terminal escape or a workflow command. JSON
+carries them exact (its encoding escapes control characters).
+"""
 
 from __future__ import annotations
 
 import json
 
 from mlspec.errors import Diagnostic
+from mlspec.text import github_data, github_property, log_safe
 
 FORMATS = ("text", "json", "github")
-
-
-def _escape_github(text: str, *, prop: bool = False) -> str:
-    text = text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
-    if prop:
-        text = text.replace(":", "%3A").replace(",", "%2C")
-    return text
 
 
 def render(diagnostics: list[Diagnostic], fmt: str) -> str:
@@ -24,7 +24,7 @@ def render(diagnostics: list[Diagnostic], fmt: str) -> str:
         ], indent=2)
     if fmt == "github":
         return "\n".join(
-            f"::{d.severity} file={_escape_github(d.source, prop=True)},line={d.line},col={d.col}::{_escape_github(d.message)}"
+            f"::{d.severity} file={github_property(d.source)},line={d.line},col={d.col}::{github_data(d.message)}"
             for d in diagnostics
         )
-    return "\n".join(str(d) for d in diagnostics)
+    return "\n".join(f"{log_safe(d.source)}:{d.line}:{d.col}: {d.severity}: {log_safe(d.message)}" for d in diagnostics)

@@ -117,7 +117,8 @@ def test_diff_reports_a_resealed_metric_edit_as_a_loosening(repo):
         assert "1 recorded evaluation(s) changed in the ledger" in result.stderr
     as_json = json.loads(run("diff", repo.spec, "--format", "json").stdout)
     assert {"field": "metric `auc` of release 2026.10.1", "old": 0.95, "new": 0.99} in as_json["recorded"]
-    assert "recorded metric `auc`" in run("diff", repo.spec, "--format", "markdown").stdout
+    markdown = run("diff", repo.spec, "--format", "markdown").stdout  # ledger text only inside code spans
+    assert "> Ledger: recorded ``metric `auc` of release 2026.10.1`` changed: `0.95` -> `0.99`" in markdown
 
 
 def test_diff_ignores_a_first_evaluation_and_sees_a_removed_one(repo):

@@ -5,6 +5,8 @@ accepts compiles to objects the Kubernetes strict schemas accept."""
 
 from __future__ import annotations
 
+import re
+
 import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis_jsonschema import from_schema
@@ -23,6 +25,8 @@ CROSS_FIELD_RULES = (
     "which mlspec does not pass",  # {{args.*}} in an online query
     "derived object names",  # metadata.name + longest suffix must fit 63
     "looks like",  # credentials
+    "as a template tag",  # `{{` outside a query's {{args.*}}: Argo Rollouts would fail the analysis
+    "which Kubernetes tooling cannot carry",  # DEL, C1 controls, U+FFFE/U+FFFF, lone surrogates
     "is above its limit",  # resource requests <= limits
     "is an extended resource",  # nvidia.com/gpu request == limit
     "are fetched into the pod by a storage initializer",  # remote scheme needs serving.storageInitializer
@@ -53,8 +57,22 @@ def test_instances_the_schema_accepts_are_accepted_by_the_compiler(instance):
         assert verify.full_check(objects) == []
 
 
+def _scrub(node):
+    """Free text without what no manifest may carry (`{{`, characters kustomize cannot carry)."""
+    if isinstance(node, dict):
+        return {_scrub(k): _scrub(v) for k, v in node.items()}
+    if isinstance(node, list):
+        return [_scrub(v) for v in node]
+    if isinstance(node, str):
+        node = re.sub("[\x7f-\x9f\ufffe\uffff\ud800-\udfff]", "x", node)
+        while "{{" in node:
+            node = node.replace("{{", "{")
+    return node
+
+
 def _repair(spec: dict) -> dict:
     """Make a schema-valid instance satisfy the cross-field rules too (deterministically)."""
+    spec = _scrub(spec)
     s = spec["spec"]
     meta = spec["metadata"]
     meta["name"] = meta["name"][:40].rstrip("-") or "m"

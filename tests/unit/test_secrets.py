@@ -1,0 +1,140 @@
+"""The credential scan: every pattern catches its credential, and a near miss of each
+(a digest, a commit, a user name, a word) is left alone."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner
+
+from mlspec import check, loader
+from mlspec.cli import main
+
+ROOT = Path(__file__).resolve().parents[2]
+MINIMAL = (ROOT / "examples" / "minimal.yaml").read_text()
+AWS_SECRET = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"
+HEX64 = "3e116e20f1052fa651525e829e0737fcabf0cc4561d5fd40ca682990b829ce95"
+COMMIT = "c25581cc75e0ebf2bbe0e564efcdfeb69f198bab"
+
+
+def _doc(data: dict[str, Any]) -> loader.Document:
+    return loader.load(MINIMAL.replace("seed: 7\n", f"seed: 7\n    hyperparameters: {json.dumps(data)}\n"), "x.yaml")
+
+
+def problems(data: dict[str, Any]) -> list[str]:
+    return [d.message for d in check.text_problems(_doc(data))]
+
+
+# (id, hyperparameters, what the message says it looks like)
+CAUGHT = [
+    ("aws-access-key-id", {"k": "AKIAIOSFODNN7EXAMPLE"}, "an AWS access key id"),
+    ("aws-secret-shape", {"k": f"aws_secret_access_key = {AWS_SECRET}"}, "an AWS secret access key"),
+    ("private-key", {"k": "-----BEGIN RSA PRIVATE KEY-----\nMIIE..."}, "a private key"),
+    ("github-classic", {"k": "ghp_" + "a1B2" * 9}, "a GitHub token"),
+    ("github-fine-grained", {"k": "github_pat_" + "a1B2_" * 9}, "a GitHub token"),
+    ("gitlab", {"k": "glpat-" + "x1Y2z" * 4}, "a GitLab token"),
+    ("slack", {"k": "xoxb-1234567890-abcdef"}, "a Slack token"),
+    ("google", {"k": "AIza" + "Sy" + "a1B2c" * 6 + "d3E"}, "a Google API key"),
+    ("api-secret-key", {"k": "sk-proj-" + "a1B2c3" * 4}, "an API secret key"),
+    ("hugging-face", {"k": "hf_" + "a1B2c3" * 6}, "a Hugging Face token"),
+    ("jwt", {"k": "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.SflKxwRJSMeKKF2QT4fwpMeJf36POk6yJV"},
+     "a JSON Web Token"),
+    ("url-password", {"k": "https://alice:hunter2@example.com/x"}, "a URL with an embedded password"),
+    ("url-password-upper-case", {"k": "HTTPS://alice:hunter2@example.com/x"}, "a URL with an embedded password"),
+    ("url-token", {"k": "https://x9f8e7d6c5b4a3z2y1x0w@git.example.com/repo"}, "a URL with an embedded token"),
+    ("azure-account-key", {"k": "DefaultEndpointsProtocol=https;AccountKey=" + "Ab3+" * 10}, "an Azure storage key"),
+    ("azure-sas", {"k": "https://a.blob.core.windows.net/c/m?sv=2022&sig=" + "abcd%2B" * 4},
+     "an Azure storage key or SAS token"),
+    ("query-access-token", {"k": "https://api.example.com/v1?access_token=abcdef123456"},
+     "a signed URL or a credential in a URL query"),
+    ("query-amz-signature", {"k": "https://b.s3.amazonaws.com/m.onnx?X-Amz-Date=1&X-Amz-Signature=" + HEX64[:32]},
+     "a signed URL or a credential in a URL query"),
+    ("basic-header", {"k": "Authorization: Basic YWxpY2U6aHVudGVyMg=="}, "an HTTP Basic credential"),
+    ("bearer-header", {"k": "Authorization: Bearer 9fJx2LqP7zRt4WbNk8Mc"}, "an HTTP bearer token"),
+    ("password-option", {"args": ["serve", "--db-password=hunter22"]}, "a credential passed as a command-line argument"),
+    ("token-option", {"args": ["--token=Xk9pQ2vL"]}, "a credential passed as a command-line argument"),
+    ("option-then-value", {"args": ["--password", "hunter22"]}, "a credential (the value of `--password`)"),
+    ("named-env-value", {"env": [{"name": "AWS_SECRET_ACCESS_KEY", "value": AWS_SECRET}]},
+     "a secret value (`AWS_SECRET_ACCESS_KEY` names a credential)"),
+    ("named-key-camel-case", {"apiToken": "Xk9pQ2vLm7RtZ4wB8c1d"}, "a secret value (`apiToken` names a credential)"),
+    ("credential-in-a-key", {"https://bob:pw12345@h.example.com": 1}, "a URL with an embedded password"),
+]
+
+NEAR_MISSES = [
+    ("aws-id-too-short", {"k": "AKIAIOSFODNN7EXAMP"}),
+    ("aws-id-inside-a-word", {"k": "XAKIAIOSFODNN7EXAMPLE"}),
+    ("aws-secret-reference", {"k": "aws_secret_access_key = from-the-secret"}),
+    ("public-key", {"k": "-----BEGIN PUBLIC KEY-----"}),
+    ("github-too-short", {"k": "ghp_abc", "j": "github_pat_short"}),
+    ("gitlab-too-short", {"k": "glpat-abc"}),
+    ("slack-unknown-prefix", {"k": "xoxz-1234567890-abcdef"}),
+    ("google-too-short", {"k": "AIzaSyShort"}),
+    ("api-key-too-short", {"k": "sk-learn"}),
+    ("hugging-face-uri", {"k": "hf://acme/model", "j": "hf_short"}),
+    ("jwt-header-alone", {"k": "eyJhbGciOiJIUzI1NiJ9"}),
+    ("url-with-port", {"k": "https://host.example.com:8443/path?x=a:b@c"}),
+    ("url-user-name", {"k": "ssh://git@github.com/acme/model", "j": "https://alice@example.com/x"}),
+    ("oci-digest-reference", {"k": f"oci://byku7k-uhciqqjzfsu7gfwz0h@sha256:{HEX64}"}),
+    ("azure-short", {"k": "AccountKey=short", "j": "sig=abc"}),
+    ("query-without-credentials", {"k": "https://h.example.com/x?version=12345678&page=2&token=short"}),
+    ("basic-word", {"k": "Basic configuration options", "j": "basic setup"}),
+    ("bearer-word", {"k": "Bearer authentication is used"}),
+    ("credential-files", {"args": ["--token-file=/var/run/secrets/token", "--max-tokens=512",
+                                   "--password-file", "/etc/pw", "--token", "$(TOKEN)", "--token", "--verbose"]}),
+    ("digests-under-secret-names", {"SECRET_DIGEST": f"sha256:{HEX64}", "cacheKey": HEX64, "GIT_TOKEN_COMMIT": COMMIT,
+                                    "imageKey": f"ghcr.io/acme/x@sha256:{HEX64}"}),
+    ("words-under-secret-names", {"tokenizer": "meta-llama/Llama-2-7b-hf", "max_tokens": "512",
+                                  "secretKeyRef": {"name": "aws", "key": "AWS_SECRET_ACCESS_KEY"},
+                                  "key": "Model2Version3Alpha"}),
+]
+
+
+@pytest.mark.parametrize("data,what", [c[1:] for c in CAUGHT], ids=[c[0] for c in CAUGHT])
+def test_each_credential_shape_is_caught(data, what):
+    found = problems(data)
+    assert len(found) == 1, found
+    assert f"looks like {what}" in found[0] and "never commit credentials" in found[0]
+
+
+@pytest.mark.parametrize("data", [c[1] for c in NEAR_MISSES], ids=[c[0] for c in NEAR_MISSES])
+def test_near_misses_are_not_flagged(data):
+    assert problems(data) == []
+
+
+def test_every_pattern_has_a_case_that_it_is_the_first_to_catch():
+    def first(text: str) -> int | None:
+        return next((i for i, (pattern, _, _) in enumerate(check._SECRETS) if pattern.search(text)), None)
+
+    def strings(node: Any) -> list[str]:
+        if isinstance(node, dict):
+            return [s for k, v in node.items() for s in [k, *strings(v)]]
+        if isinstance(node, list):
+            return [s for v in node for s in strings(v)]
+        return [node] if isinstance(node, str) else []
+
+    caught = {first(s) for _, data, _ in CAUGHT for s in strings(data)} - {None}
+    assert caught == set(range(len(check._SECRETS)))
+
+
+def test_a_key_holding_a_credential_is_pointed_at_and_not_repeated():
+    doc = _doc({"https://bob:pw12345@h.example.com": 1})
+    [problem] = check.text_problems(doc)
+    assert (problem.line, problem.col) == (18, 23)
+    assert "pw12345" not in problem.message
+    assert problem.message.startswith("a key in `spec.training.hyperparameters` looks like a URL")
+
+
+def test_an_aws_secret_in_the_serving_env_fails_the_build_and_writes_nothing(tmp_path):
+    spec = tmp_path / "churn.yaml"
+    spec.write_text(MINIMAL.replace(
+        "  serving:\n",
+        f"  serving:\n    env:\n      - {{name: AWS_SECRET_ACCESS_KEY, value: \"{AWS_SECRET}\"}}\n"))
+    out = tmp_path / "out"
+    result = CliRunner().invoke(main, ["build", str(spec), "-o", str(out)])
+    assert result.exit_code == 1
+    assert f"{spec}:22:46: error: `spec.serving.env[0].value` looks like a secret value" in result.stderr
+    assert AWS_SECRET not in result.output
+    assert not out.exists()
