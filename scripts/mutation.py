@@ -22,6 +22,7 @@ import ast
 import json
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -53,6 +54,12 @@ NEIGHBOUR = {"Add": "Sub", "Sub": "Add", "Mul": "Div", "Div": "Mul", "FloorDiv":
              "Pow": "Mul", "BitOr": "BitAnd", "BitAnd": "BitOr", "BitXor": "BitOr", "LShift": "RShift",
              "RShift": "LShift", "MatMult": "Mul"}
 EXCLUDE = [f"core/ReplaceBinaryOperator_{a}_(?!{b}$).*" for a, b in NEIGHBOUR.items()]
+# Equality and identity swap with each other only: `==` -> `<` on strings or None is a TypeError
+# (and `==` -> `is` is equivalent on small ints and interned strings). Ordering comparisons
+# keep every replacement (`<` -> `<=` is the boundary mutant).
+EXCLUDE += ["core/ReplaceComparisonOperator_Eq_(?!NotEq$).*", "core/ReplaceComparisonOperator_NotEq_(?!Eq$).*",
+            "core/ReplaceComparisonOperator_Is_(?!IsNot$).*", "core/ReplaceComparisonOperator_IsNot_(?!Is$).*",
+            "core/ReplaceComparisonOperator_(Lt|LtE|Gt|GtE)_(Is|IsNot)$"]
 
 
 def annotation_spans(source: str) -> list[tuple[tuple[int, int], tuple[int, int]]]:
@@ -196,6 +203,7 @@ def main() -> int:
                         help=f"modules to mutate (default: all of {', '.join(MODULES)})")
     parser.add_argument("-j", "--workers", type=int, default=2, help="parallel workers (default 2)")
     args = parser.parse_args()
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # stop the workers and remove the copies
     unknown = sorted(set(args.modules) - set(MODULES))
     if unknown or args.workers < 1:
         parser.error(f"unknown module(s) {', '.join(unknown)}" if unknown else "--workers must be at least 1")
