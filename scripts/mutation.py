@@ -37,7 +37,7 @@ REPORTS = ROOT / "mutation-report"
 
 # The fast tests that cover each module; files that do not exist (yet) are left out.
 MODULES: dict[str, list[str]] = {
-    "digest": ["tests/unit/test_digest.py"],
+    "digest": ["tests/unit/test_digest_paths.py", "tests/unit/test_digest.py"],
     "jobwait": ["tests/unit/test_jobwait.py"],
     "gate": ["tests/unit/test_gate.py", "tests/cli/test_cli.py"],
     "releases": ["tests/unit/test_releases.py", "tests/test_release_workflow.py", "tests/cli/test_cli.py"],
@@ -172,8 +172,13 @@ def run_module(name: str, workers: int, work: Path) -> tuple[int, int, int, floa
         subprocess.run([cr, "exec", str(config), str(session)], cwd=copies[0], env=env, check=True)
     finally:
         for proc in procs:
-            proc.terminate()
-            proc.wait()
+            proc.terminate()  # aiohttp finishes the request in flight first
+        for proc in procs:
+            try:
+                proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
     killed, total, skipped, survivors = 0, 0, 0, []
     dump = subprocess.run([cr, "dump", str(session)], env=env, check=True, capture_output=True, text=True).stdout
     for line in dump.splitlines():
