@@ -38,7 +38,7 @@ REPORTS = ROOT / "mutation-report"
 # The fast tests that cover each module; files that do not exist (yet) are left out.
 MODULES: dict[str, list[str]] = {
     "digest": ["tests/unit/test_digest_paths.py", "tests/unit/test_digest.py"],
-    "jobwait": ["tests/unit/test_jobwait.py"],
+    "jobwait": ["tests/unit/test_jobwait_deadline.py", "tests/unit/test_jobwait.py"],
     "gate": ["tests/unit/test_gate.py", "tests/cli/test_cli.py"],
     "releases": ["tests/unit/test_releases.py", "tests/test_release_workflow.py", "tests/cli/test_cli.py"],
     "ledger": ["tests/unit/test_ledger.py", "tests/test_release_workflow.py", "tests/cli/test_cli.py"],
