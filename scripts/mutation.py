@@ -21,6 +21,7 @@ import argparse
 import ast
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -127,8 +128,17 @@ def wait_listening(port: int, proc: subprocess.Popen[bytes]) -> None:
     raise SystemExit("mutation: a cosmic-ray worker did not start listening")
 
 
-def run_module(name: str, workers: int, work: Path) -> tuple[int, int, int, float]:
+def _in_revision(rev: str, path: str) -> bool:
+    return subprocess.run(["git", "cat-file", "-e", f"{rev}:{path}"], cwd=ROOT, capture_output=True).returncode == 0
+
+
+def run_module(name: str, workers: int, work: Path, since: str | None) -> tuple[int, int, int | None, int, float]:
+    """(killed, total, killed by the tests that existed at `since`, skipped, seconds)."""
     tests = [t for t in MODULES[name] if (ROOT / t).is_file()]
+    old: list[str] = []
+    if since:  # the older tests run first: with -x, the first file that fails is the one that killed it
+        old = [t for t in tests if _in_revision(since, t)]
+        tests = old + [t for t in tests if t not in old]
     copies = [scratch_copy(Path(tempfile.mkdtemp(prefix=f"{name}-", dir=work))) for _ in range(workers)]
     env = {**os.environ, "PYTHONPATH": "", "PYTHONDONTWRITEBYTECODE": "1"}
     command = f"{PYTHON} -m pytest -p no:cacheprovider -q -x " + " ".join(tests)
@@ -179,7 +189,7 @@ def run_module(name: str, workers: int, work: Path) -> tuple[int, int, int, floa
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait()
-    killed, total, skipped, survivors = 0, 0, 0, []
+    killed, total, skipped, survivors, by_old = 0, 0, 0, [], 0
     dump = subprocess.run([cr, "dump", str(session)], env=env, check=True, capture_output=True, text=True).stdout
     for line in dump.splitlines():
         item, result = json.loads(line)
@@ -193,13 +203,20 @@ def run_module(name: str, workers: int, work: Path) -> tuple[int, int, int, floa
                              f"(in {m.get('definition_name')})\n{result.get('diff') or ''}\n")
         else:
             killed += 1
+            failed = re.findall(r"^(?:FAILED|ERROR) ([^:\s]+)", result.get("output") or "", re.MULTILINE)
+            # a timeout or a mutant that breaks the import names no test: it fails the old tests too
+            by_old += not failed or failed[0] in old
     REPORTS.mkdir(exist_ok=True)
     survivors.sort(key=lambda s: int(s.split(":")[1]))
     (REPORTS / f"{name}.txt").write_text(f"{name}: {killed}/{total} killed, {len(survivors)} survived\n"
                                          f"tests: {' '.join(tests)}\n\n" + "\n".join(survivors))
     for copy in copies:
         shutil.rmtree(copy)
-    return killed, total, skipped, time.monotonic() - started
+    return killed, total, by_old if since else None, skipped, time.monotonic() - started
+
+
+def _pct(part: int, whole: int) -> str:
+    return f"{100 * part / whole:.1f}%" if whole else "-"
 
 
 def main() -> int:
@@ -207,6 +224,8 @@ def main() -> int:
     parser.add_argument("modules", nargs="*", metavar="MODULE",
                         help=f"modules to mutate (default: all of {', '.join(MODULES)})")
     parser.add_argument("-j", "--workers", type=int, default=2, help="parallel workers (default 2)")
+    parser.add_argument("--since", metavar="REV", help="also count the mutants the test files that existed at REV "
+                        "kill (a before/after score in one run; those files run first)")
     args = parser.parse_args()
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # stop the workers and remove the copies
     unknown = sorted(set(args.modules) - set(MODULES))
@@ -216,9 +235,10 @@ def main() -> int:
     rows = []
     try:
         for name in args.modules or list(MODULES):
-            killed, total, skipped, seconds = run_module(name, args.workers, work)
-            pct = 100 * killed / total if total else 100.0
-            row = f"{name}: {killed}/{total} killed ({pct:.1f}%), {skipped} skipped, {seconds:.0f} s"
+            killed, total, by_old, skipped, seconds = run_module(name, args.workers, work, args.since)
+            row = f"{name}: {killed}/{total} killed ({_pct(killed, total)}), {skipped} skipped, {seconds:.0f} s"
+            if by_old is not None:
+                row += f"; tests at {args.since}: {by_old}/{total} ({_pct(by_old, total)})"
             print(row, flush=True)
             rows.append(row)
     finally:
