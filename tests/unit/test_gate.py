@@ -158,3 +158,30 @@ def test_in_cluster_entry_point_unreadable_inputs_exit_1(tmp_path, capsys):
     args = _entry(tmp_path, {"thresholds": []}, {"auc": 0.9}, "--baseline-metrics", str(tmp_path / "bad-base.json"))
     assert gate.main(args) == 1
     assert "metrics must be a JSON object" in capsys.readouterr().err
+
+
+def test_json_is_canonical_text():
+    verdicts = evaluate([{"metric": "auc", "min": 0.8}], {"auc": 0.85})
+    assert gate.as_json(verdicts) == """{
+  "passed": true,
+  "verdicts": [
+    {
+      "baseline": null,
+      "bound": 0.8,
+      "candidate": 0.85,
+      "check": "min",
+      "metric": "auc",
+      "passed": true,
+      "reason": ""
+    }
+  ]
+}"""
+
+
+def test_a_header_only_table_and_the_required_options(tmp_path, capsys):
+    assert gate.format_table([("metric", "bound")]) == "metric  bound"
+    for argv in ([], ["--config", "gate.json"], ["--metrics", "m.json"]):
+        with pytest.raises(SystemExit) as info:
+            gate.main(argv)
+        assert info.value.code == 2
+    assert "the following arguments are required" in capsys.readouterr().err
