@@ -132,7 +132,30 @@ def _in_revision(rev: str, path: str) -> bool:
     return subprocess.run(["git", "cat-file", "-e", f"{rev}:{path}"], cwd=ROOT, capture_output=True).returncode == 0
 
 
-def run_module(name: str, workers: int, work: Path, since: str | None) -> tuple[int, int, int | None, int, float]:
+def previous_survivors(name: str) -> set[tuple[str, int, int]]:
+    """(operator, line, col) of the survivors in mutation-report/NAME.txt."""
+    report = REPORTS / f"{name}.txt"
+    if not report.is_file():
+        raise SystemExit(f"mutation: --survivors needs {report} from a full run")
+    found = re.findall(r"^compiler/\S+?:(\d+):(\d+) (\S+) \(in ", report.read_text(), re.MULTILINE)
+    return {(op, int(line), int(col)) for line, col, op in found}
+
+
+def keep_survivors(session: Path, survivors: set[tuple[str, int, int]]) -> None:
+    """Count every mutant the previous run killed as killed, so only its survivors run again."""
+    from cosmic_ray.work_db import WorkDB, use_db
+    from cosmic_ray.work_item import TestOutcome, WorkerOutcome, WorkResult
+
+    with use_db(str(session), WorkDB.Mode.open) as db:
+        for item in list(db.pending_work_items):
+            m = item.mutations[0]
+            if (m.operator_name, *m.start_pos) not in survivors:
+                db.set_result(item.job_id, WorkResult(output="killed in the previous run", test_outcome=TestOutcome.KILLED,
+                                                      worker_outcome=WorkerOutcome.NORMAL))
+
+
+def run_module(name: str, workers: int, work: Path, since: str | None,
+               survivors_only: bool = False) -> tuple[int, int, int | None, int, float]:
     """(killed, total, killed by the tests that existed at `since`, skipped, seconds)."""
     tests = [t for t in MODULES[name] if (ROOT / t).is_file()]
     old: list[str] = []
@@ -170,6 +193,8 @@ def run_module(name: str, workers: int, work: Path, since: str | None) -> tuple[
     subprocess.run([cr, "init", str(config), str(session)], cwd=copies[0], env=env, check=True)
     subprocess.run([str(TOOL / "cr-filter-operators"), str(session), str(config)], cwd=copies[0], env=env, check=True)
     skip_annotations(session, copies[0] / "compiler" / f"{name}.py")
+    if survivors_only:
+        keep_survivors(session, previous_survivors(name))
     procs = []
     try:
         for copy, port in zip(copies, ports):
@@ -224,6 +249,9 @@ def main() -> int:
     parser.add_argument("modules", nargs="*", metavar="MODULE",
                         help=f"modules to mutate (default: all of {', '.join(MODULES)})")
     parser.add_argument("-j", "--workers", type=int, default=2, help="parallel workers (default 2)")
+    parser.add_argument("--survivors", action="store_true",
+                        help="run only the survivors of the last full run (mutation-report/MODULE.txt) again, "
+                        "counting the rest as killed: after adding tests, with the module's code unchanged")
     parser.add_argument("--since", metavar="REV", help="also count the mutants the test files that existed at REV "
                         "kill (a before/after score in one run; those files run first)")
     args = parser.parse_args()
@@ -235,7 +263,7 @@ def main() -> int:
     rows = []
     try:
         for name in args.modules or list(MODULES):
-            killed, total, by_old, skipped, seconds = run_module(name, args.workers, work, args.since)
+            killed, total, by_old, skipped, seconds = run_module(name, args.workers, work, args.since, args.survivors)
             row = f"{name}: {killed}/{total} killed ({_pct(killed, total)}), {skipped} skipped, {seconds:.0f} s"
             if by_old is not None:
                 row += f"; tests at {args.since}: {by_old}/{total} ({_pct(by_old, total)})"

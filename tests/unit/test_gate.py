@@ -185,3 +185,12 @@ def test_a_header_only_table_and_the_required_options(tmp_path, capsys):
             gate.main(argv)
         assert info.value.code == 2
     assert "the following arguments are required" in capsys.readouterr().err
+
+
+def test_verdicts_are_immutable_values():
+    import dataclasses
+
+    verdict = one({"min": 0.5}, {"m": 0.6})
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        verdict.passed = False  # type: ignore[misc]
+    assert {verdict, one({"min": 0.5}, {"m": 0.6})} == {verdict}  # hashable, equal by value
