@@ -88,3 +88,44 @@ def test_the_routers_are_named_in_yaml_terms():
     assert traffic.rollout_routing(spec(2, gateway), "m", "ns") == {
         "plugins": {traffic.GATEWAY_PLUGIN: {"httpRoute": "m", "namespace": "ns"}}}
     assert traffic.router_object(spec(2), "s", "c", 8080) is None
+
+
+def test_router_objects_carry_optional_fields_only_when_given():
+    nginx = {"trafficRouting": {"nginx": {"host": "m.example.com"}}}
+    name, body = traffic.router_object(spec(2, nginx), "s", "c", 8080)
+    assert name == "ingress.yaml" and "ingressClassName" not in body
+    assert body["rules"] == [{"host": "m.example.com", "http": {"paths": [{
+        "path": "/", "pathType": "Prefix", "backend": {"service": {"name": "s", "port": {"name": "http"}}}}]}}]
+    nginx["trafficRouting"]["nginx"].update(ingressClassName="nginx", path="/m")
+    _, body = traffic.router_object(spec(2, nginx), "s", "c", 8080)
+    assert body["ingressClassName"] == "nginx" and body["rules"][0]["http"]["paths"][0]["path"] == "/m"
+    assert traffic.rollout_routing(spec(2, nginx), "m", "ns") == {"nginx": {"stableIngress": "m"}}
+    gateway = {"trafficRouting": {"gatewayAPI": {"parentRefs": [{"name": "gw"}]}}}
+    name, body = traffic.router_object(spec(2, gateway), "s", "c", 9000)
+    assert name == "httproute.yaml" and "hostnames" not in body
+    assert body == {"parentRefs": [{"name": "gw"}], "rules": [{"backendRefs": [
+        {"name": "s", "port": 9000, "weight": 100}, {"name": "c", "port": 9000, "weight": 0}]}]}
+    istio = {"trafficRouting": {"istio": {"host": "m.example.com", "gateways": ["gw/public", "mesh"]}}}
+    name, body = traffic.router_object(spec(2, istio), "s", "c", 9000)
+    assert name == "virtualservice.yaml"
+    assert body == {"hosts": ["m.example.com"], "gateways": ["gw/public", "mesh"], "http": [{"name": "primary", "route": [
+        {"destination": {"host": "s", "port": {"number": 9000}}, "weight": 100},
+        {"destination": {"host": "c", "port": {"number": 9000}}, "weight": 0}]}]}
+    assert traffic.rollout_routing(spec(2, istio), "m", None) == {
+        "istio": {"virtualService": {"name": "m", "routes": ["primary"]}}}
+
+
+def test_problems_of_the_rollout_section():
+    assert list(traffic.problems(spec(2))) == []
+    assert list(traffic.problems(spec(2, {"trafficRouting": {}}))) == [
+        (("spec", "rollout", "trafficRouting"), "name the router: `nginx`, `istio` or `gatewayAPI`")]
+    two = {"trafficRouting": {"nginx": {"host": "a.example.com"}, "istio": {"host": "a.example.com", "gateways": ["g"]}}}
+    assert list(traffic.problems(spec(2, two))) == [
+        (("spec", "rollout", "trafficRouting", "istio"), "one traffic router only; this spec names nginx and istio")]
+    assert traffic.chosen_router(spec(2, two)) == "nginx"  # the first, for the objects of a spec already refused
+    blue = list(traffic.problems(spec(2, {"strategy": "blueGreen", "steps": [{"setWeight": 10}],
+                                         "trafficRouting": {"nginx": {"host": "a.example.com"}}})))
+    assert [at for at, _ in blue] == [("spec", "rollout", "steps"), ("spec", "rollout", "trafficRouting")]
+    assert list(traffic.problems(spec(2, {"strategy": "blueGreen", "blueGreen": {"autoPromotion": True}}))) == []
+    assert list(traffic.problems(spec(2, {"blueGreen": {"autoPromotion": True}}))) == [
+        (("spec", "rollout", "blueGreen"), "`blueGreen` settings need `strategy: blueGreen`")]
