@@ -43,7 +43,7 @@ MODULES: dict[str, list[str]] = {
     "gate": ["tests/unit/test_gate.py", "tests/cli/test_cli.py"],
     "releases": ["tests/unit/test_releases.py", "tests/test_release_workflow.py", "tests/cli/test_cli.py"],
     "ledger": ["tests/unit/test_ledger.py", "tests/test_release_workflow.py", "tests/cli/test_cli.py"],
-    "traffic": ["tests/unit/test_traffic.py", "tests/test_traffic.py", "tests/test_invalid_cases.py"],
+    "traffic": ["tests/unit/test_traffic_bounds.py", "tests/test_traffic.py", "tests/test_invalid_cases.py"],
     "loader": ["tests/unit/test_loader.py", "tests/test_invalid_cases.py"],
     "check": ["tests/unit/test_check.py", "tests/test_invalid_cases.py", "tests/test_traffic.py"],
 }
