@@ -123,3 +123,16 @@ def test_digest_is_canonical_json():
     assert ledger.digest({"b": 1, "a": "é"}) == "sha256:" + hashlib.sha256('{"a":"é","b":1}'.encode()).hexdigest()
     assert ledger._flat({"a": {"b": 1, "c": {"d": 2}}, "e": 3}) == {"a.b": 1, "a.c.d": 2, "e": 3}
     assert ledger._flat(5) == {"": 5}
+
+
+def test_entries_are_canonical_environments_sorted_and_unset_pins_left_out():
+    two = built(MINIMAL + "  environments:\n    zeta: {}\n    alpha: {}\n")
+    [entry] = ledger.record(Ledger("churn"), two).releases
+    assert list(entry["environments"]) == ["alpha", "zeta"]
+    again = ledger.record(ledger.record(Ledger("churn"), built()), two).releases[0]
+    assert list(again["environments"]) == ["alpha", "default", "zeta"]
+    pins = built().pins
+    assert pins["data"] == {"uri": "gs://data/churn", "version": "2026-11-01"}  # no digest given: none recorded
+    assert list(pins["environment"]) == ["image"]
+    assert entry["spec"]["spec"]["environments"] == {"zeta": {}, "alpha": {}}  # the spec keeps its own order
+    assert "replicas" not in entry["spec"]["spec"]["serving"]  # the spec as written, not its defaults
