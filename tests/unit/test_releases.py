@@ -95,3 +95,11 @@ def test_record_gate_stores_numbers_and_the_verdict_but_keeps_the_current_releas
     assert releases.record_gate(lg, compiled, passing + failing, {"f1": 0.9}, "c.yaml").find("1.0.0")["gate"] == "failed"
     first = releases.record_gate(Ledger("churn"), compiled, passing, {"f1": 0.9}, "c.yaml")  # gated before any build
     assert (first.current, [r["version"] for r in first.releases]) == (None, ["1.0.0"])
+
+
+def test_history_names_the_feature_pipeline_when_recorded():
+    full = (ROOT / "examples" / "fraud-detector.yaml").read_text()
+    lg = ledger.record(Ledger("fraud-detector"), build(full.encode(), "f.yaml", None, Context()))
+    [row] = releases.history(lg)
+    assert (row["featurePipelineVersion"], row["current"]) == ("fp-17", True)
+    assert releases.history_table([row]).splitlines()[1].split()[:5] == ["*", "2026.11.3", "v42", "1234", "fp-17"]
