@@ -88,6 +88,9 @@ def test_the_routers_are_named_in_yaml_terms():
     assert traffic.rollout_routing(spec(2, gateway), "m", "ns") == {
         "plugins": {traffic.GATEWAY_PLUGIN: {"httpRoute": "m", "namespace": "ns"}}}
     assert traffic.router_object(spec(2), "s", "c", 8080) is None
+    # `trafficRouting: {}` (refused by check, with its own message) names no router: no object either
+    assert traffic.router_object(spec(2, {"trafficRouting": {}}), "s", "c", 8080) is None
+    assert traffic.rollout_routing(spec(2, {"trafficRouting": {}}), "m", None) is None
 
 
 def test_router_objects_carry_optional_fields_only_when_given():
