@@ -61,3 +61,13 @@ def test_job_state_reads_only_true_conditions_of_the_two_final_types():
     assert jobwait.job_state({"status": None}) is None
     assert jobwait.job_state({"status": {"conditions": None}}) is None
     assert jobwait.job_state({}) is None
+
+
+def test_the_job_and_the_timeout_are_required(capsys):
+    import pytest
+
+    for argv in ([], ["--job", "j"], ["--timeout", "5"]):
+        with pytest.raises(SystemExit) as info:
+            jobwait.main(argv)
+        assert info.value.code == 2
+    assert "the following arguments are required" in capsys.readouterr().err
