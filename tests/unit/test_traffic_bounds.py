@@ -68,7 +68,7 @@ def test_no_exposure_warning_with_a_router_or_blue_green():
 
 
 @pytest.mark.parametrize("replicas, weight, share", [
-    (0, 50, 0.0), (4, 0, 0.0), (4, -1, 0.0), (0, 100, 0.0), (4, 100, 1.0), (1, 100, 1.0), (4, 150, 1.0),
+    (0, 50, 0.0), (-1, 50, 0.0), (4, 0, 0.0), (4, -1, 0.0), (0, 100, 0.0), (4, 100, 1.0), (1, 100, 1.0), (4, 150, 1.0),
     (2, 99, 2 / 3),  # round(1.98) = 2 canary pods, and still one stable pod below 100
     (10, 25, 0.3), (10, 24, 0.2),  # R*w/100 = 2.5 rounds half up; 2.4 rounds down
     (10, 1, 0.1),  # at least one canary pod
