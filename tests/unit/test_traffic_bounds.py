@@ -72,6 +72,7 @@ def test_no_exposure_warning_with_a_router_or_blue_green():
     (2, 99, 2 / 3),  # round(1.98) = 2 canary pods, and still one stable pod below 100
     (10, 25, 0.3), (10, 24, 0.2),  # R*w/100 = 2.5 rounds half up; 2.4 rounds down
     (10, 1, 0.1),  # at least one canary pod
+    (83, 3, 2 / 83),  # R*w/100 = 2.49: 2 canary pods (dividing by anything less than 100 would give 3)
     (1, 99, 0.5),
 ])
 def test_pod_share_rounding_and_limits(replicas, weight, share):
@@ -104,6 +105,10 @@ def test_router_objects_carry_optional_fields_only_when_given():
     assert body["ingressClassName"] == "nginx" and body["rules"][0]["http"]["paths"][0]["path"] == "/m"
     assert traffic.rollout_routing(spec(2, nginx), "m", "ns") == {"nginx": {"stableIngress": "m"}}
     gateway = {"trafficRouting": {"gatewayAPI": {"parentRefs": [{"name": "gw"}]}}}
+    listener = {"trafficRouting": {"gatewayAPI": {"parentRefs": [{"name": "gw", "sectionName": "https"}],
+                                                  "hostnames": ["m.example.com"]}}}
+    _, body = traffic.router_object(spec(2, listener), "s", "c", 9000)
+    assert (body["parentRefs"], body["hostnames"]) == ([{"name": "gw", "sectionName": "https"}], ["m.example.com"])
     name, body = traffic.router_object(spec(2, gateway), "s", "c", 9000)
     assert name == "httproute.yaml" and "hostnames" not in body
     assert body == {"parentRefs": [{"name": "gw"}], "rules": [{"backendRefs": [
