@@ -173,3 +173,23 @@ def test_describe_and_dotted():
     assert "seed" in check._allowed_keys(("spec", "training"))
     assert check._allowed_keys(("spec", "rollout", "steps", 0)) == ["setWeight", "pause"]
     assert check._allowed_keys(("spec", "training", "seed")) == []  # an integer has no keys
+
+
+def test_an_invalid_mapping_key_is_pointed_at_the_key_itself():
+    text = MINIMAL_TEXT.replace("  serving:\n", "  serving:\n    nodeSelector: {gpu: \"yes\", \"Bad Key\": x}\n")
+    [message] = problems(text)
+    line = MINIMAL_TEXT.splitlines().index("  serving:") + 2
+    col = text.splitlines()[line - 1].index('"Bad Key"') + 1
+    assert message.startswith(f"{line}:{col}: `spec.serving.nodeSelector.Bad Key`: ")
+    bad_value = MINIMAL_TEXT.replace("  serving:\n", "  serving:\n    nodeSelector: {gpu: \"-bad-\"}\n")
+    [message] = problems(bad_value)
+    col = bad_value.splitlines()[line - 1].index('"-bad-"') + 1
+    assert message.startswith(f"{line}:{col}: `spec.serving.nodeSelector.gpu`: ")
+
+
+def test_the_first_list_item_is_a_position_too():
+    text = MINIMAL_TEXT.replace("{metric: f1, min: 0.8}", "{metric: f1, min: high}")
+    [message] = problems(text)
+    line = next(i for i, l in enumerate(text.splitlines(), 1) if "min: high" in l)
+    col = text.splitlines()[line - 1].index("high") + 1
+    assert message == f"{line}:{col}: `spec.evaluation.thresholds[0].min`: expected a number, got string 'high'"
