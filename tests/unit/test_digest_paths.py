@@ -73,3 +73,9 @@ def test_verify_reasons(tmp_path):
     # two files: only the directory's own digest identifies it, not either file's
     assert digest.delivered_digests(str(tmp_path / "d")) == (digest.digest(str(tmp_path / "d")),)
     assert digest.verify(good, str(tmp_path / "d")) is not None
+
+
+def test_help_describes_the_program_in_its_first_docstring_line(capsys):
+    with pytest.raises(SystemExit):
+        digest.main(["--help"])
+    assert "The artifact digest, and its check before a server or evaluator starts." in capsys.readouterr().out

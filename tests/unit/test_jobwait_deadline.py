@@ -71,3 +71,11 @@ def test_the_job_and_the_timeout_are_required(capsys):
             jobwait.main(argv)
         assert info.value.code == 2
     assert "the following arguments are required" in capsys.readouterr().err
+
+
+def test_help_describes_the_program_in_its_first_docstring_line(capsys):
+    import pytest
+
+    with pytest.raises(SystemExit):
+        jobwait.main(["--help"])
+    assert "Wait for a release's evaluation Job and report its verdict." in capsys.readouterr().out
