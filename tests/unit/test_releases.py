@@ -103,3 +103,33 @@ def test_history_names_the_feature_pipeline_when_recorded():
     [row] = releases.history(lg)
     assert (row["featurePipelineVersion"], row["current"]) == ("fp-17", True)
     assert releases.history_table([row]).splitlines()[1].split()[:5] == ["*", "2026.11.3", "v42", "1234", "fp-17"]
+
+
+def _release(version: str, features: dict | None, data: str = "d1") -> dict:
+    pins: dict = {"data": {"version": data}}
+    if features is not None:
+        pins["features"] = features
+    return {"version": version, "pins": pins}
+
+
+def test_a_feature_mismatch_names_both_pipelines_and_what_was_not_recorded():
+    target = _release("1.0.0", {"pipelineVersion": "fp-1"}, "d1")
+    current = _release("1.1.0", {"pipelineVersion": "fp-2", "schemaDigest": "sha256:" + "b" * 64}, "d2")
+    assert releases.feature_context_mismatch(target, current) == (
+        "1.0.0 was trained for feature pipeline fp-1 (schema unrecorded), but the current release 1.1.0 uses "
+        f"fp-2 (schema sha256:{'b' * 64}); its data context: training data d1 (current d2)")
+    assert releases.feature_context_mismatch(_release("1", None), _release("2", None)) is None
+
+
+def test_every_rollback_refusal_is_positioned_at_the_ledger():
+    lg = recorded(MINIMAL, V2)
+    features = {"pipelineVersion": "fp-1", "schemaDigest": "sha256:" + "a" * 64}
+    lg.releases[0]["pins"]["features"] = features
+    for to in ("1.1.0", "1.0.0"):  # already current; a feature mismatch
+        with pytest.raises(LedgerError) as info:
+            releases.rollback(lg, to, None, False, {}, "deploy/_ledger/churn.yaml")
+        [diag] = info.value.diagnostics
+        assert (diag.source, diag.line, diag.col) == ("deploy/_ledger/churn.yaml", 1, 1)
+    assert diag.message.startswith("refusing to roll back churn: 1.0.0 was trained for feature pipeline fp-1")
+    assert diag.message.endswith("Roll back the feature pipeline first, or pass --accept-feature-mismatch "
+                                 "(recorded in the lineage)")
