@@ -55,7 +55,9 @@ def test_an_unreadable_ledger_is_an_error_not_an_empty_one(tmp_path):
     (tmp_path / "_ledger" / "churn.yaml").mkdir(parents=True)  # a directory where the file should be
     with pytest.raises(LedgerError) as info:
         ledger.load(tmp_path, "churn")
-    assert info.value.diagnostics[0].message.startswith("cannot read the ledger: ")
+    [diag] = info.value.diagnostics
+    assert (diag.source, diag.line, diag.col) == (str(tmp_path / "_ledger" / "churn.yaml"), 1, 1)
+    assert diag.message.startswith("cannot read the ledger: ")
 
 
 def test_record_dump_load_round_trip_and_load_all(tmp_path):
@@ -112,6 +114,7 @@ def test_pins_hold_the_features_only_when_declared():
     assert "features" not in built().pins
     assert sorted(built().pins) == ["artifact", "code", "data", "environment", "seed"]
     full = build(FULL.encode(), "f.yaml", None, Context()).pins
+    assert list(full["environment"]) == ["image", "lockfileDigest", "accelerator"]  # YAML names, as in the spec
     assert full["features"] == {"pipelineVersion": "fp-17", "schemaDigest":
                                 "sha256:7654100411969fa3cd0a93c8d70361ba4ce448324fe3ae0b0b30dccfce4e972b"}
 
