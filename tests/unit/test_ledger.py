@@ -113,6 +113,8 @@ def test_metrics_lists_only_releases_with_recorded_metrics():
 def test_pins_hold_the_features_only_when_declared():
     assert "features" not in built().pins
     assert sorted(built().pins) == ["artifact", "code", "data", "environment", "seed"]
+    no_schema = built(MINIMAL.replace("  serving:\n", "  features: {pipelineVersion: fp-1}\n  serving:\n")).pins
+    assert no_schema["features"] == {"pipelineVersion": "fp-1"}  # an unset digest is absent, not null
     full = build(FULL.encode(), "f.yaml", None, Context()).pins
     assert list(full["environment"]) == ["image", "lockfileDigest", "accelerator"]  # YAML names, as in the spec
     assert full["features"] == {"pipelineVersion": "fp-17", "schemaDigest":
