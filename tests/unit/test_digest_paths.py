@@ -79,3 +79,12 @@ def test_help_describes_the_program_in_its_first_docstring_line(capsys):
     with pytest.raises(SystemExit):
         digest.main(["--help"])
     assert "The artifact digest, and its check before a server or evaluator starts." in capsys.readouterr().out
+
+
+def test_a_mismatch_in_a_single_file_directory_reports_the_file_digest(tmp_path):
+    (tmp_path / "d").mkdir()
+    (tmp_path / "d" / "model.joblib").write_bytes(b"other bytes")
+    other = "sha256:" + "0" * 64
+    file_digest = "sha256:" + hashlib.sha256(b"other bytes").hexdigest()
+    assert digest.verify(other, str(tmp_path / "d")) == \
+        f"artifact at {tmp_path / 'd'}: digest mismatch: expected {other}, got {file_digest}"
