@@ -193,3 +193,10 @@ def test_the_first_list_item_is_a_position_too():
     line = next(i for i, l in enumerate(text.splitlines(), 1) if "min: high" in l)
     col = text.splitlines()[line - 1].index("high") + 1
     assert message == f"{line}:{col}: `spec.evaluation.thresholds[0].min`: expected a number, got string 'high'"
+
+
+def test_ordered_bounds_and_a_first_weight_of_zero_are_fine():
+    assert rules(evaluation={"thresholds": [{"metric": "f1", "min": 0.1, "max": 0.9}]}) == []
+    ok = {"name": "errors", "query": "q", "min": 0.1, "max": 0.9}
+    assert rules(rollout=_analysis(ok)) == []
+    assert rules(rollout={"steps": [{"setWeight": 0}, {"pause": "1m"}, {"setWeight": 100}]}) == []
