@@ -170,6 +170,10 @@ def test_diff_of_two_files_and_of_a_new_spec(repo, tmp_path):
     fresh.write_text(MINIMAL.replace("name: churn", "name: fresh"))
     added = json.loads(run("diff", fresh, "--format", "json").stdout)
     assert {"field": "model version", "old": None, "new": "1.0.0"} in added["changes"]
+    # every manifest of a new spec is an addition; `all` over an empty dict would hold, so the files are named
+    from mlspec import compile_spec
+
+    assert sorted(added["manifests"]) == sorted(compile_spec(fresh.read_text(), fresh.name)), added["manifests"]
     assert all(text.startswith("--- /dev/null") for text in added["manifests"].values())
     assert run("diff", fresh, "--base", "no-such-ref").exit_code == 1
 

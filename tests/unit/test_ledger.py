@@ -1,0 +1,143 @@
+"""The release ledger as data: loading (absent, damaged, unreadable), what a record keeps when
+a version is built again, metrics, and the canonical spec digest."""
+
+from __future__ import annotations
+
+import pytest
+
+from conftest import ROOT
+from mlspec import ledger
+from mlspec.core import Context, build
+from mlspec.errors import LedgerError
+from mlspec.ledger import Ledger
+
+MINIMAL = (ROOT / "examples" / "minimal.yaml").read_text()
+FULL = (ROOT / "examples" / "fraud-detector.yaml").read_text()
+
+
+def built(text: str = MINIMAL, source: str = "models/churn.mlspec.yaml"):
+    return build(text.encode(), source, None, Context())
+
+
+def test_absent_ledgers_are_empty_and_a_file_in_the_way_is_too(tmp_path):
+    assert ledger.load(tmp_path, "churn") == Ledger("churn", None, [])
+    assert ledger.load_all(tmp_path) == {}
+    (tmp_path / "_ledger").write_text("a file where the ledger directory should be")
+    assert ledger.load(tmp_path, "churn") == Ledger("churn")
+    assert ledger.load_all(tmp_path) == {}
+
+
+def _write(tmp_path, name: str, text: str):
+    (tmp_path / "_ledger").mkdir(exist_ok=True)
+    path = tmp_path / "_ledger" / f"{name}.yaml"
+    path.write_text(text)
+    return path
+
+
+@pytest.mark.parametrize("text", [
+    "kind: Other\nmodel: churn\nreleases: []\n",
+    "kind: ReleaseLedger\nmodel: other\nreleases: []\n",
+    "kind: ReleaseLedger\nmodel: churn\nreleases: {}\n",
+    "kind: ReleaseLedger\nmodel: churn\n",
+    "- kind: ReleaseLedger\n",
+    "kind: [unclosed\n",
+])
+def test_a_damaged_ledger_is_reported_at_its_file(tmp_path, text):
+    path = _write(tmp_path, "churn", text)
+    with pytest.raises(LedgerError) as info:
+        ledger.load(tmp_path, "churn")
+    [diag] = info.value.diagnostics
+    assert (diag.source, diag.line, diag.col) == (str(path), 1, 1)
+    assert diag.message.startswith("the ledger is damaged (") and diag.message.endswith("); restore it from Git")
+
+
+def test_an_unreadable_ledger_is_an_error_not_an_empty_one(tmp_path):
+    (tmp_path / "_ledger" / "churn.yaml").mkdir(parents=True)  # a directory where the file should be
+    with pytest.raises(LedgerError) as info:
+        ledger.load(tmp_path, "churn")
+    [diag] = info.value.diagnostics
+    assert (diag.source, diag.line, diag.col) == (str(tmp_path / "_ledger" / "churn.yaml"), 1, 1)
+    assert diag.message.startswith("cannot read the ledger: ")
+
+
+def test_record_dump_load_round_trip_and_load_all(tmp_path):
+    first = ledger.record(Ledger("churn"), built())
+    assert first.current == "1.0.0"
+    [entry] = first.releases
+    assert list(entry) == ["version", "source", "specDigest", "pins", "environments", "spec"]
+    assert entry["source"] == "churn.mlspec.yaml"  # the file name, not the path it was built from
+    assert entry["specDigest"] == ledger.digest(entry["spec"])
+    text = ledger.dump(first)
+    assert text.startswith("# mlspec release ledger: written by `mlspec build` and `mlspec gate --record`.")
+    _write(tmp_path, "churn", text)
+    _write(tmp_path, "other", ledger.dump(Ledger("other")))
+    assert ledger.load(tmp_path, "churn") == first
+    assert ledger.load_all(tmp_path) == {"churn": first, "other": Ledger("other")}
+    assert ledger.relpath("churn") == "_ledger/churn.yaml"
+
+
+def test_recording_a_version_again_keeps_its_evaluation_and_merges_environments():
+    first = ledger.record(Ledger("churn"), built())
+    evaluated = ledger.with_metrics(first, "1.0.0", {"f1": 0.9, "auc": 0.8}, passed=True)
+    entry = evaluated.find("1.0.0")
+    assert entry["metrics"] == {"auc": 0.8, "f1": 0.9} and list(entry["metrics"]) == ["auc", "f1"]
+    assert entry["gate"] == "passed"
+    assert first.find("1.0.0").get("metrics") is None  # with_metrics copies
+    assert ledger.with_metrics(first, "1.0.0", {}, passed=False).find("1.0.0")["gate"] == "failed"
+    again = built(MINIMAL + "  environments:\n    prod: {}\n")
+    rebuilt = ledger.record(Ledger(evaluated.model, "0.9.0", evaluated.releases), again)
+    [entry] = rebuilt.releases
+    assert rebuilt.current == "1.0.0"
+    assert sorted(entry["environments"]) == ["default", "prod"]  # the old environment is kept
+    assert (entry["metrics"], entry["gate"]) == ({"auc": 0.8, "f1": 0.9}, "passed")
+    assert entry["specDigest"] == ledger.digest(again.spec_record) != evaluated.find("1.0.0")["specDigest"]
+    assert evaluated.find("1.0.0")["environments"] == {"default": entry["environments"]["default"]}
+
+
+def test_a_new_version_is_appended_and_becomes_current():
+    first = ledger.record(Ledger("churn"), built())
+    second = ledger.record(first, built(MINIMAL.replace('version: "1.0.0"', 'version: "1.1.0"')
+                                        .replace("model/churn/1.0.0", "model/churn/1.1.0")))
+    assert [r["version"] for r in second.releases] == ["1.0.0", "1.1.0"]
+    assert second.current == "1.1.0"
+    assert len(first.releases) == 1  # record copies
+    assert second.find("2.0.0") is None
+
+
+def test_metrics_lists_only_releases_with_recorded_metrics():
+    lg = Ledger("m", None, [{"version": "1", "metrics": {"a": 1.0}}, {"version": "2", "metrics": {}},
+                            {"version": "3"}])
+    assert lg.metrics() == {"1": {"a": 1.0}}
+
+
+def test_pins_hold_the_features_only_when_declared():
+    assert "features" not in built().pins
+    assert sorted(built().pins) == ["artifact", "code", "data", "environment", "seed"]
+    no_schema = built(MINIMAL.replace("  serving:\n", "  features: {pipelineVersion: fp-1}\n  serving:\n")).pins
+    assert no_schema["features"] == {"pipelineVersion": "fp-1"}  # an unset digest is absent, not null
+    full = build(FULL.encode(), "f.yaml", None, Context()).pins
+    assert list(full["environment"]) == ["image", "lockfileDigest", "accelerator"]  # YAML names, as in the spec
+    assert full["features"] == {"pipelineVersion": "fp-17", "schemaDigest":
+                                "sha256:7654100411969fa3cd0a93c8d70361ba4ce448324fe3ae0b0b30dccfce4e972b"}
+
+
+def test_digest_is_canonical_json():
+    assert ledger.digest({"b": 1, "a": "é"}) == ledger.digest({"a": "é", "b": 1})
+    import hashlib
+
+    assert ledger.digest({"b": 1, "a": "é"}) == "sha256:" + hashlib.sha256('{"a":"é","b":1}'.encode()).hexdigest()
+    assert ledger._flat({"a": {"b": 1, "c": {"d": 2}}, "e": 3}) == {"a.b": 1, "a.c.d": 2, "e": 3}
+    assert ledger._flat(5) == {"": 5}
+
+
+def test_entries_are_canonical_environments_sorted_and_unset_pins_left_out():
+    two = built(MINIMAL + "  environments:\n    zeta: {}\n    alpha: {}\n")
+    [entry] = ledger.record(Ledger("churn"), two).releases
+    assert list(entry["environments"]) == ["alpha", "zeta"]
+    again = ledger.record(ledger.record(Ledger("churn"), built()), two).releases[0]
+    assert list(again["environments"]) == ["alpha", "default", "zeta"]
+    pins = built().pins
+    assert pins["data"] == {"uri": "gs://data/churn", "version": "2026-11-01"}  # no digest given: none recorded
+    assert list(pins["environment"]) == ["image"]
+    assert entry["spec"]["spec"]["environments"] == {"zeta": {}, "alpha": {}}  # the spec keeps its own order
+    assert "replicas" not in entry["spec"]["spec"]["serving"]  # the spec as written, not its defaults
