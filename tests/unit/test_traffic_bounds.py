@@ -1,5 +1,6 @@
 """traffic.py at its boundaries: the exposure tolerance (exactly TOLERANCE points off is
-accepted, one more is a warning), pod-count rounding, and when no warning applies at all."""
+accepted, one more is a warning), with Argo's own pod counts (`capacity`, tested against
+Argo's table in test_capacity.py), and when no warning applies at all."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from conftest import ROOT
 from mlspec import traffic
 from mlspec.model import ModelDeployment
 from mlspec.resolve import DEFAULT_STEPS
-from mlspec.traffic import TOLERANCE, exposure, pod_share
+from mlspec.traffic import TOLERANCE, exposure, pod_counts
 
 MINIMAL = yaml.safe_load((ROOT / "examples" / "minimal.yaml").read_text())
 
@@ -29,32 +30,43 @@ def warned(replicas: int, weight: int) -> list[tuple[tuple, str]]:
     return list(exposure(spec(replicas, {"steps": [{"setWeight": weight}]}), DEFAULT_STEPS))
 
 
-@pytest.mark.parametrize("replicas, weight, share", [(4, 20, 25), (4, 30, 25), (5, 15, 20), (10, 5, 10), (8, 70, 75)])
-def test_exactly_tolerance_points_off_is_no_warning(replicas, weight, share):
+# (replicas, weight, Argo's canary + stable pods, the share they give): exactly 5 points off
+@pytest.mark.parametrize("replicas, weight, pods, share", [
+    (3, 20, (1, 3), 25), (4, 30, (1, 3), 25), (4, 15, (1, 4), 20), (3, 80, (3, 1), 75), (2, 45, (1, 1), 50),
+    (2, 55, (1, 1), 50),
+])
+def test_exactly_tolerance_points_off_is_no_warning(replicas, weight, pods, share):
     assert TOLERANCE == 5
-    assert pod_share(replicas, weight) * 100 == pytest.approx(share)
+    assert pod_counts(replicas, weight) == pods and 100 * pods[0] / sum(pods) == share
     assert abs(share - weight) == TOLERANCE
     assert warned(replicas, weight) == []
 
 
-@pytest.mark.parametrize("replicas, weight, share", [(4, 19, 25), (4, 31, 25), (5, 14, 20), (10, 4, 10), (8, 69, 75)])
-def test_one_point_beyond_the_tolerance_warns_with_the_real_share(replicas, weight, share):
+# the same pods one point further: a warning stating them
+@pytest.mark.parametrize("replicas, weight, pods, share", [
+    (3, 19, (1, 3), 25), (4, 31, (1, 3), 25), (4, 14, (1, 4), 20), (3, 81, (3, 1), 75), (2, 44, (1, 1), 50),
+    (2, 56, (1, 1), 50),
+])
+def test_one_point_beyond_the_tolerance_warns_with_the_real_share(replicas, weight, pods, share):
+    assert pod_counts(replicas, weight) == pods
     assert abs(share - weight) == TOLERANCE + 1
     [(at, message)] = warned(replicas, weight)
     assert at == ("spec", "rollout", "steps", 0, "setWeight")
     assert message.startswith(f"setWeight {weight} cannot be met with {replicas} replica(s) and no traffic router: ")
-    assert f"the canary gets about {share}% of the traffic" in message
+    assert f"runs {pods[0]} canary + {pods[1]} stable pod(s), so the canary gets {share}% of the traffic" in message
 
 
 def test_each_step_is_checked_at_its_own_index_and_pauses_are_skipped():
-    steps = [{"setWeight": 20}, {"pause": "1m"}, {"setWeight": 40}, {"setWeight": 50}]
+    # 4 replicas: 20% -> 1 + 4 = 20%, 40% -> 2 + 3 = 40%, 49% -> 2 + 2 = 50%; 31% -> 1 + 3 = 25% warns
+    steps = [{"setWeight": 20}, {"pause": "1m"}, {"setWeight": 31}, {"setWeight": 40}, {"setWeight": 49}]
+    assert [pod_counts(4, w) for w in (20, 31, 40, 49)] == [(1, 4), (1, 3), (2, 3), (2, 2)]
     found = list(exposure(spec(4, {"steps": steps}), DEFAULT_STEPS))
     assert [at for at, _ in found] == [("spec", "rollout", "steps", 2, "setWeight")]
 
 
 def test_default_steps_point_at_the_replica_count():
     found = list(exposure(spec(2), DEFAULT_STEPS))
-    # 2 replicas: every default weight (10, 25, 50) becomes 50%; 50 is exact
+    # 2 replicas: 10% and 25% are 1 canary + 2 stable (33.3%, Argo surges one pod); 50 is exact
     assert [(at, m.split(" cannot")[0]) for at, m in found] == [
         (("spec", "serving", "replicas"), "setWeight 10"), (("spec", "serving", "replicas"), "setWeight 25")]
     assert list(exposure(spec(20), DEFAULT_STEPS)) == []
@@ -67,16 +79,14 @@ def test_no_exposure_warning_with_a_router_or_blue_green():
     assert warned(1, 10)  # the same weight without either does warn
 
 
-@pytest.mark.parametrize("replicas, weight, share", [
-    (0, 50, 0.0), (-1, 50, 0.0), (4, 0, 0.0), (4, -1, 0.0), (0, 100, 0.0), (4, 100, 1.0), (1, 100, 1.0), (4, 150, 1.0),
-    (2, 99, 2 / 3),  # round(1.98) = 2 canary pods, and still one stable pod below 100
-    (10, 25, 0.3), (10, 24, 0.2),  # R*w/100 = 2.5 rounds half up; 2.4 rounds down
-    (10, 1, 0.1),  # at least one canary pod
-    (83, 3, 2 / 83),  # R*w/100 = 2.49: 2 canary pods (dividing by anything less than 100 would give 3)
-    (1, 99, 0.5),
+@pytest.mark.parametrize("replicas, weight, pods", [
+    (0, 50, (0, 0)), (4, 0, (0, 4)), (4, 100, (4, 0)), (1, 100, (1, 0)),
+    (1, 10, (1, 1)),   # one replica surges to a second pod rather than send nothing
+    (10, 5, (1, 10)),  # at least one canary pod, beside every stable one (surge)
+    (20, 10, (2, 18)), (6, 50, (3, 3)),
 ])
-def test_pod_share_rounding_and_limits(replicas, weight, share):
-    assert pod_share(replicas, weight) == pytest.approx(share)
+def test_pod_counts_at_the_edges(replicas, weight, pods):
+    assert pod_counts(replicas, weight) == pods
 
 
 def test_the_routers_are_named_in_yaml_terms():
