@@ -311,13 +311,18 @@ def _pins(doc: ModelDeployment, digest: str) -> dict[str, str]:
 
 
 def _resources(section: Any, default: dict[str, dict[str, str]]) -> dict[str, dict[str, str]]:
-    if section is None or not (section.requests or section.limits):
-        return copy_data(default)
-    requests = {k: str(v) for k, v in sorted(section.requests.items())}
-    limits = {k: str(v) for k, v in sorted(section.limits.items())}
-    # One side given: the other copies it (Kubernetes itself defaults requests to
-    # limits); a default on the missing side could sit below what was asked for.
-    return {"requests": requests or dict(limits), "limits": limits or dict(requests)}
+    """Requests and limits merged per resource: a default (cpu, memory) stays unless the
+    spec names that resource; an extended resource (`nvidia.com/gpu`) is added on both
+    sides, since Kubernetes needs its request to equal its limit."""
+    given_requests = {} if section is None else {k: str(v) for k, v in section.requests.items()}
+    given_limits = {} if section is None else {k: str(v) for k, v in section.limits.items()}
+    requests, limits = dict(default["requests"]), dict(default["limits"])
+    for key in sorted(given_requests.keys() | given_limits.keys()):
+        # One side given: the other copies it (Kubernetes itself defaults requests to
+        # limits); a default on the missing side could sit below what was asked for.
+        requests[key] = given_requests.get(key, given_limits.get(key, ""))
+        limits[key] = given_limits.get(key, requests[key])
+    return {"requests": dict(sorted(requests.items())), "limits": dict(sorted(limits.items()))}
 
 
 def _serving(doc: ModelDeployment) -> dict[str, Any]:

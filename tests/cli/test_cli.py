@@ -188,6 +188,17 @@ def test_one_sided_resources_copy_the_other_side():
     assert resources == {"requests": {"cpu": "4", "memory": "8Gi"}, "limits": {"cpu": "4", "memory": "8Gi"}}
 
 
+def test_a_gpu_limit_alone_keeps_the_cpu_and_memory_defaults():
+    text = MINIMAL.read_text().replace("  serving:\n", "  serving:\n    resources: {limits: {nvidia.com/gpu: 1, memory: 6Gi}}\n")
+    from mlspec import compile_spec
+
+    rollout = yaml.safe_load(compile_spec(text, "r.yaml")["default/churn/rollout.yaml"])
+    resources = rollout["spec"]["template"]["spec"]["containers"][0]["resources"]
+    # cpu keeps both defaults; memory takes the given limit on both sides; the GPU is added with request = limit
+    assert resources == {"requests": {"cpu": "500m", "memory": "6Gi", "nvidia.com/gpu": "1"},
+                         "limits": {"cpu": "1", "memory": "6Gi", "nvidia.com/gpu": "1"}}
+
+
 def test_unwritable_output_is_reported_not_an_internal_error(tmp_path):
     blocker = tmp_path / "out"
     blocker.write_text("a file where the output directory should go")
