@@ -13,6 +13,7 @@ import json
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from mlspec import resolve, traffic
 from mlspec.core import CompiledSpec, to_files
 from mlspec.model import ModelDeployment
 
@@ -143,6 +144,26 @@ def routing_changes(a: dict[str, Any], b: dict[str, Any]) -> tuple[list[Change],
     return [Change("traffic router", old, new)], alerts
 
 
+def _exposure(compiled: CompiledSpec) -> dict[str, str]:
+    """Per environment, the share each canary weight gives (Argo's pod counts)."""
+    out: dict[str, str] = {}
+    for item in compiled.items:
+        plan, release = item.release.plan, item.release
+        assert plan is not None
+        out[release.env] = "; ".join(traffic.shares(release.spec.spec, resolve.DEFAULT_STEPS,
+                                                    plan.settings.max_surge, plan.settings.max_unavailable))
+    return out
+
+
+def exposure_changes(old: CompiledSpec | None, new: CompiledSpec) -> list[Change]:
+    """A change of the traffic the canary really gets (surge, replicas, steps, router)."""
+    if old is None:
+        return []
+    before, after = _exposure(old), _exposure(new)
+    return [Change(f"exposure ({env})" if len(after) > 1 else "exposure", before.get(env), after[env])
+            for env in sorted(after) if before.get(env) is not None and before[env] != after[env]]
+
+
 def compare(old: CompiledSpec | None, new: CompiledSpec) -> SpecDiff:
     """`old` is None for a spec that is new (not at the base ref)."""
     old_spec = old.base if old else None
@@ -151,6 +172,7 @@ def compare(old: CompiledSpec | None, new: CompiledSpec) -> SpecDiff:
     changes = [Change(label, _get(a, path), _get(b, path)) for label, path in PINNED if _get(a, path) != _get(b, path)]
     routing, alerts = routing_changes(a, b)
     changes += routing
+    changes += exposure_changes(old, new)
     # Both sides get the same header (where the new spec is): only real changes show.
     old_files = to_files(old.items, new.source) if old else {}
     new_files = to_files(new.items, new.source)

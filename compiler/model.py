@@ -533,6 +533,15 @@ class BlueGreen(Strict):
         "false: a person promotes (`kubectl argo rollouts promote`).")
 
 
+PERCENT_RE = r"^(0|[1-9][0-9]{0,3})%$"
+# An int or a percentage, as Kubernetes' IntOrString; "25" without `%` is refused (Argo reads it as a percentage).
+IntOrPercent = Annotated[
+    Annotated[int, Field(ge=0, le=100000)] | Annotated[str, _matching(PERCENT_RE, "a percentage", " (expected e.g. `25%`)"),
+                    Field(json_schema_extra={"pattern": PERCENT_RE})],
+    Field(examples=[0, 1, "25%"]),
+]
+
+
 class RolloutSection(Strict):
     strategy: Literal["canary", "blueGreen"] = Field(
         default="canary", description="`canary` (steps, optional traffic router) or `blueGreen` (active and "
@@ -548,6 +557,15 @@ class RolloutSection(Strict):
     traffic_routing: TrafficRouting | None = Field(
         default=None, description="Canary only, one router: exact weights instead of pod-count approximations.")
     blue_green: BlueGreen | None = Field(default=None, description="Blue-green only: promotion settings.")
+    max_surge: IntOrPercent | None = Field(
+        default=None, description="Canary only: pods above `replicas` while updating (int or `N%`, rounded up). "
+        "Default: Argo's 25%; `0` when serving asks for a GPU and there is no traffic router.")
+    max_unavailable: IntOrPercent | None = Field(
+        default=None, description="Pods that may be unavailable while updating (int or `N%`, rounded down; canary and "
+        "blueGreen). Default: Argo's 25%; `1` with the GPU default `maxSurge: 0`. Not 0 together with `maxSurge: 0`.")
+    dynamic_stable_scale: bool | None = Field(
+        default=None, description="Canary with a traffic router only: scale the stable pods down as traffic leaves "
+        "them, so the rollout needs no second full set. Default: true when serving asks for a GPU.")
 
 
 # --- rollback ----------------------------------------------------------------

@@ -12,7 +12,7 @@ import json
 from dataclasses import dataclass, field, replace
 from typing import Any, Mapping
 
-from mlspec import check, delivery, traffic
+from mlspec import check, delivery, surge, traffic
 from mlspec.errors import Diagnostic, SpecError
 from mlspec.loader import Document, Path, copy_data, diagnostic
 from mlspec.model import ModelDeployment, Spec
@@ -103,6 +103,7 @@ class Release:
     services: list[str]
     router: tuple[str, dict[str, Any]] | None
     warnings: list[Diagnostic] = field(default_factory=list)
+    plan: surge.Plan | None = None  # surge settings and peak capacity (DESIGN.md "Rollout capacity")
 
 
 def resolve(doc: Document, env: str | None = None, context: Context = NO_CONTEXT) -> tuple[ModelDeployment, list[Release]]:
@@ -131,8 +132,15 @@ def resolve(doc: Document, env: str | None = None, context: Context = NO_CONTEXT
             continue
         release = _release(spec, name, context)
         where = f"in environment `{name}`: " if declared else ""
+        assert release.plan is not None
+        shown = release.plan.settings
         release.warnings = [replace(diagnostic(merged, path, where + message, key=False), severity="warning")
-                            for path, message in traffic.exposure(spec.spec, DEFAULT_STEPS)]
+                            for path, message in traffic.exposure(spec.spec, DEFAULT_STEPS, shown.max_surge,
+                                                                  shown.max_unavailable)]
+        capacity_note = release.plan.note()
+        if capacity_note is not None:  # a note: informs, never fails the command (not even --strict)
+            release.warnings.append(replace(diagnostic(merged, release.plan.at, where + capacity_note),
+                                            severity="note"))
         releases.append(release)
     if problems:
         raise SpecError(sorted(set(problems)))
@@ -252,6 +260,7 @@ def _release(doc: ModelDeployment, env: str, context: Context) -> Release:
                                   "--timeout", str(evaluation["wait_deadline"])]
     steps = _steps(spec, names)
     serving = _serving(doc)
+    capacity_plan = surge.plan(spec, serving["resources"], DEFAULT_STEPS)
     blue_green = spec.rollout.strategy == "blueGreen"
     services = [names.active, names.preview] if blue_green else [names.stable, names.canary]
     return Release(
@@ -260,10 +269,12 @@ def _release(doc: ModelDeployment, env: str, context: Context) -> Release:
         pod_security=pod_security, annotations=annotations, pod_annotations=pod_annotations,
         serving=serving, evaluation=evaluation,
         online_metrics=_online_metrics(spec), prometheus=spec.rollout.analysis.prometheus.address if spec.rollout.analysis else None,
-        gate_config=gate, lineage={**_lineage(doc, env, digest), **context.lineage},
-        strategy=_strategy(doc, names, steps),
+        gate_config=gate, lineage={**_lineage(doc, env, digest), **context.lineage,
+                                   "capacity": surge.record(capacity_plan.peak)},
+        strategy=surge.with_fields(_strategy(doc, names, steps), capacity_plan.settings),
         services=services,
         router=traffic.router_object(spec, names.stable, names.canary, serving["port"]),
+        plan=capacity_plan,
     )
 
 
