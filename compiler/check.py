@@ -294,6 +294,7 @@ def semantic_problems(doc: ModelDeployment) -> Iterator[tuple[Path, str]]:
     yield from delivery.problems(spec)
     yield from traffic.problems(spec)
     yield from surge.problems(spec, traffic.chosen_router(spec) is not None)
+    yield from surge.budget_problems(spec)
 
     prev = spec.rollback.previous if spec.rollback else None
     if prev is not None and prev.version == spec.model.version:

@@ -364,6 +364,23 @@ class PodUser(Strict):
     fs_group: int | None = Field(default=None, ge=1, le=2**31 - 1, description="Group owning the pod's volumes. Default: `runAsGroup`.")
 
 
+PERCENT_RE = r"^(0|[1-9][0-9]{0,3})%$"
+# An int or a percentage, as Kubernetes' IntOrString; "25" without `%` is refused (Argo reads it as a percentage).
+IntOrPercent = Annotated[
+    Annotated[int, Field(ge=0, le=100000)] | Annotated[str, _matching(PERCENT_RE, "a percentage", " (expected e.g. `25%`)"),
+                    Field(json_schema_extra={"pattern": PERCENT_RE})],
+    Field(examples=[0, 1, "25%"]),
+]
+
+
+class DisruptionBudget(Strict):
+    model_config = ConfigDict(json_schema_extra={"oneOf": [{"required": ["maxUnavailable"]}, {"required": ["minAvailable"]}]})
+
+    max_unavailable: IntOrPercent | None = Field(default=None, description="Pods a voluntary disruption (a node "
+                                                 "drain) may take at once (int or `N%`).")
+    min_available: IntOrPercent | None = Field(default=None, description="Pods that must stay up (int or `N%`).")
+
+
 class Serving(Strict):
     runtime: Literal["mlserver", "triton", "torchserve", "custom"] = Field(
         default="mlserver",
@@ -395,6 +412,9 @@ class Serving(Strict):
     verify_image: PinnedImage | None = Field(
         default=None, description="Image that runs the digest check in serving pods (needs `python3`). Default: "
         "the serving image.")
+    disruption_budget: DisruptionBudget | Literal[False] | None = Field(
+        default=None, description="PodDisruptionBudget of the serving pods: `{maxUnavailable}` or `{minAvailable}`, "
+        "or `false` for none. Default: `maxUnavailable: 1` with 2 or more replicas (none with fewer).")
 
 
 # --- evaluation ------------------------------------------------------------
@@ -531,15 +551,6 @@ class BlueGreen(Strict):
     auto_promotion: bool = Field(
         default=False, description="Promote without a person once the pre-promotion evaluation passed. Default "
         "false: a person promotes (`kubectl argo rollouts promote`).")
-
-
-PERCENT_RE = r"^(0|[1-9][0-9]{0,3})%$"
-# An int or a percentage, as Kubernetes' IntOrString; "25" without `%` is refused (Argo reads it as a percentage).
-IntOrPercent = Annotated[
-    Annotated[int, Field(ge=0, le=100000)] | Annotated[str, _matching(PERCENT_RE, "a percentage", " (expected e.g. `25%`)"),
-                    Field(json_schema_extra={"pattern": PERCENT_RE})],
-    Field(examples=[0, 1, "25%"]),
-]
 
 
 class RolloutSection(Strict):

@@ -104,6 +104,7 @@ class Release:
     router: tuple[str, dict[str, Any]] | None
     warnings: list[Diagnostic] = field(default_factory=list)
     plan: surge.Plan | None = None  # surge settings and peak capacity (DESIGN.md "Rollout capacity")
+    disruption_budget: dict[str, Any] | None = None  # the PodDisruptionBudget's bound, or none
 
 
 def resolve(doc: Document, env: str | None = None, context: Context = NO_CONTEXT) -> tuple[ModelDeployment, list[Release]]:
@@ -275,6 +276,7 @@ def _release(doc: ModelDeployment, env: str, context: Context) -> Release:
         services=services,
         router=traffic.router_object(spec, names.stable, names.canary, serving["port"]),
         plan=capacity_plan,
+        disruption_budget=surge.disruption_budget(spec),
     )
 
 

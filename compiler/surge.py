@@ -188,3 +188,21 @@ def with_fields(strategy: dict[str, Any], s: Settings) -> dict[str, Any]:
     """The Rollout's strategy with the surge settings in its canary or blueGreen block."""
     (kind, block), = strategy.items()
     return {kind: {**block, **rollout_fields(s)}}
+
+
+def disruption_budget(spec: Spec) -> dict[str, Any] | None:
+    """The PodDisruptionBudget's bound: the spec's, or `maxUnavailable: 1` once there are
+    2 replicas (with one, a budget would block every node drain); `false`: none."""
+    budget = spec.serving.disruption_budget
+    if budget is False:
+        return None
+    if budget is None:
+        return {"maxUnavailable": 1} if spec.serving.replicas >= 2 else None
+    return budget.model_dump(by_alias=True, exclude_none=True)
+
+
+def budget_problems(spec: Spec) -> Iterator[tuple[Path, str]]:
+    budget = spec.serving.disruption_budget
+    if budget is not None and budget is not False and (budget.max_unavailable is None) == (budget.min_available is None):
+        yield (("spec", "serving", "disruptionBudget"), "a disruption budget has exactly one of `maxUnavailable` "
+               "or `minAvailable`")

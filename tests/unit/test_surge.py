@@ -170,3 +170,38 @@ def test_diff_reports_a_change_of_exposure(tmp_path):
     assert change["new"] == "10% -> 1+1 pods = 50%; 50% -> 1+1 pods = 50%"
     same = CliRunner().invoke(main, ["diff", old, old, "--format", "json"])
     assert not [c for c in json.loads(same.stdout)["changes"] if c["field"] == "exposure"]
+
+
+def _objects(path: str) -> dict[str, dict]:
+    result = CliRunner().invoke(main, ["build", "--stdout", path])
+    assert result.exit_code == 0, result.output
+    return {d["kind"]: d for d in yaml.safe_load_all(result.stdout)}
+
+
+@pytest.mark.parametrize("replicas, serving, expected", [
+    (2, "", {"maxUnavailable": 1}),                                   # the default from 2 replicas
+    (1, "", None),                                                    # one pod: a budget would block every drain
+    (4, "    disruptionBudget: {minAvailable: \"50%\"}\n", {"minAvailable": "50%"}),
+    (1, "    disruptionBudget: {maxUnavailable: 0}\n", {"maxUnavailable": 0}),  # asked for: kept
+    (4, "    disruptionBudget: false\n", None),
+])
+def test_disruption_budget(tmp_path, replicas, serving, expected):
+    objects = _objects(_spec(tmp_path, replicas, serving=serving))
+    pdb = objects.get("PodDisruptionBudget")
+    if expected is None:
+        assert pdb is None
+        return
+    assert pdb["apiVersion"] == "policy/v1"
+    assert {k: v for k, v in pdb["spec"].items() if k != "selector"} == expected
+    # the model's own pods, stable and canary alike: the Rollout's selector
+    assert pdb["spec"]["selector"] == objects["Rollout"]["spec"]["selector"]
+
+
+def test_kubernetes_strict_schema_checks_the_budget(tmp_path):
+    from mlspec import verify
+
+    pdb = _objects(_spec(tmp_path, 3))["PodDisruptionBudget"]
+    assert verify.full_check({"pdb.yaml": pdb}) == []
+    pdb["spec"]["maxUnavailablee"] = 1
+    [(name, problem)] = verify.full_check({"pdb.yaml": pdb})
+    assert name == "pdb.yaml" and "maxUnavailablee" in problem
