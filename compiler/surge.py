@@ -148,6 +148,8 @@ def note(p: Peak, s: Settings, replicas: int) -> str:
             f"{total} {name} ({p.per_pod[name]} per pod)" for name, total in sorted(p.totals.items()))
     if s.gpu_default is not None:
         text += f"; {s.gpu_default} (set it in `spec.rollout` to choose otherwise)"
+    if p.pods <= replicas == 1:  # no second pod to hand over to
+        text += "; with 1 replica and no surge, the model is unavailable while its pod is replaced"
     return text
 
 

@@ -205,3 +205,11 @@ def test_kubernetes_strict_schema_checks_the_budget(tmp_path):
     pdb["spec"]["maxUnavailablee"] = 1
     [(name, problem)] = verify.full_check({"pdb.yaml": pdb})
     assert name == "pdb.yaml" and "maxUnavailablee" in problem
+
+
+def test_one_gpu_replica_without_surge_says_it_goes_down(tmp_path):
+    [note] = [line for line in _validate(_spec(tmp_path, 1, serving=GPU)).stderr.splitlines() if ": note: " in line]
+    assert "runs up to 1 pod(s) at once" in note and "the model is unavailable while its pod is replaced" in note
+    [surged] = [line for line in _validate(_spec(tmp_path, 1, "    maxSurge: 1\n", serving=GPU, name="t")).stderr
+                .splitlines() if ": note: " in line]
+    assert "runs up to 2 pod(s) at once" in surged and "unavailable" not in surged
