@@ -41,6 +41,14 @@ def resolve_fenceposts(max_surge: int | str | None, max_unavailable: int | str |
     return surge, unavailable
 
 
+def fenceposts_or_default(max_surge: int | str | None, max_unavailable: int | str | None,
+                          desired: int) -> tuple[int, int]:
+    """`resolveFenceposts` of a Rollout's own settings: one it leaves unset is Argo's
+    default (`defaults.GetMaxSurgeOrDefault`, `GetMaxUnavailableOrDefault`)."""
+    return resolve_fenceposts(DEFAULT_MAX_SURGE if max_surge is None else max_surge,
+                              DEFAULT_MAX_UNAVAILABLE if max_unavailable is None else max_unavailable, desired)
+
+
 def _floor_ceiling_tied(desired_weight: int, max_weight: int, total_replicas: int) -> bool:
     frac, _ = math.modf(float(total_replicas) * (float(desired_weight) / float(max_weight)))
     return frac == 0.5
@@ -79,3 +87,41 @@ def canary_stable(replicas: int, weight: int, max_surge: int, max_weight: int = 
         if delta < best_delta:  # strictly closer: the first option wins a tie, as in Argo
             best, best_delta = option, delta
     return best[0], best[1] - best[0]
+
+
+def _traffic_weight_to_replicas(replicas: int, weight: int, max_weight: int) -> int:
+    """`trafficWeightToReplicas`: the pods a traffic weight needs, rounded up."""
+    return math.ceil(float(weight) * float(replicas) / float(max_weight))
+
+
+def _min_pods(count: int, replicas: int, min_pods_per_replica_set: int | None) -> int:
+    """`CheckMinPodsPerReplicaSet` (a traffic-routed canary): at least that many pods,
+    capped at `replicas`; zero stays zero."""
+    if count == 0 or min_pods_per_replica_set is None:
+        return count
+    return max(count, min(min_pods_per_replica_set, replicas))
+
+
+def traffic_routed(replicas: int, desired_weight: int, dynamic_stable_scale: bool, *,
+                   actual_weights: tuple[int, int] | None = None, abort: bool = False,
+                   canary_scale: int | None = None, min_pods_per_replica_set: int | None = None,
+                   max_weight: int = MAX_WEIGHT) -> tuple[int, int]:
+    """`CalculateReplicaCountsForTrafficRoutedCanary` (same file and commit): the (canary,
+    stable) pods with a traffic router, for the weight the controller wants
+    (`GetCanaryReplicasOrWeight`'s result: 0 on abort) and, if known, the weights the router
+    still has (canary, stable). Without `dynamicStableScale` stable stays fully scaled."""
+    if canary_scale is not None:
+        canary = canary_scale
+    else:
+        canary = _min_pods(_traffic_weight_to_replicas(replicas, desired_weight, max_weight), replicas,
+                           min_pods_per_replica_set)
+    if not dynamic_stable_scale:
+        return canary, replicas
+    stable = _traffic_weight_to_replicas(replicas, max_weight - desired_weight, max_weight)
+    if actual_weights is not None:
+        actual_canary, actual_stable = actual_weights
+        stable = max(stable, _traffic_weight_to_replicas(replicas, actual_stable, max_weight))
+        if abort:  # the canary keeps the pods its remaining traffic needs
+            canary = max(_traffic_weight_to_replicas(replicas, actual_canary, max_weight), canary)
+    return (_min_pods(canary, replicas, min_pods_per_replica_set),
+            _min_pods(stable, replicas, min_pods_per_replica_set))

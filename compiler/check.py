@@ -20,7 +20,7 @@ from pydantic import BaseModel
 
 from mlspec.errors import Diagnostic, SpecError
 from mlspec.loader import Document, Path, diagnostic
-from mlspec import delivery, traffic
+from mlspec import delivery, surge, traffic
 from mlspec.model import EnvVar, ModelDeployment, quantity_value
 
 # Suffixes of the object names derived from metadata.name (see resolve.Names).
@@ -353,6 +353,8 @@ def semantic_problems(doc: ModelDeployment) -> Iterator[tuple[Path, str]]:
         yield from _env_problems(spec.serving.storage_initializer.env, ("spec", "serving", "storageInitializer", "env"))
     yield from delivery.problems(spec)
     yield from traffic.problems(spec)
+    yield from surge.problems(spec, traffic.chosen_router(spec) is not None)
+    yield from surge.budget_problems(spec)
 
     prev = spec.rollback.previous if spec.rollback else None
     if prev is not None and prev.version == spec.model.version:

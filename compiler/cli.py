@@ -73,8 +73,9 @@ _strict = click.option("--strict", is_flag=True,
 def _warnings(results: dict[str, Any], strict: bool) -> list[Diagnostic]:
     """Every warning once, in file order; with --strict they fail the command like errors."""
     warnings = sorted({w for result in results.values() for w in result.warnings})
-    if strict and warnings:
-        raise MlspecError([replace(w, severity="error") for w in warnings])
+    failing = [w for w in warnings if w.severity == "warning"]  # notes (capacity) inform only
+    if strict and failing:
+        raise MlspecError([replace(w, severity="error") for w in failing])
     return warnings
 
 
@@ -115,7 +116,8 @@ def validate(ctx: click.Context, specs: tuple[str, ...], fmt: str, strict: bool,
         click.echo(report.render(warnings, fmt), err=fmt == "text")
     if fmt == "text":
         click.echo(f"ok: {len(files)} spec(s), {count} environment(s) valid"
-                   + (f", {len(warnings)} warning(s)" if warnings else ""), err=True)
+                   + "".join(f", {n} {kind}(s)" for kind in ("warning", "note")
+                             if (n := sum(w.severity == kind for w in warnings))), err=True)
 
 
 @main.command()

@@ -20,6 +20,7 @@ import re
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
+from mlspec import resolve, traffic
 from mlspec.core import CompiledSpec, to_files
 from mlspec.ledger import Ledger
 from mlspec.model import ModelDeployment
@@ -159,6 +160,26 @@ def routing_changes(a: dict[str, Any], b: dict[str, Any]) -> tuple[list[Change],
     return [Change("traffic router", old, new)], alerts
 
 
+def _exposure(compiled: CompiledSpec) -> dict[str, str]:
+    """Per environment, the share each canary weight gives (Argo's pod counts)."""
+    out: dict[str, str] = {}
+    for item in compiled.items:
+        plan, release = item.release.plan, item.release
+        assert plan is not None
+        out[release.env] = "; ".join(traffic.shares(release.spec.spec, resolve.DEFAULT_STEPS,
+                                                    plan.settings.max_surge, plan.settings.max_unavailable))
+    return out
+
+
+def exposure_changes(old: CompiledSpec | None, new: CompiledSpec) -> list[Change]:
+    """A change of the traffic the canary really gets (surge, replicas, steps, router)."""
+    if old is None:
+        return []
+    before, after = _exposure(old), _exposure(new)
+    return [Change(f"exposure ({env})" if len(after) > 1 else "exposure", before.get(env), after[env])
+            for env in sorted(after) if before.get(env) is not None and before[env] != after[env]]
+
+
 def _summary(a: ModelDeployment | None, b: ModelDeployment) -> tuple[list[Change], list[ThresholdChange], list[str]]:
     """What changes from `a` to `b` (one environment, or the specs without overlays)."""
     old = a.spec.model_dump(mode="json", by_alias=True, exclude_none=True, exclude={"environments"}) if a else {}
@@ -194,6 +215,7 @@ def compare(old: CompiledSpec | None, new: CompiledSpec, recorded: list[Change] 
         for alert in env_alerts:
             tagged_a = alert if everywhere(alert, 2) else f"{alert} (environment {env})"
             alerts += [tagged_a] if tagged_a not in alerts else []
+    changes += exposure_changes(old, new)
     recorded = recorded or []  # ledger text: rendered apart from mlspec's own alerts, escaped per format
     # Both sides get the same header (where the new spec is): only real changes show.
     old_files = to_files(old.items, new.source) if old else {}

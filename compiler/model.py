@@ -369,6 +369,23 @@ class PodUser(Strict):
     fs_group: int | None = Field(default=None, ge=1, le=2**31 - 1, description="Group owning the pod's volumes. Default: `runAsGroup`.")
 
 
+PERCENT_RE = r"^(0|[1-9][0-9]{0,3})%$"
+# An int or a percentage, as Kubernetes' IntOrString; "25" without `%` is refused (Argo reads it as a percentage).
+IntOrPercent = Annotated[
+    Annotated[int, Field(ge=0, le=100000)] | Annotated[str, _matching(PERCENT_RE, "a percentage", " (expected e.g. `25%`)"),
+                    Field(json_schema_extra={"pattern": PERCENT_RE})],
+    Field(examples=[0, 1, "25%"]),
+]
+
+
+class DisruptionBudget(Strict):
+    model_config = ConfigDict(json_schema_extra={"oneOf": [{"required": ["maxUnavailable"]}, {"required": ["minAvailable"]}]})
+
+    max_unavailable: IntOrPercent | None = Field(default=None, description="Pods a voluntary disruption (a node "
+                                                 "drain) may take at once (int or `N%`).")
+    min_available: IntOrPercent | None = Field(default=None, description="Pods that must stay up (int or `N%`).")
+
+
 class Serving(Strict):
     runtime: Literal["mlserver", "triton", "torchserve", "custom"] = Field(
         default="mlserver",
@@ -400,6 +417,9 @@ class Serving(Strict):
     verify_image: PinnedImage | None = Field(
         default=None, description="Image that runs the digest check in serving pods (needs `python3`). Default: "
         "the serving image.")
+    disruption_budget: DisruptionBudget | Literal[False] | None = Field(
+        default=None, description="PodDisruptionBudget of the serving pods: `{maxUnavailable}` or `{minAvailable}`, "
+        "or `false` for none. Default: `maxUnavailable: 1` with 2 or more replicas (none with fewer).")
 
 
 # --- evaluation ------------------------------------------------------------
@@ -558,6 +578,15 @@ class RolloutSection(Strict):
     traffic_routing: TrafficRouting | None = Field(
         default=None, description="Canary only, one router: exact weights instead of pod-count approximations.")
     blue_green: BlueGreen | None = Field(default=None, description="Blue-green only: promotion settings.")
+    max_surge: IntOrPercent | None = Field(
+        default=None, description="Canary only: pods above `replicas` while updating (int or `N%`, rounded up). "
+        "Default: Argo's 25%; `0` when serving asks for a GPU and there is no traffic router.")
+    max_unavailable: IntOrPercent | None = Field(
+        default=None, description="Pods that may be unavailable while updating (int or `N%`, rounded down; canary and "
+        "blueGreen). Default: Argo's 25%; `1` with the GPU default `maxSurge: 0`. Not 0 together with `maxSurge: 0`.")
+    dynamic_stable_scale: bool | None = Field(
+        default=None, description="Canary with a traffic router only: scale the stable pods down as traffic leaves "
+        "them, so the rollout needs no second full set. Default: true when serving asks for a GPU.")
 
 
 # --- rollback ----------------------------------------------------------------

@@ -12,7 +12,7 @@ import json
 from dataclasses import dataclass, field, replace
 from typing import Any, Mapping
 
-from mlspec import check, delivery, traffic
+from mlspec import check, delivery, surge, traffic
 from mlspec.errors import Diagnostic, SpecError
 from mlspec.loader import MAX_BUILD_CHARS, Document, Path, copy_data, diagnostic
 from mlspec.model import ModelDeployment, Spec
@@ -107,6 +107,8 @@ class Release:
     services: list[str]
     router: tuple[str, dict[str, Any]] | None
     warnings: list[Diagnostic] = field(default_factory=list)
+    plan: surge.Plan | None = None  # surge settings and peak capacity (DESIGN.md "Rollout capacity")
+    disruption_budget: dict[str, Any] | None = None  # the PodDisruptionBudget's bound, or none
 
 
 def resolve(doc: Document, env: str | None = None, context: Context = NO_CONTEXT) -> tuple[ModelDeployment, list[Release]]:
@@ -147,8 +149,15 @@ def resolve(doc: Document, env: str | None = None, context: Context = NO_CONTEXT
             continue
         release = _release(spec, name, context)
         where = f"in environment `{name}`: " if declared else ""
+        assert release.plan is not None
+        shown = release.plan.settings
         release.warnings = [replace(diagnostic(merged, path, where + message, key=False), severity="warning")
-                            for path, message in traffic.exposure(spec.spec, DEFAULT_STEPS)]
+                            for path, message in traffic.exposure(spec.spec, DEFAULT_STEPS, shown.max_surge,
+                                                                  shown.max_unavailable)]
+        capacity_note = release.plan.note()
+        if capacity_note is not None:  # a note: informs, never fails the command (not even --strict)
+            release.warnings.append(replace(diagnostic(merged, release.plan.at, where + capacity_note),
+                                            severity="note"))
         releases.append(release)
     if problems:
         raise SpecError(sorted(set(problems)))
@@ -288,6 +297,7 @@ def _release(doc: ModelDeployment, env: str, context: Context) -> Release:
                                   "--timeout", str(evaluation["wait_deadline"])]
     steps = _steps(spec, names)
     serving = _serving(doc)
+    capacity_plan = surge.plan(spec, serving["resources"], DEFAULT_STEPS)
     blue_green = spec.rollout.strategy == "blueGreen"
     services = [names.active, names.preview] if blue_green else [names.stable, names.canary]
     return Release(
@@ -296,10 +306,13 @@ def _release(doc: ModelDeployment, env: str, context: Context) -> Release:
         pod_security=pod_security, annotations=annotations, pod_annotations=pod_annotations,
         serving=serving, evaluation=evaluation,
         online_metrics=_online_metrics(spec), prometheus=spec.rollout.analysis.prometheus.address if spec.rollout.analysis else None,
-        gate_config=gate, lineage={**_lineage(doc, env, digest), **context.lineage},
-        strategy=_strategy(doc, names, steps),
+        gate_config=gate, lineage={**_lineage(doc, env, digest), **context.lineage,
+                                   "capacity": surge.record(capacity_plan.peak)},
+        strategy=surge.with_fields(_strategy(doc, names, steps), capacity_plan.settings),
         services=services,
         router=traffic.router_object(spec, names.stable, names.canary, serving["port"]),
+        plan=capacity_plan,
+        disruption_budget=surge.disruption_budget(spec),
     )
 
 
@@ -347,13 +360,18 @@ def _pins(doc: ModelDeployment, digest: str) -> dict[str, str]:
 
 
 def _resources(section: Any, default: dict[str, dict[str, str]]) -> dict[str, dict[str, str]]:
-    if section is None or not (section.requests or section.limits):
-        return copy_data(default)
-    requests = {k: str(v) for k, v in sorted(section.requests.items())}
-    limits = {k: str(v) for k, v in sorted(section.limits.items())}
-    # One side given: the other copies it (Kubernetes itself defaults requests to
-    # limits); a default on the missing side could sit below what was asked for.
-    return {"requests": requests or dict(limits), "limits": limits or dict(requests)}
+    """Requests and limits merged per resource: a default (cpu, memory) stays unless the
+    spec names that resource; an extended resource (`nvidia.com/gpu`) is added on both
+    sides, since Kubernetes needs its request to equal its limit."""
+    given_requests = {} if section is None else {k: str(v) for k, v in section.requests.items()}
+    given_limits = {} if section is None else {k: str(v) for k, v in section.limits.items()}
+    requests, limits = dict(default["requests"]), dict(default["limits"])
+    for key in sorted(given_requests.keys() | given_limits.keys()):
+        # One side given: the other copies it (Kubernetes itself defaults requests to
+        # limits); a default on the missing side could sit below what was asked for.
+        requests[key] = given_requests.get(key, given_limits.get(key, ""))
+        limits[key] = given_limits.get(key, requests[key])
+    return {"requests": dict(sorted(requests.items())), "limits": dict(sorted(limits.items()))}
 
 
 def _serving(doc: ModelDeployment) -> dict[str, Any]:

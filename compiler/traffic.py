@@ -51,34 +51,55 @@ def problems(spec: Spec) -> Iterator[tuple[Path, str]]:
         yield (at + ("blueGreen",), "`blueGreen` settings need `strategy: blueGreen`")
 
 
-def pod_counts(replicas: int, weight: int) -> tuple[int, int]:
+def pod_counts(replicas: int, weight: int, max_surge: int | str | None = None,
+               max_unavailable: int | str | None = None) -> tuple[int, int]:
     """The (canary, stable) pods Argo Rollouts runs for `setWeight: weight` without a
     router: its own arithmetic (`capacity.canary_stable`) with the surge it resolves
-    from the Rollout's `maxSurge` (mlspec emits none yet, so Argo's default 25%)."""
-    surge, _ = capacity.resolve_fenceposts(capacity.DEFAULT_MAX_SURGE, capacity.DEFAULT_MAX_UNAVAILABLE, replicas)
+    from the Rollout's `maxSurge`/`maxUnavailable` (unset: Argo's default 25%)."""
+    surge, _ = capacity.fenceposts_or_default(max_surge, max_unavailable, replicas)
     return capacity.canary_stable(replicas, weight, surge)
 
 
-def exposure(spec: Spec, default_steps: list[dict[str, Any]]) -> Iterator[tuple[Path, str]]:
+def weights(spec: Spec, default_steps: list[dict[str, Any]]) -> list[tuple[Path, int]]:
+    """Every canary `setWeight` with where it stands (the default steps: at what chose
+    them, the replica count)."""
+    if spec.rollout.steps is not None:
+        return [(("spec", "rollout", "steps", i, "setWeight"), step.set_weight)
+                for i, step in enumerate(spec.rollout.steps) if step.set_weight is not None]
+    return [(("spec", "serving", "replicas"), s["setWeight"]) for s in default_steps if "setWeight" in s]
+
+
+def exposure(spec: Spec, default_steps: list[dict[str, Any]], max_surge: int | str | None = None,
+             max_unavailable: int | str | None = None) -> Iterator[tuple[Path, str]]:
     """Warnings for canary weights pod counts cannot approximate within TOLERANCE points
-    (exactly TOLERANCE off is still close enough)."""
+    (exactly TOLERANCE off is still close enough), with the Rollout's resolved surge."""
     if spec.rollout.strategy != "canary" or spec.rollout.traffic_routing is not None:
         return
     replicas = spec.serving.replicas
-    weights: list[tuple[Path, int]]
-    if spec.rollout.steps is not None:
-        weights = [(("spec", "rollout", "steps", i, "setWeight"), step.set_weight)
-                   for i, step in enumerate(spec.rollout.steps) if step.set_weight is not None]
-    else:  # the default steps: point at what chose them, the replica count
-        weights = [(("spec", "serving", "replicas"), s["setWeight"]) for s in default_steps if "setWeight" in s]
-    for at, weight in weights:
-        canary, stable = pod_counts(replicas, weight)
+    for at, weight in weights(spec, default_steps):
+        canary, stable = pod_counts(replicas, weight, max_surge, max_unavailable)
         share = Fraction(100 * canary, canary + stable) if canary + stable else Fraction(0)
         if abs(share - weight) > TOLERANCE:
             yield (at, f"setWeight {weight} cannot be met with {replicas} replica(s) and no traffic router: "
                    f"Argo Rollouts approximates it by pod counts and runs {canary} canary + {stable} stable "
                    f"pod(s), so the canary gets {_percent(share)} of the traffic; add "
                    "`spec.rollout.trafficRouting` for exact weights, or more replicas")
+
+
+def shares(spec: Spec, default_steps: list[dict[str, Any]], max_surge: int | str | None = None,
+           max_unavailable: int | str | None = None) -> list[str]:
+    """The traffic each canary weight really gives (`10% -> 1+2 pods = 33.3%`: canary +
+    stable pods), as `mlspec diff` compares it."""
+    if spec.rollout.strategy != "canary":
+        return ["blueGreen: all traffic switches at promotion"]
+    if spec.rollout.traffic_routing is not None:
+        return [f"{w}% exact (router)" for _, w in weights(spec, default_steps)]
+    out = []
+    for _, weight in weights(spec, default_steps):
+        canary, stable = pod_counts(spec.serving.replicas, weight, max_surge, max_unavailable)
+        share = Fraction(100 * canary, canary + stable) if canary + stable else Fraction(0)
+        out.append(f"{weight}% -> {canary}+{stable} pods = {_percent(share)}")
+    return out
 
 
 def _percent(share: Fraction) -> str:

@@ -83,7 +83,8 @@ def self_check(objects: dict[str, dict[str, Any]]) -> None:
 def strict_targets(obj: dict[str, Any]) -> Iterator[tuple[str, dict[str, Any]]]:
     """Objects the Kubernetes strict schemas can check, derived from `obj`."""
     kind = obj["kind"]
-    if obj["apiVersion"] in ("v1", "batch/v1", "apps/v1", "networking.k8s.io/v1", "rbac.authorization.k8s.io/v1"):
+    if obj["apiVersion"] in ("v1", "batch/v1", "apps/v1", "networking.k8s.io/v1", "rbac.authorization.k8s.io/v1",
+                             "policy/v1"):
         yield kind, obj
     elif kind == "Rollout":
         spec = obj["spec"]

@@ -231,8 +231,9 @@ def test_argocd_plugin_generate_command_as_written(repo):
     assert proc.returncode == 0, proc.stderr
     docs = list(yaml.safe_load_all(proc.stdout))
     assert sorted(d["kind"] for d in docs) == ["AnalysisTemplate", "AnalysisTemplate", "ConfigMap", "ConfigMap",
-                                               "ConfigMap", "Job", "NetworkPolicy", "NetworkPolicy", "Role",
-                                               "RoleBinding", "Rollout", "Service", "Service", "ServiceAccount"]
+                                               "ConfigMap", "Job", "NetworkPolicy", "NetworkPolicy",
+                                               "PodDisruptionBudget", "Role", "RoleBinding", "Rollout", "Service",
+                                               "Service", "ServiceAccount"]
     expected = (repo / "deploy" / "prod" / "fraud-detector" / "rollout.yaml").read_text()
     assert next(d for d in docs if d["kind"] == "Rollout") == yaml.safe_load(expected)
     missing_env = _sh(generate["args"][0], app, {})

@@ -36,6 +36,9 @@ CROSS_FIELD_RULES = (
     "`steps` are canary steps",  # rollout.strategy decides which settings apply
     "`trafficRouting` is for canary",
     "settings need `strategy: blueGreen`",
+    "is a canary setting",  # maxSurge / dynamicStableScale under blueGreen
+    "`dynamicStableScale` needs `spec.rollout.trafficRouting`",
+    "are both 0",  # maxSurge and maxUnavailable
 )
 # An overlay may add a section the spec lacks; merged, that section must be complete.
 OVERLAY_RULE = ("in environment `", "missing required field")
@@ -116,8 +119,13 @@ def _repair(spec: dict) -> dict:
     if model.artifact_uri_problem(evaluation["dataset"]["uri"]):
         evaluation["dataset"].pop("digest", None)
     rollout = s.get("rollout", {})
-    for key in (("steps", "trafficRouting") if rollout.get("strategy") == "blueGreen" else ("blueGreen",)):
+    for key in (("steps", "trafficRouting", "maxSurge", "dynamicStableScale") if rollout.get("strategy") == "blueGreen"
+                else ("blueGreen",)):
         rollout.pop(key, None)
+    if "trafficRouting" not in rollout:
+        rollout.pop("dynamicStableScale", None)
+    if str(rollout.get("maxUnavailable", "")).rstrip("%") == "0":
+        rollout["maxUnavailable"] = 1
     for section in (s["serving"], evaluation):
         resources = section.get("resources", {})
         for name in resources.get("requests", {}).keys() & resources.get("limits", {}).keys():

@@ -47,7 +47,9 @@ def test_validate_reports_success():
     result = run("validate", ROOT / "examples")
     assert result.exit_code == 0
     # fraud-detector prod (6 replicas at 10%) is not among them: Argo surges to 1 canary + 6 stable = 14.3%
-    assert "ok: 4 spec(s), 9 environment(s) valid, 4 warning(s)" in result.stderr
+    # llm-chat (a GPU model) takes maxSurge 0: staging's 1 replica at 50% is 1 canary + 0 stable = 100%,
+    # and each of its environments has a capacity note
+    assert "ok: 4 spec(s), 9 environment(s) valid, 5 warning(s), 2 note(s)" in result.stderr
     assert "in environment `prod`: setWeight 10 " not in result.stderr
 
 
@@ -197,6 +199,17 @@ def test_one_sided_resources_copy_the_other_side():
     rollout = yaml.safe_load(compile_spec(text, "r.yaml")["default/churn/rollout.yaml"])
     resources = rollout["spec"]["template"]["spec"]["containers"][0]["resources"]
     assert resources == {"requests": {"cpu": "4", "memory": "8Gi"}, "limits": {"cpu": "4", "memory": "8Gi"}}
+
+
+def test_a_gpu_limit_alone_keeps_the_cpu_and_memory_defaults():
+    text = MINIMAL.read_text().replace("  serving:\n", "  serving:\n    resources: {limits: {nvidia.com/gpu: 1, memory: 6Gi}}\n")
+    from mlspec import compile_spec
+
+    rollout = yaml.safe_load(compile_spec(text, "r.yaml")["default/churn/rollout.yaml"])
+    resources = rollout["spec"]["template"]["spec"]["containers"][0]["resources"]
+    # cpu keeps both defaults; memory takes the given limit on both sides; the GPU is added with request = limit
+    assert resources == {"requests": {"cpu": "500m", "memory": "6Gi", "nvidia.com/gpu": "1"},
+                         "limits": {"cpu": "1", "memory": "6Gi", "nvidia.com/gpu": "1"}}
 
 
 def test_unwritable_output_is_reported_not_an_internal_error(tmp_path):

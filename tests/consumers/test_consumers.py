@@ -111,3 +111,29 @@ def test_kustomize_renders_every_output_directory(built_tree):
                     for f in directory.glob("*.yaml") if f.name != "kustomization.yaml"
                     for o in [yaml.safe_load(f.read_text())]}
         assert rendered == expected and len(expected) >= 7
+
+
+SURGE_VARIANTS = {  # the rollout settings the examples do not show
+    "percent": "  rollout:\n    maxSurge: \"50%\"\n    maxUnavailable: \"10%\"\n",
+    "blue-green": "  rollout:\n    strategy: blueGreen\n    maxUnavailable: 1\n",
+    "dynamic": "  rollout:\n    dynamicStableScale: true\n"
+               "    trafficRouting: {istio: {host: churn.acme.example, gateways: [public]}}\n",
+}
+
+
+def test_crds_and_kubernetes_accept_the_surge_settings():
+    from mlspec import compile_spec
+
+    minimal = (HERE.parent.parent / "examples" / "minimal.yaml").read_text()
+    objects = {f"{variant}:{rel}": yaml.safe_load(text) for variant, extra in SURGE_VARIANTS.items()
+               for rel, text in compile_spec(minimal + extra, f"{variant}.yaml").items()
+               if not rel.endswith("kustomization.yaml")}
+    rollouts = [o for o in objects.values() if o["kind"] == "Rollout"]
+    fields = [next(iter(r["spec"]["strategy"].values())) for r in rollouts]
+    assert {k for f in fields for k in f} >= {"maxSurge", "maxUnavailable", "dynamicStableScale"}
+    results = validate_crds([o for o in objects.values() if o["kind"] in CRD_KINDS])
+    assert [r for r in results if r["errors"]] == []
+    broken = copy.deepcopy(rollouts[0])
+    broken["spec"]["strategy"]["canary"]["maxSurge"] = {"percent": 50}
+    assert validate_crds([broken])[0]["errors"]
+    assert verify.full_check(objects) == []
