@@ -75,6 +75,18 @@ def _warnings(results: dict[str, Any], strict: bool) -> list[Diagnostic]:
     return warnings
 
 
+_platform = click.option("--platform", "platform_choice", metavar="FILE|none",
+                         help="The platform file (defaults and policy). Default: .mlspec/platform.yaml at the "
+                         "repository root (the directory holding .git); `none`: no platform file.")
+
+
+def _platform_context(choice: str | None, files: list[str], context: Context | None = None) -> Context:
+    """The context of a command's specs: `context` carrying the chosen platform file."""
+    from mlspec import platform
+
+    return platform.with_platform(context or Context(), platform.find(choice, files))  # type: ignore[no-any-return]
+
+
 _format = click.option("--format", "fmt", type=click.Choice(report.FORMATS), default="text", show_default=True,
                        help="How errors are reported: text, json, or GitHub Actions annotations.")
 
@@ -83,12 +95,23 @@ _format = click.option("--format", "fmt", type=click.Choice(report.FORMATS), def
 @click.argument("specs", nargs=-1, required=True)
 @_format
 @_strict
+@_platform
 @click.pass_context
-def validate(ctx: click.Context, specs: tuple[str, ...], fmt: str, strict: bool) -> None:
-    """Validate SPEC files (or directories of them) without writing anything."""
+def validate(ctx: click.Context, specs: tuple[str, ...], fmt: str, strict: bool, platform_choice: str | None) -> None:
+    """Validate SPEC files (or directories of them) without writing anything; a platform file
+    (`kind: Platform`) given here is validated itself."""
+    from mlspec import platform
+
     ctx.meta["mlspec.format"] = fmt
-    files = find_specs(specs)
-    results = compile_many(files, env=None)
+    platforms = [s for s in specs if platform.is_platform_file(s)]
+    for path in platforms:
+        platform.read(path)
+    if platforms and len(platforms) == len(specs):
+        if fmt == "text":
+            click.echo(f"ok: {len(platforms)} platform file(s) valid", err=True)
+        return
+    files = find_specs(tuple(s for s in specs if s not in platforms))
+    results = compile_many(files, env=None, context=_platform_context(platform_choice, files))
     count = sum(len(r.environments) for r in results.values())
     warnings = _warnings(results, strict)
     if fmt == "json" or warnings:
@@ -110,10 +133,11 @@ def validate(ctx: click.Context, specs: tuple[str, ...], fmt: str, strict: bool)
               help="Directory holding the release ledger (default: -o). Lets --stdout embed recorded baselines.")
 @_format
 @_strict
+@_platform
 @click.pass_context
 def build(ctx: click.Context, specs: tuple[str, ...], out: Path | None, env: str | None, check: bool,
           to_stdout: bool, jobs: int | None, full_verify: bool, ledger_dir: Path | None, fmt: str,
-          strict: bool) -> None:
+          strict: bool, platform_choice: str | None) -> None:
     """Compile SPEC files into OUT/<env>/<name>/ (one file per object + kustomization.yaml)."""
     ctx.meta["mlspec.format"] = fmt
     if to_stdout and (check or out):
@@ -124,8 +148,9 @@ def build(ctx: click.Context, specs: tuple[str, ...], out: Path | None, env: str
     if full_verify:
         _check_verify_installed()
     progress = _progress() if len(files) > 1 else None
+    context = _platform_context(platform_choice, files)
     if to_stdout:
-        context = Context(recorded_metrics=releases.RecordedMetrics(ledger_dir))
+        context = replace(context, recorded_metrics=releases.RecordedMetrics(ledger_dir))
         results = compile_many(files, env=env, jobs=jobs, context=context, progress=progress, full_verify=full_verify)
         _report_warnings(results, strict, "text", to_stderr=True)  # stdout carries the manifests
         envs = sorted({e for result in results.values() for e in result.environments})
@@ -135,7 +160,7 @@ def build(ctx: click.Context, specs: tuple[str, ...], out: Path | None, env: str
         return
     assert out is not None
     outcomes = build_into(files, out, env=env, ledger_dir=ledger_dir, check=check, jobs=jobs, progress=progress,
-                          full_verify=full_verify)
+                          full_verify=full_verify, plat=context.platform)
     try:
         _report_warnings(outcomes, strict, fmt, to_stderr=fmt == "text")  # --strict: warnings fail the build
     except BaseException:
