@@ -206,16 +206,25 @@ def _check_verify_installed() -> None:
 
 
 @main.command("init")
-@click.argument("name")
+@click.argument("name", required=False)
 @click.option("-o", "--output", "out", type=click.Path(dir_okay=False, path_type=Path),
               help="Write to FILE (default: NAME.mlspec.yaml). An existing file is never overwritten.")
 @click.option("--schema", "schema_ref",
               help="Schema path or URL for the editor modeline. Default: write (or refresh) the repository's "
               "copy at .mlspec/schema.json beside .git and point the modeline at it relatively.")
-def init_command(name: str, out: Path | None, schema_ref: str | None) -> None:
-    """Scaffold a commented spec that validates, with a schema modeline that works offline."""
-    from mlspec import scaffold, schema
+@click.option("--platform", "platform_choice", is_flag=False, flag_value="", default=None, metavar="[FILE|none]",
+              help="Alone (no NAME): scaffold the repository's .mlspec/platform.yaml. With NAME: the platform "
+              "file the spec is checked with (default: the repository's; `none`: none).")
+def init_command(name: str | None, out: Path | None, schema_ref: str | None, platform_choice: str | None) -> None:
+    """Scaffold a commented spec that validates, with a schema modeline that works offline
+    (or, with `--platform` alone, the repository's platform file)."""
+    from mlspec import platform, scaffold, schema
 
+    if name is None:
+        if platform_choice != "":
+            _fail_usage("missing argument NAME (or `--platform` alone, to scaffold the platform file)")
+        _init_platform(out)
+        return
     out = out or Path(f"{name}.mlspec.yaml")
     home = scaffold.schema_home(out) if schema_ref is None else None
     ref = scaffold.modeline_ref(out, home) if home is not None else schema_ref or ""
@@ -223,12 +232,17 @@ def init_command(name: str, out: Path | None, schema_ref: str | None) -> None:
         text = scaffold.spec(name, ref)
     except ValueError as exc:
         _fail_usage(str(exc))
+    found = platform.find(platform_choice or None, [str(out)])
+    if found is not None:  # what the platform provides, the spec does not repeat
+        text = platform.omit_provided(text, found)
     if out.exists():
         raise MlspecError([Diagnostic(str(out), 1, 1, "file exists; refusing to overwrite it")])
     if home is not None:
         schema_text = schema.schema_text()
         if not home.is_file() or home.read_text(encoding="utf-8") != schema_text:
             emit.write_file(home, schema_text)
+        if (home.parent / platform.HOME.name).is_file():  # the platform file's editor schema, beside the spec's
+            _refresh(home.parent / platform.SCHEMA_NAME, platform.schema_text())
     if not scaffold.create(out, text):
         raise MlspecError([Diagnostic(str(out), 1, 1, "file exists; refusing to overwrite it")])
     click.echo(f"wrote {out}: replace the TODO placeholders, then run `mlspec build {out} -o deploy/`", err=True)
@@ -236,14 +250,34 @@ def init_command(name: str, out: Path | None, schema_ref: str | None) -> None:
         click.echo(f"editor schema: {home} (refresh it after upgrading mlspec: `mlspec schema -o {home}`)", err=True)
 
 
+def _refresh(path: Path, text: str) -> None:
+    if not path.is_file() or path.read_text(encoding="utf-8") != text:
+        emit.write_file(path, text)
+
+
+def _init_platform(out: Path | None) -> None:
+    """`mlspec init --platform`: the repository's platform file, with its schema beside it."""
+    from mlspec import platform, scaffold
+
+    target = out or scaffold.schema_home(Path("spec.yaml")).parent / platform.HOME.name
+    schema_path = target.parent / platform.SCHEMA_NAME
+    if target.exists():
+        raise MlspecError([Diagnostic(str(target), 1, 1, "file exists; refusing to overwrite it")])
+    _refresh(schema_path, platform.schema_text())
+    if not scaffold.create(target, platform.scaffold(scaffold.modeline_ref(target, schema_path))):
+        raise MlspecError([Diagnostic(str(target), 1, 1, "file exists; refusing to overwrite it")])
+    click.echo(f"wrote {target} (editor schema: {schema_path}); `mlspec validate {target}` checks it", err=True)
+
+
 @main.command("schema")
 @click.option("-o", "--output", "out", type=click.Path(dir_okay=False, path_type=Path), help="Write to FILE.")
 @click.option("--record", "of_record", is_flag=True, help="The training record's schema (`release --from-record`).")
-def schema_command(out: Path | None, of_record: bool) -> None:
-    """Print the JSON Schema of the spec (or of the training record), for editors."""
-    from mlspec import record, schema
+@click.option("--platform", "of_platform", is_flag=True, help="The platform file's schema (`.mlspec/platform.yaml`).")
+def schema_command(out: Path | None, of_record: bool, of_platform: bool) -> None:
+    """Print the JSON Schema of the spec (or of the training record, or of the platform file), for editors."""
+    from mlspec import platform, record, schema
 
-    text = record.schema_text() if of_record else schema.schema_text()
+    text = record.schema_text() if of_record else platform.schema_text() if of_platform else schema.schema_text()
     if out is None:
         click.echo(text, nl=False)
     else:
@@ -260,15 +294,17 @@ def schema_command(out: Path | None, of_record: bool) -> None:
 @click.option("-o", "--output", "out", type=click.Path(file_okay=False, path_type=Path),
               help="GitOps output directory holding the release ledger.")
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@_platform
 def gate_command(spec: str, metrics_file: str, baseline_file: str | None, env: str | None,
-                 record: bool, out: Path | None, fmt: str) -> None:
+                 record: bool, out: Path | None, fmt: str, platform_choice: str | None) -> None:
     """Check candidate metrics against the spec's thresholds (the same gate the evaluation Job runs)."""
     from mlspec import gate
 
     if record and out is None:
         _fail_usage("--record needs -o DIR (the directory holding the release ledger)")
     ledgers = ledger.load_all(out) if out is not None else {}
-    compiled = core.compile_document(read_spec(spec), spec, env, releases.context_from(ledgers))
+    compiled = core.compile_document(read_spec(spec), spec, env,
+                                     _platform_context(platform_choice, [spec], releases.context_from(ledgers)))
     if len({json.dumps(i.release.gate_config["thresholds"], sort_keys=True) for i in compiled.items}) > 1:
         _fail_usage("the environments of this spec have different thresholds; choose one with --env")
     config = compiled.items[0].release.gate_config
@@ -297,8 +333,9 @@ def gate_command(spec: str, metrics_file: str, baseline_file: str | None, env: s
 @click.option("--env", help="Compare only this environment's manifests.")
 @click.option("--format", "fmt", type=click.Choice(["json", "markdown", "text"]), default="text", show_default=True)
 @click.option("--fail-on-loosened", is_flag=True, help="Exit 1 when a threshold is loosened or removed.")
+@_platform
 def diff_command(specs: tuple[str, ...], base: str, env: str | None, fmt: str,
-                 fail_on_loosened: bool) -> None:
+                 fail_on_loosened: bool, platform_choice: str | None) -> None:
     """Compare a spec with its version at a Git ref (SPEC) or two specs (OLD NEW): ML summary, then manifests."""
     from mlspec import diff as diff_module
     from mlspec.specfiles import git_show
@@ -310,8 +347,9 @@ def diff_command(specs: tuple[str, ...], base: str, env: str | None, fmt: str,
         old_source, new_source = specs
     else:
         old_text, old_source, new_source = git_show(base, specs[0]), f"{base}:{specs[0]}", specs[0]
-    new = core.compile_document(read_spec(new_source), new_source, env)
-    old = core.compile_document(old_text, old_source, env) if old_text is not None else None
+    context = _platform_context(platform_choice, [new_source])  # both sides: the working tree's platform file
+    new = core.compile_document(read_spec(new_source), new_source, env, context)
+    old = core.compile_document(old_text, old_source, env, context) if old_text is not None else None
     result = diff_module.compare(old, new)
     click.echo(diff_module.RENDERERS[fmt](result), nl=False)
     if fail_on_loosened and result.warnings:

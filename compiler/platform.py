@@ -268,3 +268,67 @@ def value_at(data: Any, path: Path) -> Any:
             return None
         data = data[seg]
     return data
+
+
+# --- schema and scaffold ---------------------------------------------------------
+
+SCHEMA_NAME = "platform.schema.json"
+SCHEMA_ID = "https://mlspec.dev/schemas/v1alpha1/platform.schema.json"
+
+
+def json_schema() -> dict[str, Any]:
+    """The platform file's JSON Schema (draft-07, like the spec's), from the models."""
+    from mlspec import schema
+
+    generated = PlatformFile.model_json_schema(by_alias=True, mode="validation", ref_template="#/definitions/{model}")
+    definitions = generated.pop("$defs")
+    schema.tidy(generated)
+    schema.tidy(definitions)
+    return {"$schema": schema.DRAFT, "$id": SCHEMA_ID, **generated, "definitions": dict(sorted(definitions.items()))}
+
+
+def schema_text() -> str:
+    import json
+
+    return json.dumps(json_schema(), indent=2, ensure_ascii=False) + "\n"
+
+
+def scaffold(schema_ref: str) -> str:
+    """A commented starter platform file (valid as written) with the schema modeline."""
+    from importlib import resources
+    import string
+
+    template = resources.files("mlspec.templates").joinpath("platform.yaml.tmpl").read_text(encoding="utf-8")
+    return string.Template(template).substitute(schema=schema_ref)
+
+
+def omit_provided(text: str, platform: Platform) -> str:
+    """The scaffolded spec `text` without the fields the platform's defaults provide: a
+    key whose every value the platform gives is removed with its block (and comments)."""
+    doc = loader.load(text, "<scaffold>")
+    provided = value_at(platform.doc.data, ("spec", "defaults")) or {}
+    lines = text.splitlines(keepends=True)
+    drop: set[int] = set()
+
+    def block(path: Path) -> range:
+        line, col = doc.key_marks[path]
+        end = line
+        while end < len(lines) and (not lines[end].strip() or len(lines[end]) - len(lines[end].lstrip()) >= col):
+            end += 1
+        return range(line - 1, end)
+
+    def walk(node: Any, given: Any, path: Path) -> bool:
+        """Drop what `given` covers under `path`; True when all of `node` is covered."""
+        if not isinstance(node, dict) or not isinstance(given, dict):
+            return given is not None
+        covered = [key for key, value in node.items() if key in given and walk(value, given[key], path + (key,))]
+        if len(covered) == len(node):
+            return True
+        for key in covered:
+            drop.update(block(path + (key,)))
+        return False
+
+    spec = doc.data.get("spec")
+    if isinstance(spec, dict):
+        walk(spec, provided, ("spec",))
+    return "".join(line for i, line in enumerate(lines) if i not in drop)

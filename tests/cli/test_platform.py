@@ -302,14 +302,19 @@ def _policy_repo(root: Path, rule_line: str) -> Path:
     return _repo(root, platform, names=("churn",))
 
 
-@pytest.mark.parametrize("rule", sorted(POLICY_CASES))
-def test_a_policy_violation_is_positioned_in_the_spec_and_names_the_rule_and_its_platform_line(tmp_path, monkeypatch, rule):
-    rule_line, violate, where, message, _ = POLICY_CASES[rule]
+def _build_with_rule(tmp_path, monkeypatch, rule_line, edit):
+    """A one-spec repo whose platform has only `rule_line`, the spec edited by `edit`, built."""
     repo = _policy_repo(tmp_path / "repo", rule_line)
     monkeypatch.chdir(repo)
     spec = repo / "models" / "churn.yaml"
-    spec.write_text(violate(spec.read_text()))
-    result = run("build", "models", "-o", "out")
+    spec.write_text(edit(spec.read_text()))
+    return repo, run("build", "models", "-o", "out")
+
+
+@pytest.mark.parametrize("rule", sorted(POLICY_CASES))
+def test_a_policy_violation_is_positioned_in_the_spec_and_names_the_rule_and_its_platform_line(tmp_path, monkeypatch, rule):
+    rule_line, violate, where, message, _ = POLICY_CASES[rule]
+    repo, result = _build_with_rule(tmp_path, monkeypatch, rule_line, violate)
     assert result.exit_code == 1, result.output
     lines = result.stderr.splitlines()
     assert lines and all(line.startswith(f"{where}: error: in environment `") for line in lines), result.stderr
@@ -320,11 +325,7 @@ def test_a_policy_violation_is_positioned_in_the_spec_and_names_the_rule_and_its
 @pytest.mark.parametrize("rule", sorted(POLICY_CASES))
 def test_a_policy_that_is_met_builds(tmp_path, monkeypatch, rule):
     rule_line, _, _, _, satisfy = POLICY_CASES[rule]
-    repo = _policy_repo(tmp_path / "repo", rule_line)
-    monkeypatch.chdir(repo)
-    spec = repo / "models" / "churn.yaml"
-    spec.write_text(satisfy(spec.read_text()))
-    result = run("build", "models", "-o", "out")
+    _, result = _build_with_rule(tmp_path, monkeypatch, rule_line, satisfy)
     assert result.exit_code == 0, result.output
 
 
@@ -356,3 +357,85 @@ def test_an_environment_relaxes_and_another_tightens_a_global_rule(tmp_path, mon
         "models/churn.yaml:25:32: error: in environment `prod`: `spec.serving.replicas` is 2; at least 3 required "
         "(policy minReplicas, .mlspec/platform.yaml:22)"], result.stderr
     assert not (repo / "out").exists()
+
+
+# --- a platform change ---------------------------------------------------------------
+
+
+def _drifted(result, out: Path) -> set[str]:
+    """The model directories `build --check` names (`OUT/<env>/<name>/...`)."""
+    parts = [Path(line.split(":", 1)[0]).relative_to(out).parts for line in result.stderr.splitlines()
+             if line.startswith(str(out))]
+    return {"/".join(p[:2]) for p in parts if p[0] != "_ledger"}
+
+
+def test_a_platform_change_makes_build_check_name_exactly_the_models_built_with_it(repo, tmp_path):
+    out = tmp_path / "out"
+    assert run("build", "models", "-o", out).exit_code == 0
+    (repo / "models" / "solo.yaml").write_text((repo / "models" / "churn.yaml").read_text().replace("name: churn", "name: solo"))
+    assert run("build", "models/solo.yaml", "-o", out, "--platform", "none").exit_code == 1  # needs the platform
+    assert run("build", "models", "-o", out, "--check").exit_code == 1  # solo is not built yet
+    (repo / "models" / "solo.yaml").unlink()
+    assert run("build", "models", "-o", out, "--check").exit_code == 0
+    platform = repo / ".mlspec" / "platform.yaml"
+    platform.write_text(platform.read_text().replace("replicas: 4", "replicas: 5"))
+    result = run("build", "models", "-o", out, "--check")
+    assert result.exit_code == 1
+    every = {f"{env}/{name}" for env in ("prod", "staging") for name in ("churn", "fraud", "recs")}
+    assert _drifted(result, out) == every
+    # a change anywhere in the file (a comment too) changes its digest: every model built with it is named
+    platform.write_text(platform.read_text().replace("replicas: 5", "replicas: 4") + "# reviewed\n")
+    result = run("build", "models", "-o", out, "--check")
+    assert result.exit_code == 1 and _drifted(result, out) == every
+    platform.write_text(platform.read_text().replace("# reviewed\n", ""))
+    assert run("build", "models", "-o", out, "--check").exit_code == 0
+
+
+# --- schema and init -----------------------------------------------------------------
+
+
+def test_schema_platform_is_generated_from_the_models():
+    import json
+
+    from mlspec import platform
+
+    result = run("schema", "--platform")
+    assert result.exit_code == 0
+    schema = json.loads(result.stdout)
+    assert schema["properties"]["kind"]["const"] == "Platform"
+    policy = schema["definitions"]["Policy"]["properties"]
+    assert set(policy) == {"allowedRegistries", "requireOwner", "requireDataDigest", "minReplicas",
+                           "maxFirstStepWeight", "requireRelativeThreshold", "requireTrafficRouting"}
+    serving = schema["definitions"]["PartialServing"]
+    assert "required" not in serving and {"image", "replicas", "storageInitializer"} <= set(serving["properties"])
+    # the partial copy follows the spec's model: a field added there is offered here
+    from mlspec.model import Serving
+    assert {f.alias for f in Serving.model_fields.values()} == set(serving["properties"])
+    assert result.stdout == platform.schema_text()
+
+
+def test_init_writes_the_platform_schema_beside_the_spec_schema_when_a_platform_file_exists(repo):
+    # (the platform's `rollout.analysis` default opens a section each spec completes with its metrics,
+    # which a scaffold cannot know: without it, the scaffold validates as written)
+    platform = repo / ".mlspec" / "platform.yaml"
+    platform.write_text(re.sub(r"    rollout:\n.*\n", "", platform.read_text()))
+    result = run("init", "churn2", "-o", "models/churn2.yaml")
+    assert result.exit_code == 0, result.output
+    assert (repo / ".mlspec" / "schema.json").is_file()
+    assert (repo / ".mlspec" / "platform.schema.json").read_text() == run("schema", "--platform").stdout
+    # the scaffold leaves out what the platform provides (every image, the initializer) and validates with it
+    text = (repo / "models" / "churn2.yaml").read_text()
+    assert not re.search(r"^\s*(image|storageInitializer|environment):", text, re.M), text
+    assert "runtime: mlserver" in text and "seed: 42" in text
+    assert run("validate", "models/churn2.yaml").exit_code == 0
+    assert run("validate", "models/churn2.yaml", "--platform", "none").exit_code == 1
+
+
+def test_init_platform_scaffolds_a_valid_platform_file_once(tmp_path, monkeypatch):
+    (tmp_path / ".git").mkdir()
+    monkeypatch.chdir(tmp_path)
+    assert run("init", "--platform").exit_code == 0
+    assert run("validate", ".mlspec/platform.yaml").exit_code == 0
+    again = run("init", "--platform")
+    assert again.exit_code == 1 and "file exists; refusing to overwrite it" in again.stderr
+    assert run("init").exit_code == 2
