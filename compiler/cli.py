@@ -328,18 +328,25 @@ def gate_command(spec: str, metrics_file: str, baseline_file: str | None, env: s
 
 
 @main.command("diff")
-@click.argument("specs", nargs=-1, required=True)
+@click.argument("specs", nargs=-1)
 @click.option("--base", default="HEAD", show_default=True, help="Git ref to compare SPEC against (one SPEC only).")
 @click.option("--env", help="Compare only this environment's manifests.")
 @click.option("--format", "fmt", type=click.Choice(["json", "markdown", "text"]), default="text", show_default=True)
 @click.option("--fail-on-loosened", is_flag=True, help="Exit 1 when a threshold is loosened or removed.")
-@_platform
+@click.option("--platform", "platform_choice", is_flag=False, flag_value="", default=None, metavar="[FILE|none]",
+              help="Alone: list the models and objects the platform file's change since --base changes (SPECs: "
+              "the specs to compile, default the repository's). With FILE|none: the platform both sides use.")
 def diff_command(specs: tuple[str, ...], base: str, env: str | None, fmt: str,
                  fail_on_loosened: bool, platform_choice: str | None) -> None:
     """Compare a spec with its version at a Git ref (SPEC) or two specs (OLD NEW): ML summary, then manifests."""
     from mlspec import diff as diff_module
     from mlspec.specfiles import git_show
 
+    if platform_choice == "":
+        _diff_platform(specs, base, env, fmt)
+        return
+    if not specs:
+        _fail_usage("missing argument SPEC (or `--platform` alone, to diff the platform file)")
     if len(specs) > 2:
         _fail_usage("diff takes SPEC (against --base) or OLD NEW")
     if len(specs) == 2:
@@ -355,6 +362,21 @@ def diff_command(specs: tuple[str, ...], base: str, env: str | None, fmt: str,
     if fail_on_loosened and result.warnings:
         click.echo(f"{len(result.warnings)} threshold(s) loosened or removed", err=True)
         raise MlspecError([])
+
+
+def _diff_platform(specs: tuple[str, ...], base: str, env: str | None, fmt: str) -> None:
+    """`mlspec diff --platform`: compile every spec with the platform file at `base` and as it is now."""
+    from mlspec import platform, platformdiff
+    from mlspec.specfiles import git_show
+
+    home = platform.repo_file(str(Path(specs[0] if specs else ".").absolute() / "x"))
+    if home is None:
+        raise MlspecError([Diagnostic(str(platform.HOME), 1, 1, "no platform file in this repository")])
+    files = find_specs(specs or (str(home.parent.parent),))
+    old_text = git_show(base, str(home))
+    old = platform.parse(old_text, f"{base}:{platform.HOME}") if old_text is not None else None
+    result = platformdiff.compare([(f, read_spec(f)) for f in files], old, platform.read(str(home)), base, env)
+    click.echo(platformdiff.render_json(result) if fmt == "json" else platformdiff.render(result), nl=False)
 
 
 @main.command("digest")

@@ -439,3 +439,35 @@ def test_init_platform_scaffolds_a_valid_platform_file_once(tmp_path, monkeypatc
     again = run("init", "--platform")
     assert again.exit_code == 1 and "file exists; refusing to overwrite it" in again.stderr
     assert run("init").exit_code == 2
+
+
+def test_diff_platform_lists_the_models_and_objects_a_platform_change_changes(tmp_path, monkeypatch):
+    import json
+    import subprocess
+
+    root = tmp_path / "repo"
+    root.mkdir()
+    subprocess.run(["git", "init", "-q", str(root)], check=True)
+    _repo_files = _repo(tmp_path / "scratch")  # the same files, then moved into the real repository
+    for rel in (".mlspec/platform.yaml", "models/churn.yaml", "models/fraud.yaml", "models/recs.yaml"):
+        (root / rel).parent.mkdir(parents=True, exist_ok=True)
+        (root / rel).write_text((_repo_files / rel).read_text())
+    # recs sets its own prod replicas: the platform's prod default does not reach it
+    recs = root / "models" / "recs.yaml"
+    recs.write_text(recs.read_text().replace("    prod: {}", "    prod: {serving: {replicas: 6}}"))
+    git = ["git", "-C", str(root), "-c", "user.name=t", "-c", "user.email=t@example.com"]
+    subprocess.run(git + ["add", "."], check=True)
+    subprocess.run(git + ["commit", "-qm", "init"], check=True)
+    monkeypatch.chdir(root)
+    result = run("diff", "--platform", "--format", "json")
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["models"] == {}  # unchanged: nothing changes
+    platform = root / ".mlspec" / "platform.yaml"
+    platform.write_text(platform.read_text().replace("replicas: 4", "replicas: 5"))
+    result = run("diff", "--platform", "--format", "json")
+    assert result.exit_code == 0, result.output
+    models = json.loads(result.stdout)["models"]
+    assert set(models) == {"churn", "fraud"}
+    assert "prod/churn/rollout.yaml" in models["churn"] and not any(p.startswith("staging/") for p in models["churn"])
+    text = run("diff", "--platform").stdout
+    assert text.startswith("platform change since HEAD: 2 model(s) change\n")
