@@ -471,3 +471,16 @@ def test_diff_platform_lists_the_models_and_objects_a_platform_change_changes(tm
     assert "prod/churn/rollout.yaml" in models["churn"] and not any(p.startswith("staging/") for p in models["churn"])
     text = run("diff", "--platform").stdout
     assert text.startswith("platform change since HEAD: 2 model(s) change\n")
+
+
+def test_release_validates_with_the_repositorys_platform_file(repo, tmp_path):
+    artifact = tmp_path / "model.joblib"
+    artifact.write_bytes(b"weights")
+    args = ("release", "models/churn.yaml", "--version", "1.1.0", "--artifact", "s3://models/churn/1.1.0/model.joblib",
+            "--digest-of", artifact, "--data-version", "2026-12-01", "--seed", "7",
+            "--commit", "1" * 40, "--ledger", "none")
+    result = run(*args)
+    assert result.exit_code == 0, result.output
+    text = (repo / "models" / "churn.yaml").read_text()
+    assert 'version: "1.1.0"' in text and "image:" not in text  # still leaves the platform's fields out
+    assert run("validate", "models/churn.yaml").exit_code == 0
