@@ -95,6 +95,18 @@ def _model_name(name: str) -> str:
     return name
 
 
+_platform = click.option("--platform", "platform_choice", metavar="FILE|none",
+                         help="The platform file (defaults and policy). Default: .mlspec/platform.yaml at the "
+                         "repository root (the directory holding .git); `none`: no platform file.")
+
+
+def _platform_context(choice: str | None, files: list[str], context: Context | None = None) -> Context:
+    """The context of a command's specs: `context` carrying the chosen platform file."""
+    from mlspec import platform
+
+    return platform.with_platform(context or Context(), platform.find(choice, files))  # type: ignore[no-any-return]
+
+
 _format = click.option("--format", "fmt", type=click.Choice(report.FORMATS), default="text", show_default=True,
                        help="How errors are reported: text, json, or GitHub Actions annotations.")
 
@@ -104,12 +116,25 @@ _format = click.option("--format", "fmt", type=click.Choice(report.FORMATS), def
 @_format
 @_strict
 @_root
+@_platform
 @click.pass_context
-def validate(ctx: click.Context, specs: tuple[str, ...], fmt: str, strict: bool, root: str | None) -> None:
-    """Validate SPEC files (or directories of them) without writing anything."""
+def validate(ctx: click.Context, specs: tuple[str, ...], fmt: str, strict: bool, root: str | None,
+             platform_choice: str | None) -> None:
+    """Validate SPEC files (or directories of them) without writing anything; a platform file
+    (`kind: Platform`) given here is validated itself."""
+    from mlspec import platform
+
     ctx.meta["mlspec.format"] = fmt
-    files = find_specs(_confined(specs, root))
-    results = compile_many(files, env=None)
+    specs = _confined(specs, root)
+    platforms = [s for s in specs if platform.is_platform_file(s)]
+    for path in platforms:
+        platform.read(path)
+    if platforms and len(platforms) == len(specs):
+        if fmt == "text":
+            click.echo(f"ok: {len(platforms)} platform file(s) valid", err=True)
+        return
+    files = find_specs(tuple(s for s in specs if s not in platforms))
+    results = compile_many(files, env=None, context=_platform_context(platform_choice, files))
     count = sum(len(r.environments) for r in results.values())
     warnings = _warnings(results, strict)
     if fmt == "json" or warnings:
@@ -133,10 +158,11 @@ def validate(ctx: click.Context, specs: tuple[str, ...], fmt: str, strict: bool,
 @_format
 @_strict
 @_root
+@_platform
 @click.pass_context
 def build(ctx: click.Context, specs: tuple[str, ...], out: Path | None, env: str | None, check: bool,
           to_stdout: bool, jobs: int | None, full_verify: bool, ledger_dir: Path | None, fmt: str,
-          strict: bool, root: str | None) -> None:
+          strict: bool, root: str | None, platform_choice: str | None) -> None:
     """Compile SPEC files into OUT/<env>/<name>/ (one file per object + kustomization.yaml)."""
     ctx.meta["mlspec.format"] = fmt
     if to_stdout and (check or out):
@@ -150,8 +176,9 @@ def build(ctx: click.Context, specs: tuple[str, ...], out: Path | None, env: str
     if full_verify:
         _check_verify_installed()
     progress = _progress() if len(files) > 1 else None
+    context = _platform_context(platform_choice, files)
     if to_stdout:
-        context = Context(recorded_metrics=releases.RecordedMetrics(ledger_dir))
+        context = replace(context, recorded_metrics=releases.RecordedMetrics(ledger_dir))
         results = compile_many(files, env=env, jobs=jobs, context=context, progress=progress, full_verify=full_verify)
         _report_warnings(results, strict, "text", to_stderr=True)  # stdout carries the manifests
         envs = sorted({e for result in results.values() for e in result.environments})
@@ -161,7 +188,7 @@ def build(ctx: click.Context, specs: tuple[str, ...], out: Path | None, env: str
         return
     assert out is not None
     outcomes = build_into(files, out, env=env, ledger_dir=ledger_dir, check=check, jobs=jobs, progress=progress,
-                          full_verify=full_verify)
+                          full_verify=full_verify, plat=context.platform)
     try:
         _report_warnings(outcomes, strict, fmt, to_stderr=fmt == "text")  # --strict: warnings fail the build
     except BaseException:
@@ -207,16 +234,25 @@ def _check_verify_installed() -> None:
 
 
 @main.command("init")
-@click.argument("name")
+@click.argument("name", required=False)
 @click.option("-o", "--output", "out", type=click.Path(dir_okay=False, path_type=Path),
               help="Write to FILE (default: NAME.mlspec.yaml). An existing file is never overwritten.")
 @click.option("--schema", "schema_ref",
               help="Schema path or URL for the editor modeline. Default: write (or refresh) the repository's "
               "copy at .mlspec/schema.json beside .git and point the modeline at it relatively.")
-def init_command(name: str, out: Path | None, schema_ref: str | None) -> None:
-    """Scaffold a commented spec that validates, with a schema modeline that works offline."""
-    from mlspec import scaffold, schema
+@click.option("--platform", "platform_choice", is_flag=False, flag_value="", default=None, metavar="[FILE|none]",
+              help="Alone (no NAME): scaffold the repository's .mlspec/platform.yaml. With NAME: the platform "
+              "file the spec is checked with (default: the repository's; `none`: none).")
+def init_command(name: str | None, out: Path | None, schema_ref: str | None, platform_choice: str | None) -> None:
+    """Scaffold a commented spec that validates, with a schema modeline that works offline
+    (or, with `--platform` alone, the repository's platform file)."""
+    from mlspec import platform, scaffold, schema
 
+    if name is None:
+        if platform_choice != "":
+            _fail_usage("missing argument NAME (or `--platform` alone, to scaffold the platform file)")
+        _init_platform(out)
+        return
     try:
         scaffold.check_name(name)  # before NAME becomes a file name
     except ValueError as exc:
@@ -229,10 +265,15 @@ def init_command(name: str, out: Path | None, schema_ref: str | None) -> None:
         text = scaffold.spec(name, ref)
     except ValueError as exc:
         _fail_usage(str(exc))
+    found = platform.find(platform_choice or None, [str(out)])
+    if found is not None:  # what the platform provides, the spec does not repeat
+        text = platform.omit_provided(text, found)
     if scaffold.exists(root, rel):
         raise MlspecError([Diagnostic(str(out), 1, 1, "file exists; refusing to overwrite it")])
     if home is not None:
         scaffold.refresh_schema(home, schema.schema_text())
+        if (home.parent / platform.HOME.name).is_file():  # the platform file's editor schema, beside the spec's
+            _refresh(home.parent / platform.SCHEMA_NAME, platform.schema_text())
     if not scaffold.create(root, rel, text):
         raise MlspecError([Diagnostic(str(out), 1, 1, "file exists; refusing to overwrite it")])
     click.echo(f"wrote {out}: replace the TODO placeholders, then run `mlspec build {out} -o deploy/`", err=True)
@@ -240,14 +281,36 @@ def init_command(name: str, out: Path | None, schema_ref: str | None) -> None:
         click.echo(f"editor schema: {home} (refresh it after upgrading mlspec: `mlspec schema -o {home}`)", err=True)
 
 
+def _refresh(path: Path, text: str) -> None:
+    """Write an editor schema beside the spec's (atomically, never through a link)."""
+    root, rel = safepath.named(path)
+    safepath.write(root, rel, text.encode("utf-8"))
+
+
+def _init_platform(out: Path | None) -> None:
+    """`mlspec init --platform`: the repository's platform file, with its schema beside it."""
+    from mlspec import platform, scaffold
+
+    target = out or scaffold.schema_home(Path("spec.yaml")).parent / platform.HOME.name
+    schema_path = target.parent / platform.SCHEMA_NAME
+    root, rel = safepath.named(target)
+    if scaffold.exists(root, rel):
+        raise MlspecError([Diagnostic(str(target), 1, 1, "file exists; refusing to overwrite it")])
+    _refresh(schema_path, platform.schema_text())
+    if not scaffold.create(root, rel, platform.scaffold(scaffold.modeline_ref(target, schema_path))):
+        raise MlspecError([Diagnostic(str(target), 1, 1, "file exists; refusing to overwrite it")])
+    click.echo(f"wrote {target} (editor schema: {schema_path}); `mlspec validate {target}` checks it", err=True)
+
+
 @main.command("schema")
 @click.option("-o", "--output", "out", type=click.Path(dir_okay=False, path_type=Path), help="Write to FILE.")
 @click.option("--record", "of_record", is_flag=True, help="The training record's schema (`release --from-record`).")
-def schema_command(out: Path | None, of_record: bool) -> None:
-    """Print the JSON Schema of the spec (or of the training record), for editors."""
-    from mlspec import record, schema
+@click.option("--platform", "of_platform", is_flag=True, help="The platform file's schema (`.mlspec/platform.yaml`).")
+def schema_command(out: Path | None, of_record: bool, of_platform: bool) -> None:
+    """Print the JSON Schema of the spec (or of the training record, or of the platform file), for editors."""
+    from mlspec import platform, record, schema
 
-    text = record.schema_text() if of_record else schema.schema_text()
+    text = record.schema_text() if of_record else platform.schema_text() if of_platform else schema.schema_text()
     if out is None:
         click.echo(text, nl=False)
     else:
@@ -265,15 +328,17 @@ def schema_command(out: Path | None, of_record: bool) -> None:
 @click.option("-o", "--output", "out", type=click.Path(file_okay=False, path_type=Path),
               help="GitOps output directory holding the release ledger.")
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@_platform
 def gate_command(spec: str, metrics_file: str, baseline_file: str | None, env: str | None,
-                 record: bool, out: Path | None, fmt: str) -> None:
+                 record: bool, out: Path | None, fmt: str, platform_choice: str | None) -> None:
     """Check candidate metrics against the spec's thresholds (the same gate the evaluation Job runs)."""
     from mlspec import gate
 
     if record and out is None:
         _fail_usage("--record needs -o DIR (the directory holding the release ledger)")
     recorded = releases.RecordedMetrics(out)  # reconciles the spec with its ledger, as `build -o` does
-    compiled = core.compile_document(read_spec(spec), spec, env, Context(recorded_metrics=recorded))
+    compiled = core.compile_document(read_spec(spec), spec, env,
+                                     _platform_context(platform_choice, [spec], Context(recorded_metrics=recorded)))
     if len({json.dumps(i.release.gate_config["thresholds"], sort_keys=True) for i in compiled.items}) > 1:
         _fail_usage("the environments of this spec have different thresholds; choose one with --env")
     config = compiled.items[0].release.gate_config
@@ -297,7 +362,7 @@ def gate_command(spec: str, metrics_file: str, baseline_file: str | None, env: s
 
 
 @main.command("diff")
-@click.argument("specs", nargs=-1, required=True)
+@click.argument("specs", nargs=-1)
 @click.option("--base", default="HEAD", show_default=True, help="Git ref to compare SPEC against (one SPEC only).")
 @click.option("--env", help="Compare only this environment's manifests.")
 @click.option("--format", "fmt", type=click.Choice(["json", "markdown", "text"]), default="text", show_default=True)
@@ -306,12 +371,20 @@ def gate_command(spec: str, metrics_file: str, baseline_file: str | None, env: s
 @click.option("--ledger", "ledger_dir", type=click.Path(file_okay=False, path_type=Path),
               help="Directory holding the release ledger, compared with its state at --base "
               "(default: deploy/ at the repository root, when it holds this model's ledger).")
+@click.option("--platform", "platform_choice", is_flag=False, flag_value="", default=None, metavar="[FILE|none]",
+              help="Alone: list the models and objects the platform file's change since --base changes (SPECs: "
+              "the specs to compile, default the repository's). With FILE|none: the platform both sides use.")
 def diff_command(specs: tuple[str, ...], base: str, env: str | None, fmt: str,
-                 fail_on_loosened: bool, ledger_dir: Path | None) -> None:
+                 fail_on_loosened: bool, ledger_dir: Path | None, platform_choice: str | None) -> None:
     """Compare a spec with its version at a Git ref (SPEC) or two specs (OLD NEW): ML summary, then manifests."""
     from mlspec import diff as diff_module
     from mlspec.specfiles import git_show
 
+    if platform_choice == "":
+        _diff_platform(specs, base, env, fmt)
+        return
+    if not specs:
+        _fail_usage("missing argument SPEC (or `--platform` alone, to diff the platform file)")
     if len(specs) > 2:
         _fail_usage("diff takes SPEC (against --base) or OLD NEW")
     if len(specs) == 2:
@@ -319,8 +392,9 @@ def diff_command(specs: tuple[str, ...], base: str, env: str | None, fmt: str,
         old_source, new_source = specs
     else:
         old_text, old_source, new_source = git_show(base, specs[0]), f"{base}:{specs[0]}", specs[0]
-    new = core.compile_document(read_spec(new_source), new_source, env)
-    old = core.compile_document(old_text, old_source, env) if old_text is not None else None
+    context = _platform_context(platform_choice, [new_source])  # both sides: the working tree's platform file
+    new = core.compile_document(read_spec(new_source), new_source, env, context)
+    old = core.compile_document(old_text, old_source, env, context) if old_text is not None else None
     recorded = _ledger_changes(base, new_source, new.name, ledger_dir) if len(specs) == 1 else []
     result = diff_module.compare(old, new, recorded)
     click.echo(diff_module.RENDERERS[fmt](result), nl=False)
@@ -358,6 +432,19 @@ def _git_toplevel(path: str) -> Path | None:
     except (OSError, subprocess.TimeoutExpired):
         return None
     return Path(proc.stdout.strip()) if proc.returncode == 0 and proc.stdout.strip() else None
+def _diff_platform(specs: tuple[str, ...], base: str, env: str | None, fmt: str) -> None:
+    """`mlspec diff --platform`: compile every spec with the platform file at `base` and as it is now."""
+    from mlspec import platform, platformdiff
+    from mlspec.specfiles import git_show
+
+    home = platform.repo_file(str(Path(specs[0] if specs else ".").absolute() / "x"))
+    if home is None:
+        raise MlspecError([Diagnostic(str(platform.HOME), 1, 1, "no platform file in this repository")])
+    files = find_specs(specs or (str(home.parent.parent),))
+    old_text = git_show(base, str(home))
+    old = platform.parse(old_text, f"{base}:{platform.HOME}") if old_text is not None else None
+    result = platformdiff.compare([(f, read_spec(f)) for f in files], old, platform.read(str(home)), base, env)
+    click.echo(platformdiff.render_json(result) if fmt == "json" else platformdiff.render(result), nl=False)
 
 
 @main.command("digest")

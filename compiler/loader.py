@@ -105,16 +105,24 @@ class Document:
     # string (`1.10` -> 1.1, `no` -> False): used to explain type errors.
     plain: dict[Path, str] = field(default_factory=dict)
     chars: int = 0  # characters of text, aliases expanded: what building it multiplies
+    # Values merged in from another file (the platform file): path -> that file's name,
+    # so an error in such a value points into the file it came from.
+    origins: dict[Path, str] = field(default_factory=dict)
 
     def position(self, path: Path, *, key: bool = True) -> Mark:
         """Where `path` stands; the nearest existing ancestor when it does not."""
+        return self.locate(path, key=key)[1]
+
+    def locate(self, path: Path, *, key: bool = True) -> tuple[str, Mark]:
+        """The file and position of `path` (or of its nearest existing ancestor)."""
         for end in range(len(path), -1, -1):
             prefix = path[:end]
-            if key and prefix in self.key_marks:
-                return self.key_marks[prefix]
-            if prefix in self.marks:
-                return self.marks[prefix]
-        return (1, 1)
+            mark = self.key_marks.get(prefix) if key else None
+            if mark is None:
+                mark = self.marks.get(prefix)
+            if mark is not None:
+                return self.origins.get(prefix, self.source), mark
+        return self.source, (1, 1)
 
 
 class _Frame:
@@ -385,5 +393,5 @@ def _kind(value: Any) -> str:
 
 
 def diagnostic(doc: Document, path: Path, message: str, *, key: bool = True) -> Diagnostic:
-    line, col = doc.position(path, key=key)
-    return Diagnostic(doc.source, line, col, message)
+    source, (line, col) = doc.locate(path, key=key)
+    return Diagnostic(source, line, col, message)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import difflib
 import os
 import tempfile
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -98,9 +98,10 @@ def override(pins: Pins, flags: dict[str, Any], digest_of: str | None, claimed_d
 def cut(text: bytes, source: str, pins: Pins, ledger_opt: str | None = None) -> Result:
     """The spec's text with the next release cut; raises `MlspecError`, writing nothing.
     `ledger_opt`: the ledger directory, `none`, or None to use the one `find_ledger` finds."""
-    from mlspec import yamledit
+    from mlspec import platform, yamledit
 
-    current = core.compile_document(text, source)  # the spec must be valid before it is released
+    home = platform.with_platform(Context(), platform.find(None, [source]))  # the repository's platform file
+    current = core.compile_document(text, source, context=home)  # the spec must be valid before it is released
     ledger_dir = (None if ledger_opt == "none" else Path(ledger_opt) if ledger_opt is not None
                   else find_ledger(source, current.name))
     doc = loader.load(text, source)
@@ -124,13 +125,13 @@ def cut(text: bytes, source: str, pins: Pins, ledger_opt: str | None = None) -> 
         path = record.PIN_BY_KEY["artifact.path" if key == "artifact.digest" else key].spec_path
         editor.set(path, value, position=0 if key == "runId" else (1 if key == "format" else None))
     new_text = editor.text()
-    built = core.build(new_text, source)  # the edited spec is valid on its own
+    built = core.build(new_text, source, context=home)  # the edited spec is valid on its own
     if ledger_dir is not None:
         recorded = RecordedMetrics(ledger_dir)
         ledger.record(recorded.ledger(built.name), built)  # refuses a version recorded with other pins
         # then everything a build with this ledger checks (recorded baselines, and the
         # reconciliation of `rollback.previous` with the ledger)
-        core.build(new_text, source, context=Context(recorded_metrics=recorded))
+        core.build(new_text, source, context=replace(home, recorded_metrics=recorded))
     return Result(source, text.decode("utf-8"), new_text, current.base.spec.model.version, values["version"], ledger_dir)
 
 

@@ -12,10 +12,11 @@ import json
 from dataclasses import dataclass, field, replace
 from typing import Any, Mapping
 
-from mlspec import check, delivery, surge, traffic
+from mlspec import check, delivery, platform, policy, surge, traffic
 from mlspec.errors import Diagnostic, SpecError
 from mlspec.loader import MAX_BUILD_CHARS, Document, Path, copy_data, diagnostic
 from mlspec.model import ModelDeployment, Spec
+from mlspec.platform import Platform
 
 DEFAULT_ENV = "default"
 DEFAULT_STEPS: list[dict[str, Any]] = [
@@ -77,6 +78,7 @@ class Context:
     recorded_metrics: Mapping[str, dict[str, dict[str, float]]] = field(default_factory=dict)
     annotations: dict[str, str] = field(default_factory=dict)
     lineage: dict[str, Any] = field(default_factory=dict)
+    platform: Platform | None = None  # the repository's platform file (defaults and policy)
 
 
 NO_CONTEXT = Context()
@@ -116,7 +118,7 @@ def resolve(doc: Document, env: str | None = None, context: Context = NO_CONTEXT
 
     Returns the spec without overlays (the release's identity) and one `Release`
     per environment."""
-    base = check.validate(doc)
+    base = check.validate(platform.under(context.platform, doc, None))
     reserved = [diagnostic(doc, ("metadata", "annotations", key), f"annotation `{key}` is in `{key.split('/')[0]}`, a "
                            "namespace reserved for Kubernetes, Argo CD and Argo Rollouts, Helm, kustomize or mlspec "
                            "itself: its annotations change security, sync or release semantics; use a key of your own "
@@ -141,13 +143,14 @@ def resolve(doc: Document, env: str | None = None, context: Context = NO_CONTEXT
     releases: list[Release] = []
     problems: list[Diagnostic] = []
     for name in selected:
-        merged = overlay(doc, name) if declared else doc
+        merged = platform.under(context.platform, overlay(doc, name) if declared else doc, name if declared else None)
         try:
             spec = check.validate(merged, secrets=False) if declared else base  # `doc` was scanned whole
         except SpecError as exc:
             problems.extend(replace(d, message=f"in environment `{name}`: {d.message}") for d in exc.diagnostics)
             continue
         release = _release(spec, name, context)
+        problems.extend(policy.problems(context.platform, merged, spec, name, bool(declared)))
         where = f"in environment `{name}`: " if declared else ""
         assert release.plan is not None
         shown = release.plan.settings
@@ -276,7 +279,8 @@ def _release(doc: ModelDeployment, env: str, context: Context) -> Release:
     # Pods carry the model's pins but not the spec digest (scaling must not roll new pods),
     # and not the user's annotations: on a pod they are instructions to the kubelet, the
     # admission controllers and sidecar injectors, which an object's annotations are not.
-    pod_annotations = {k: v for k, v in {**pins, **context.annotations}.items() if k != "mlspec.dev/spec-digest"}
+    pod_annotations = {k: v for k, v in {**pins, **context.annotations}.items() 
+                       if k not in ("mlspec.dev/spec-digest", platform.DIGEST_ANNOTATION)}
     baseline = spec.evaluation.baseline or (spec.rollback.previous.version if spec.rollback else None)
     recorded = context.recorded_metrics.get(name, {}).get(baseline or "")
     evaluation = _evaluation(doc, baseline)

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Protocol, Sequence, TypeVar
 
-from mlspec import emit, ledger, loader, outtree, safepath
+from mlspec import emit, ledger, loader, outtree, platform, safepath
 from mlspec.core import Built, build
 from mlspec.errors import Diagnostic, MlspecError, SpecError
 from mlspec.releases import RecordedMetrics
@@ -233,12 +233,13 @@ class Outcome:
 
 
 def _build_into(path: str, env: str | None, metrics: RecordedMetrics, out: Path, check: bool,
-                full_verify: bool) -> tuple[Outcome | None, list[Diagnostic]]:
+                full_verify: bool, plat: platform.Platform | None = None) -> tuple[Outcome | None, list[Diagnostic]]:
     """Compile one spec, record it in its ledger and compare the result with `out`; when
     building, also write the spec's changed directories into staging directories. All
     in the worker: the parent receives no file text, and writing overlaps compiling."""
     try:
-        result = build(read_spec(path), path, env, Context(recorded_metrics=metrics), full_verify)
+        context = platform.with_platform(Context(recorded_metrics=metrics), plat)
+        result = build(read_spec(path), path, env, context, full_verify)
         ledger_file = ledger.relpath(result.name)
         files = dict(result.files)
         files[ledger_file] = ledger.dump(ledger.record(metrics.ledger(result.name), result))
@@ -273,13 +274,13 @@ def _build_into(path: str, env: str | None, metrics: RecordedMetrics, out: Path,
 
 def build_into(paths: list[str], out: Path, env: str | None = None, ledger_dir: Path | None = None,
                check: bool = False, jobs: int | None = None, progress: Callable[[int, int], None] | None = None,
-               full_verify: bool = False) -> dict[str, Outcome]:
+               full_verify: bool = False, plat: platform.Platform | None = None) -> dict[str, Outcome]:
     """Compile every spec for the output directory `out` (ledgers read from `ledger_dir`,
     default `out`). With `check`, each outcome says what differs on disk; otherwise the
     changed directories are staged beside their targets, for `commit`. On any error of
     any spec, every stage is removed again and `MlspecError` raised: nothing is written."""
     metrics = RecordedMetrics(ledger_dir or out)
-    results, problems = _run(_build_into, paths, (env, metrics, out, check, full_verify), jobs, progress)
+    results, problems = _run(_build_into, paths, (env, metrics, out, check, full_verify, plat), jobs, progress)
     if problems:
         abandon(results)
         raise MlspecError(problems)
