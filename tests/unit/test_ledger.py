@@ -148,3 +148,12 @@ def test_entries_are_canonical_environments_sorted_and_unset_pins_left_out():
     assert list(pins["environment"]) == ["image"]
     assert entry["spec"]["spec"]["environments"] == {"zeta": {}, "alpha": {}}  # the spec keeps its own order
     assert "replicas" not in entry["spec"]["spec"]["serving"]  # the spec as written, not its defaults
+
+
+def test_a_pin_added_to_a_released_version_is_refused():
+    first = ledger.record(Ledger("churn"), built())
+    with pytest.raises(LedgerError) as info:
+        ledger.record(first, built(MINIMAL.replace("  serving:\n", "  features: {pipelineVersion: fp-1}\n  serving:\n")))
+    [diag] = info.value.diagnostics
+    assert "(features.pipelineVersion: None -> 'fp-1')" in diag.message  # absent before: still a change
+    assert diag.message.startswith("version '1.0.0' is already released with other pins")
