@@ -86,12 +86,41 @@ def test_online_metric_rules():
           "min": 0.1, "max": 0.1}
     assert rules(rollout=_analysis(ok)) == []
     found = rules(rollout=_analysis(ok, {**ok, "min": 0.2}, {"name": "lat", "query": "q{{args.pod}}", "max": 1}))
-    assert found == [
+    assert found == [  # the query's `{{args.*}}` is no rule of the model: the text scan checks it (below)
         (("spec", "rollout", "analysis", "metrics", 1, "name"), "duplicate online metric name `errors`"),
         (("spec", "rollout", "analysis", "metrics", 1, "min"), "online metric `errors`: `min` 0.2 is greater than `max` 0.1"),
-        (("spec", "rollout", "analysis", "metrics", 2, "query"),
-         "query references `{{args.pod}}`, which mlspec does not pass; available: service-name, namespace, "
-         "canary-hash, model-version"),
+    ]
+
+
+def _with_queries(*queries: str) -> str:
+    doc = copy.deepcopy(MINIMAL)
+    doc["spec"]["rollout"] = _analysis(*({"name": f"m{i}", "query": q, "max": 1} for i, q in enumerate(queries)))
+    return yaml.safe_dump(doc, sort_keys=False, width=1000)
+
+
+def test_a_query_may_use_only_the_arguments_mlspec_passes():
+    ok = "sum(x{service=\"{{args.service-name}}\", ns=\"{{ args.namespace }}\", h=\"{{args.canary-hash}}\"})"
+    assert check.validate(loader.load(_with_queries(ok, "v{{args.model-version}}"), "m.yaml")) is not None
+    text = _with_queries(ok, "q{{args.pod}}", "x{{ args.namespace }}{{args.ns}}")
+    at = [i + 1 for i, line in enumerate(text.splitlines()) if "query:" in line]
+    assert problems(text) == [  # at the value, in document order; the arguments mlspec passes are not reported
+        f"{at[1]}:16: query references `{{{{args.pod}}}}`, which mlspec does not pass; available: service-name, "
+        "namespace, canary-hash, model-version",
+        f"{at[2]}:16: query references `{{{{args.ns}}}}`, which mlspec does not pass; available: service-name, "
+        "namespace, canary-hash, model-version",
+    ]
+
+
+def test_a_template_tag_outside_a_query_argument_is_refused_where_it_is():
+    text = _with_queries("q{{args.namespace}} {{ other }}").replace("name: m0", "name: m{{x}}")
+    [name_at] = [i + 1 for i, line in enumerate(text.splitlines()) if "name: m{{x}}" in line]
+    tag = ": Argo Rollouts reads `{{ }}` as a template tag and fails every analysis on one it cannot resolve; remove it"
+    assert problems(text) == [
+        f"{name_at}:15: `spec.rollout.analysis.metrics[0].name` holds `{{{{`{tag}",
+        f"{name_at}:15: `spec.rollout.analysis.metrics[0].name`: 'm{{{{x}}}}' is not a metric name (lowercase letters, "
+        "digits, `-`)",
+        f"{name_at + 1}:16: `spec.rollout.analysis.metrics[0].query` holds `{{{{` other than a query's "
+        f"`{{{{args.NAME}}}}`{tag}",
     ]
 
 

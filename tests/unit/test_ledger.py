@@ -8,7 +8,7 @@ import pytest
 from conftest import ROOT
 from mlspec import ledger
 from mlspec.core import Context, build
-from mlspec.errors import LedgerError
+from mlspec.errors import LedgerError, PathError
 from mlspec.ledger import Ledger
 
 MINIMAL = (ROOT / "examples" / "minimal.yaml").read_text()
@@ -19,12 +19,16 @@ def built(text: str = MINIMAL, source: str = "models/churn.mlspec.yaml"):
     return build(text.encode(), source, None, Context())
 
 
-def test_absent_ledgers_are_empty_and_a_file_in_the_way_is_too(tmp_path):
+def test_absent_ledgers_are_empty_and_a_file_in_the_way_is_refused(tmp_path):
     assert ledger.load(tmp_path, "churn") == Ledger("churn", None, [])
     assert ledger.load_all(tmp_path) == {}
     (tmp_path / "_ledger").write_text("a file where the ledger directory should be")
-    assert ledger.load(tmp_path, "churn") == Ledger("churn")
-    assert ledger.load_all(tmp_path) == {}
+    # read through safepath: a file in the way is a refused path, not "nothing recorded"
+    with pytest.raises(PathError) as info:
+        ledger.load(tmp_path, "churn")
+    [diag] = info.value.diagnostics
+    assert (diag.source, diag.line, diag.col, diag.message) == (str(tmp_path / "_ledger"), 1, 1, "is not a directory")
+    assert ledger.load_all(tmp_path) == {}  # no ledger directory: no ledgers to list
 
 
 def _write(tmp_path, name: str, text: str):
@@ -34,37 +38,40 @@ def _write(tmp_path, name: str, text: str):
     return path
 
 
-@pytest.mark.parametrize("text", [
-    "kind: Other\nmodel: churn\nreleases: []\n",
-    "kind: ReleaseLedger\nmodel: other\nreleases: []\n",
-    "kind: ReleaseLedger\nmodel: churn\nreleases: {}\n",
-    "kind: ReleaseLedger\nmodel: churn\n",
-    "- kind: ReleaseLedger\n",
-    "kind: [unclosed\n",
+@pytest.mark.parametrize(("text", "expected"), [
+    ("apiVersion: mlspec.dev/v1alpha1\nkind: Other\nmodel: churn\nreleases: []\n",
+     [(2, 1, '`kind` is string "Other", expected \'ReleaseLedger\'')]),
+    ("kind: ReleaseLedger\nmodel: other\nreleases: []\n", [(1, 1, "`the document` has no `apiVersion`")]),
+    ("apiVersion: mlspec.dev/v1alpha1\nkind: ReleaseLedger\nmodel: churn\nreleases: {}\n",
+     [(4, 1, "`releases` is a mapping, expected a list")]),
+    ("kind: ReleaseLedger\nmodel: churn\n", [(1, 1, "`the document` has no `apiVersion`, `releases`")]),
+    ("- kind: ReleaseLedger\n", [(1, 1, "the document root must be a mapping, not a list")]),
+    ("kind: [unclosed\n", [(2, 1, "invalid YAML: did not find expected ',' or ']' while parsing a flow sequence")]),
 ])
-def test_a_damaged_ledger_is_reported_at_its_file(tmp_path, text):
+def test_a_damaged_ledger_is_reported_at_its_damaged_place(tmp_path, text, expected):
     path = _write(tmp_path, "churn", text)
     with pytest.raises(LedgerError) as info:
         ledger.load(tmp_path, "churn")
-    [diag] = info.value.diagnostics
-    assert (diag.source, diag.line, diag.col) == (str(path), 1, 1)
-    assert diag.message.startswith("the ledger is damaged (") and diag.message.endswith("); restore it from Git")
+    assert [(d.source, d.line, d.col, d.message) for d in info.value.diagnostics] == [
+        (str(path), line, col, f"the ledger is damaged: {problem}; restore it from Git") for line, col, problem in expected]
 
 
-def test_an_unreadable_ledger_is_an_error_not_an_empty_one(tmp_path):
-    (tmp_path / "_ledger" / "churn.yaml").mkdir(parents=True)  # a directory where the file should be
-    with pytest.raises(LedgerError) as info:
+def test_a_directory_in_place_of_the_ledger_file_is_refused_not_read_as_empty(tmp_path):
+    (tmp_path / "_ledger" / "churn.yaml").mkdir(parents=True)
+    with pytest.raises(PathError) as info:
         ledger.load(tmp_path, "churn")
     [diag] = info.value.diagnostics
-    assert (diag.source, diag.line, diag.col) == (str(tmp_path / "_ledger" / "churn.yaml"), 1, 1)
-    assert diag.message.startswith("cannot read the ledger: ")
+    assert (diag.source, diag.line, diag.col, diag.message) == (
+        str(tmp_path / "_ledger" / "churn.yaml"), 1, 1, "is a directory, not a file")
 
 
 def test_record_dump_load_round_trip_and_load_all(tmp_path):
     first = ledger.record(Ledger("churn"), built())
     assert first.current == "1.0.0"
     [entry] = first.releases
-    assert list(entry) == ["version", "source", "specDigest", "pins", "environments", "spec"]
+    assert list(entry) == ["version", "source", "specDigest", "pins", "environments", "spec", "digest"]
+    assert entry["digest"] == ledger.entry_digest(entry) != entry["specDigest"]  # sealed over the whole entry
+    assert not ledger.unsealed(first)
     assert entry["source"] == "churn.mlspec.yaml"  # the file name, not the path it was built from
     assert entry["specDigest"] == ledger.digest(entry["spec"])
     text = ledger.dump(first)
@@ -126,8 +133,8 @@ def test_digest_is_canonical_json():
     import hashlib
 
     assert ledger.digest({"b": 1, "a": "é"}) == "sha256:" + hashlib.sha256('{"a":"é","b":1}'.encode()).hexdigest()
-    assert ledger._flat({"a": {"b": 1, "c": {"d": 2}}, "e": 3}) == {"a.b": 1, "a.c.d": 2, "e": 3}
-    assert ledger._flat(5) == {"": 5}
+    assert ledger.flat({"a": {"b": 1, "c": {"d": 2}}, "e": 3}) == {"a.b": 1, "a.c.d": 2, "e": 3}
+    assert ledger.flat(5) == {"": 5}
 
 
 def test_entries_are_canonical_environments_sorted_and_unset_pins_left_out():
@@ -141,3 +148,12 @@ def test_entries_are_canonical_environments_sorted_and_unset_pins_left_out():
     assert list(pins["environment"]) == ["image"]
     assert entry["spec"]["spec"]["environments"] == {"zeta": {}, "alpha": {}}  # the spec keeps its own order
     assert "replicas" not in entry["spec"]["spec"]["serving"]  # the spec as written, not its defaults
+
+
+def test_a_pin_added_to_a_released_version_is_refused():
+    first = ledger.record(Ledger("churn"), built())
+    with pytest.raises(LedgerError) as info:
+        ledger.record(first, built(MINIMAL.replace("  serving:\n", "  features: {pipelineVersion: fp-1}\n  serving:\n")))
+    [diag] = info.value.diagnostics
+    assert "(features.pipelineVersion: None -> 'fp-1')" in diag.message  # absent before: still a change
+    assert diag.message.startswith("version '1.0.0' is already released with other pins")
