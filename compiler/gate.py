@@ -15,6 +15,7 @@ import argparse
 import json
 import math
 import os
+import stat
 import sys
 from dataclasses import asdict, dataclass
 from decimal import Decimal
@@ -87,15 +88,58 @@ def evaluate(
     return verdicts
 
 
-def load_metrics(path: str) -> dict[str, Any]:
-    """A flat JSON object of metric name -> number."""
+# A metrics file comes from an evaluator (or a CI step): bounded like every input mlspec
+# reads. Standard library only: this module also runs in the evaluation pod.
+MAX_METRICS_BYTES = 1 << 20
+MAX_NUMBER_CHARS = 100
+
+
+def _read_bounded(path: str) -> bytes:
+    """At most MAX_METRICS_BYTES of the regular file `path`: never through a symbolic
+    link, never waiting on a FIFO."""
     try:
-        with open(path, encoding="utf-8") as handle:
-            data = json.load(handle)
+        if stat.S_ISLNK(os.lstat(path).st_mode):
+            raise GateInputError(path, "is a symbolic link; mlspec does not follow links")
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0))
     except OSError as exc:
         raise GateInputError(path, f"cannot read metrics: {exc.strerror}") from None
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise GateInputError(path, "is not a regular file (a FIFO, device or socket); metrics are read from files")
+        chunks: list[bytes] = []
+        size = 0
+        while size <= MAX_METRICS_BYTES:
+            chunk = os.read(fd, 1 << 16)
+            if not chunk:
+                break
+            chunks.append(chunk)
+            size += len(chunk)
+    finally:
+        os.close(fd)
+    if size > MAX_METRICS_BYTES:
+        raise GateInputError(path, f"metrics file is larger than {MAX_METRICS_BYTES} bytes")
+    return b"".join(chunks)
+
+
+def _bounded_number(text: str) -> float | int:
+    if len(text) > MAX_NUMBER_CHARS:  # int() of a huge literal is quadratic, and capped by Python
+        raise ValueError(f"a number of {len(text)} characters; a metric may have at most {MAX_NUMBER_CHARS}")
+    return float(text) if any(c in text for c in ".eE") else int(text)
+
+
+def load_metrics(path: str) -> dict[str, Any]:
+    """A flat JSON object of metric name -> number."""
+    raw = _read_bounded(path)
+    try:
+        data = json.loads(raw.decode("utf-8"), parse_int=_bounded_number, parse_float=_bounded_number)
+    except UnicodeDecodeError as exc:
+        raise GateInputError(path, f"metrics are not UTF-8 (byte {exc.start})") from None
     except json.JSONDecodeError as exc:
         raise GateInputError(path, f"invalid JSON: {exc.msg}", exc.lineno, exc.colno) from None
+    except RecursionError:
+        raise GateInputError(path, "metrics nest too deeply: a flat JSON object of name -> number is expected") from None
+    except ValueError as exc:  # a number over the bound
+        raise GateInputError(path, str(exc)) from None
     if not isinstance(data, dict):
         raise GateInputError(path, "metrics must be a JSON object of name -> number")
     return data

@@ -7,6 +7,7 @@ import json
 
 import pytest
 
+from conftest import ROOT
 from mlspec import gate
 from mlspec.gate import GateInputError, Verdict, evaluate
 
@@ -194,3 +195,61 @@ def test_verdicts_are_immutable_values():
     with pytest.raises(dataclasses.FrozenInstanceError):
         verdict.passed = False  # type: ignore[misc]
     assert {verdict, one({"min": 0.5}, {"m": 0.6})} == {verdict}  # hashable, equal by value
+
+
+# Metrics files are input like any other: bounded, never through a link, never a FIFO.
+def _gate_cli(tmp_path, metrics):
+    from click.testing import CliRunner
+
+    from mlspec.cli import main
+
+    spec = tmp_path / "m.mlspec.yaml"
+    spec.write_text((ROOT / "examples" / "minimal.yaml").read_text())
+    return CliRunner().invoke(main, ["gate", str(spec), "--metrics", str(metrics)])
+
+
+@pytest.mark.parametrize("content, message", [
+    ('{"accuracy": ' + "9" * 5000 + "}", "a number of 5000 characters; a metric may have at most 100"),
+    ('{"accuracy": 0.' + "9" * 200 + "}", "a number of 202 characters"),
+    ('{"accuracy": ' + "[" * 100_000 + "]" * 100_000 + "}", "metrics nest too deeply"),
+])
+def test_hostile_metrics_are_positioned_errors_not_internal_ones(tmp_path, content, message):
+    metrics = tmp_path / "metrics.json"
+    metrics.write_text(content)
+    result = _gate_cli(tmp_path, metrics)
+    assert result.exit_code == 1, result.output
+    assert f"{metrics}:1:1: error: {message}" in result.stderr
+    assert "Traceback" not in result.output and "internal error" not in result.output
+
+
+def test_a_metrics_fifo_link_or_oversized_file_is_refused(tmp_path):
+    import os
+
+    fifo = tmp_path / "fifo.json"
+    os.mkfifo(fifo)
+    assert "is not a regular file" in _gate_cli(tmp_path, fifo).stderr  # refused, not waited on
+    real = tmp_path / "real.json"
+    real.write_text('{"accuracy": 0.99}')
+    link = tmp_path / "link.json"
+    link.symlink_to(real)
+    result = _gate_cli(tmp_path, link)
+    assert result.exit_code == 1 and f"{link}:1:1: error: is a symbolic link" in result.stderr
+    big = tmp_path / "big.json"
+    with big.open("wb") as handle:
+        handle.truncate(300 * 1024 * 1024)  # sparse
+    result = _gate_cli(tmp_path, big)
+    assert result.exit_code == 1 and "metrics file is larger than 1048576 bytes" in result.stderr
+
+
+def test_the_in_cluster_gate_fails_closed_without_a_traceback(tmp_path):
+    import subprocess
+    import sys
+
+    metrics = tmp_path / "metrics.json"
+    metrics.write_text('{"accuracy": ' + "9" * 5000 + "}")
+    config = tmp_path / "gate.json"
+    config.write_text('{"thresholds": [{"metric": "accuracy", "min": 0.9}]}')
+    proc = subprocess.run([sys.executable, str(ROOT / "compiler" / "gate.py"), "--config", str(config),
+                           "--metrics", str(metrics)], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 1 and "a number of 5000 characters" in proc.stderr
+    assert "Traceback" not in proc.stderr
