@@ -72,7 +72,7 @@ def _scrub(node):
             node = node.replace("{{", "{")
         # what the credential scan refuses (a spec is committed): URL user info, then any other
         # match, each character replaced by one the patterns of the fields allow
-        node = re.sub(r"://[^/\s@]*@(?!sha256:)", "://", node)
+        node = re.sub(r"://[^/\s@]*@(?!sha256:)", "://h", node)  # never an empty authority
         node = check._ANY_SECRET.sub(lambda m: "x" * len(m.group(0)), node)
     return node
 
