@@ -21,7 +21,8 @@ from pydantic import BaseModel
 from mlspec.errors import Diagnostic, SpecError
 from mlspec.loader import Document, Path, diagnostic
 from mlspec import delivery, surge, traffic
-from mlspec.model import EnvVar, ModelDeployment, quantity_value
+from mlspec.fields import quantity_value
+from mlspec.model import EnvVar, ModelDeployment
 
 # Suffixes of the object names derived from metadata.name (see resolve.Names).
 LONGEST_SUFFIX = "-offline-eval"

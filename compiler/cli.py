@@ -19,7 +19,7 @@ import click
 
 from mlspec import __version__, core, ledger, model, outtree, releases, report, safepath
 from mlspec.errors import Diagnostic, MlspecError
-from mlspec.model import DNS_LABEL_RE
+from mlspec.fields import DNS_LABEL_RE
 from mlspec.resolve import Context
 from mlspec.text import log_safe
 from mlspec.specfiles import abandon, build_into, commit, compile_many, find_specs

@@ -12,7 +12,7 @@ from typing import Any
 
 import click
 
-from mlspec import core, ledger, model, outtree, releases
+from mlspec import core, fields, ledger, model, outtree, releases
 from mlspec.cli import EXIT_INVALID, _fail_usage, _model_name, _platform, _platform_context, main
 from mlspec.errors import Diagnostic, GateFailed, MlspecError
 from mlspec.resolve import Context
@@ -225,7 +225,7 @@ def rollback_command(name: str, to: str, out: Path, env: str | None, accept_feat
 @click.option("--lockfile-digest", help="spec.training.environment.lockfileDigest.")
 @click.option("--feature-pipeline-version", help="spec.features.pipelineVersion.")
 @click.option("--feature-schema-digest", help="spec.features.schemaDigest.")
-@click.option("--format", type=click.Choice(model.FORMATS), help="spec.model.format.")
+@click.option("--format", type=click.Choice(fields.FORMATS), help="spec.model.format.")
 @click.option("--seed-param", default="seed", show_default=True, help="The MLflow run param holding the seed.")
 @click.option("--ledger", "ledger_opt", metavar="DIR|none",
               help="Reconcile with the ledger under DIR. Default: the repository's deploy/ when it holds this "

@@ -31,7 +31,8 @@ from dataclasses import dataclass
 from typing import Any, Iterator
 
 from mlspec.loader import Path
-from mlspec.model import REMOTE, ModelDeployment, Spec, artifact_uri_problem
+from mlspec.fields import REMOTE, artifact_uri_problem
+from mlspec.model import ModelDeployment, Spec
 
 # spec.model.format values each runtime can load (`custom` runtimes load anything).
 LOADABLE: dict[str, tuple[str, ...]] = {

@@ -20,7 +20,7 @@ import re
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
-from mlspec import resolve, traffic
+from mlspec import strategy, traffic
 from mlspec.core import CompiledSpec, to_files
 from mlspec.ledger import Ledger
 from mlspec.model import ModelDeployment
@@ -166,7 +166,7 @@ def _exposure(compiled: CompiledSpec) -> dict[str, str]:
     for item in compiled.items:
         plan, release = item.release.plan, item.release
         assert plan is not None
-        out[release.env] = "; ".join(traffic.shares(release.spec.spec, resolve.DEFAULT_STEPS,
+        out[release.env] = "; ".join(traffic.shares(release.spec.spec, strategy.DEFAULT_STEPS,
                                                     plan.settings.max_surge, plan.settings.max_unavailable))
     return out
 

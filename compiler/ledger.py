@@ -176,14 +176,14 @@ def recorded_pins(entry: dict[str, Any], env: str) -> dict[str, Any]:
 
 
 def _pins_from_spec(entry: dict[str, Any], env: str) -> dict[str, Any]:
-    from mlspec import check, loader, resolve  # only for ledgers an earlier mlspec wrote
+    from mlspec import check, loader, overlay  # only for ledgers an earlier mlspec wrote
     from mlspec.errors import MlspecError
 
     try:
         doc = loader.load(json.dumps(entry["spec"]), str(entry.get("source", "<ledger>")))
         if not isinstance(doc.data.get("spec"), dict) or not doc.data["spec"].get("environments"):
             return dict(entry["pins"])
-        return pins(check.validate(resolve.overlay(doc, env), secrets=False))
+        return pins(check.validate(overlay.overlay(doc, env), secrets=False))
     except (MlspecError, TypeError, ValueError, AttributeError):  # a spec today's rules refuse: its base pins
         return dict(entry["pins"])
 

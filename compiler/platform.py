@@ -21,7 +21,7 @@ from typing import Any, Literal
 import pydantic
 from pydantic import BaseModel, Field, create_model
 
-from mlspec import loader, model, safepath
+from mlspec import fields, loader, model, overlay, safepath
 from mlspec.errors import Diagnostic, MlspecError, SpecError
 from mlspec.loader import Document, Path, copy_data
 
@@ -56,7 +56,7 @@ def partial(cls: type[BaseModel]) -> type[BaseModel]:
     """An all-optional copy of the spec model `cls`: same names, aliases, types and
     validators, every field defaulting to absent. Platform defaults are such a copy of
     `ModelDeployment.spec` without `environments` (the platform has its own)."""
-    fields: dict[str, Any] = {}
+    partial_fields: dict[str, Any] = {}
     for name, info in cls.model_fields.items():
         if cls is model.Spec and name == "environments":
             continue
@@ -65,15 +65,15 @@ def partial(cls: type[BaseModel]) -> type[BaseModel]:
         annotation = _partial_type(info.annotation)
         if info.metadata:
             annotation = typing.Annotated[(annotation, *info.metadata)]
-        fields[name] = (annotation | None, Field(default=None, alias=info.alias, description=info.description,
+        partial_fields[name] = (annotation | None, Field(default=None, alias=info.alias, description=info.description,
                                                  json_schema_extra=info.json_schema_extra, examples=info.examples))
-    return create_model(f"Partial{cls.__name__}", __base__=model.Strict, __doc__=cls.__doc__, **fields)
+    return create_model(f"Partial{cls.__name__}", __base__=fields.Strict, __doc__=cls.__doc__, **partial_fields)
 
 
 Defaults = partial(model.Spec)
 
 
-class Policy(model.Strict):
+class Policy(fields.Strict):
     """Rules every spec must meet; each one optional. An environment's rules replace the global ones rule by rule."""
 
     allowed_registries: list[str] | None = Field(
@@ -89,21 +89,21 @@ class Policy(model.Strict):
         default=None, description="Exact traffic weights: a `rollout.trafficRouting` router, or the blue-green strategy.")
 
 
-class PlatformEnvironment(model.Strict):
+class PlatformEnvironment(fields.Strict):
     defaults: Defaults | None = Field(  # type: ignore[valid-type]
         default=None, description="Defaults for this environment: between the platform's defaults and the spec.")
     policy: Policy | None = Field(default=None, description="Rules for this environment (tighten or relax the global ones).")
 
 
-class PlatformSpec(model.Strict):
+class PlatformSpec(fields.Strict):
     defaults: Defaults | None = Field(  # type: ignore[valid-type]
         default=None, description="Any part of `ModelDeployment.spec`, deep-merged under every spec (the spec wins).")
     policy: Policy | None = Field(default=None, description="Rules every spec must meet.")
-    environments: dict[model.DnsLabel, PlatformEnvironment] = Field(
+    environments: dict[fields.DnsLabel, PlatformEnvironment] = Field(
         default_factory=dict, description="Per-environment defaults and policy.")
 
 
-class PlatformFile(model.Strict):
+class PlatformFile(fields.Strict):
     """An mlspec platform file: defaults and policy for every spec of a repository."""
 
     api_version: Literal["mlspec.dev/v1alpha1"] = Field(description="Always `mlspec.dev/v1alpha1`.")
@@ -236,9 +236,7 @@ def _pruned(layer: dict[str, Any], spec: dict[str, Any]) -> dict[str, Any]:
     rollout, own = layer.get("rollout"), spec.get("rollout")
     if not isinstance(rollout, dict) or not isinstance(own, dict):
         return layer
-    from mlspec.resolve import _rollout_base
-
-    return {**layer, "rollout": _rollout_base(rollout, own)}
+    return {**layer, "rollout": overlay.rollout_base(rollout, own)}
 
 
 def _graft(doc: Document, into: dict[str, Any], source: Document, src: Path, dst: Path, layer: dict[str, Any]) -> None:

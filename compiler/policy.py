@@ -21,7 +21,7 @@ OCI = "oci://"
 # The rules in the order they are checked; the YAML spelling is the rule's name.
 RULES = ("allowedRegistries", "requireOwner", "requireDataDigest", "minReplicas", "maxFirstStepWeight",
          "requireRelativeThreshold", "requireTrafficRouting")
-# The canary steps mlspec uses when a spec gives none (resolve.DEFAULT_STEPS): the first weight.
+# The canary steps mlspec uses when a spec gives none (strategy.DEFAULT_STEPS): the first weight.
 DEFAULT_FIRST_WEIGHT = 10
 
 

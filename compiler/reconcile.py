@@ -26,7 +26,8 @@ from mlspec import ledger
 from mlspec.errors import Diagnostic, LedgerError
 from mlspec.ledger import Ledger
 from mlspec.loader import Document, Mark, Path
-from mlspec.model import DNS_LABEL_RE, ModelDeployment
+from mlspec.fields import DNS_LABEL_RE
+from mlspec.model import ModelDeployment
 from mlspec.resolve import Context, Release
 
 PREVIOUS: Path = ("spec", "rollback", "previous")

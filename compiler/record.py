@@ -20,7 +20,7 @@ from pydantic import Field
 from mlspec import check, loader
 from mlspec.errors import MlspecError, SpecError
 from mlspec.loader import Document
-from mlspec.model import API_VERSION, COMMIT_RE, Digest, PinnedImage, Record, Strict, Uri, Version, _matching
+from mlspec.fields import API_VERSION, COMMIT_RE, Digest, PinnedImage, Record, Strict, Uri, Version, _matching
 
 KIND = "TrainingRecord"
 __all__ = ["API_VERSION", "KIND", "PINS", "PIN_BY_KEY", "Pin", "TrainingRecord", "flatten", "load", "schema", "validate"]

@@ -19,7 +19,7 @@ from typing import Any
 from mlspec import core, digest, ledger, loader, record, safepath
 from mlspec.errors import Diagnostic, MlspecError, SpecError
 from mlspec.loader import Document
-from mlspec.model import artifact_uri_problem
+from mlspec.fields import artifact_uri_problem
 from mlspec.releases import RecordedMetrics
 from mlspec.resolve import Context
 

@@ -12,18 +12,13 @@ import json
 from dataclasses import dataclass, field, replace
 from typing import Any, Mapping
 
-from mlspec import check, delivery, platform, policy, surge, traffic
+from mlspec import check, delivery, overlay, platform, policy, strategy, surge, traffic
 from mlspec.errors import Diagnostic, SpecError
-from mlspec.loader import MAX_BUILD_CHARS, Document, Path, copy_data, diagnostic
+from mlspec.loader import MAX_BUILD_CHARS, Document, diagnostic
 from mlspec.model import ModelDeployment, Spec
 from mlspec.platform import Platform
 
 DEFAULT_ENV = "default"
-DEFAULT_STEPS: list[dict[str, Any]] = [
-    {"setWeight": 10}, {"pause": {"duration": "5m"}},
-    {"setWeight": 25}, {"pause": {"duration": "5m"}},
-    {"setWeight": 50}, {"pause": {"duration": "10m"}},
-]
 DEFAULT_SERVING_RESOURCES = {"requests": {"cpu": "500m", "memory": "1Gi"}, "limits": {"cpu": "1", "memory": "2Gi"}}
 DEFAULT_EVAL_RESOURCES = {"requests": {"cpu": "1", "memory": "2Gi"}, "limits": {"cpu": "2", "memory": "4Gi"}}
 GATE_RESOURCES = {"requests": {"cpu": "100m", "memory": "128Mi"}, "limits": {"cpu": "500m", "memory": "256Mi"}}
@@ -123,7 +118,7 @@ def resolve(doc: Document, env: str | None = None, context: Context = NO_CONTEXT
                            "namespace reserved for Kubernetes, Argo CD and Argo Rollouts, Helm, kustomize or mlspec "
                            "itself: its annotations change security, sync or release semantics; use a key of your own "
                            "domain (e.g. `acme.example/oncall`)")
-                for key in base.metadata.annotations if reserved_annotation(key)]
+                for key in base.metadata.annotations if overlay.reserved_annotation(key)]
     if reserved:
         raise SpecError(reserved)
     declared = sorted(base.spec.environments)
@@ -143,7 +138,7 @@ def resolve(doc: Document, env: str | None = None, context: Context = NO_CONTEXT
     releases: list[Release] = []
     problems: list[Diagnostic] = []
     for name in selected:
-        merged = platform.under(context.platform, overlay(doc, name) if declared else doc, name if declared else None)
+        merged = platform.under(context.platform, overlay.overlay(doc, name) if declared else doc, name if declared else None)
         try:
             spec = check.validate(merged, secrets=False) if declared else base  # `doc` was scanned whole
         except SpecError as exc:
@@ -155,7 +150,7 @@ def resolve(doc: Document, env: str | None = None, context: Context = NO_CONTEXT
         assert release.plan is not None
         shown = release.plan.settings
         release.warnings = [replace(diagnostic(merged, path, where + message, key=False), severity="warning")
-                            for path, message in traffic.exposure(spec.spec, DEFAULT_STEPS, shown.max_surge,
+                            for path, message in traffic.exposure(spec.spec, strategy.DEFAULT_STEPS, shown.max_surge,
                                                                   shown.max_unavailable)]
         capacity_note = release.plan.note()
         if capacity_note is not None:  # a note: informs, never fails the command (not even --strict)
@@ -165,89 +160,6 @@ def resolve(doc: Document, env: str | None = None, context: Context = NO_CONTEXT
     if problems:
         raise SpecError(sorted(set(problems)))
     return base, releases
-
-
-# Annotation prefixes (and their subdomains) a user may not set: their annotations
-# change what the cluster or the delivery tools do (AppArmor and seccomp profiles,
-# Argo CD sync waves and hooks, Helm and kustomize ownership) or what mlspec records.
-RESERVED_ANNOTATION_DOMAINS = ("kubernetes.io", "k8s.io", "argoproj.io", "helm.sh", "mlspec.dev")
-# ...except Argo's notification subscriptions, which only choose who hears of a sync.
-ALLOWED_ANNOTATION_DOMAINS = ("notifications.argoproj.io",)
-
-
-def reserved_annotation(key: str) -> bool:
-    """Whether the annotation `key` is in a namespace mlspec refuses from users."""
-    if "/" not in key:
-        return False
-    domain = key.split("/", 1)[0]
-    return domain not in ALLOWED_ANNOTATION_DOMAINS and any(
-        domain == d or domain.endswith("." + d) for d in RESERVED_ANNOTATION_DOMAINS)
-
-
-def overlay(doc: Document, env: str) -> Document:
-    """The document with `spec.environments[env]` deep-merged over `spec`.
-
-    Positions travel with the values, so an error in a merged value points at
-    the overlay line that introduced it.
-    """
-    data = copy_data(doc.data)
-    spec = data.get("spec", {})
-    overlays = spec.pop("environments", {})
-    patch = overlays.get(env) or {}
-    prefix: Path = ("spec", "environments", env)
-    merged = Document(doc.source, data, dict(doc.marks), dict(doc.key_marks), dict(doc.plain))
-    for key, value in patch.items():
-        if key == "namespace":
-            target: Path = ("metadata", "namespace")
-            data.setdefault("metadata", {})["namespace"] = value
-        elif key == "labels":
-            target = ("metadata", "labels")
-            labels = data.setdefault("metadata", {}).setdefault("labels", {})
-            if isinstance(value, dict) and isinstance(labels, dict):
-                labels.update(value)
-                _move_marks(merged, prefix + (key,), target, children_only=True)
-                continue
-            data["metadata"]["labels"] = value
-        else:
-            target = ("spec", key)
-            base = spec.get(key)
-            if key == "rollout" and isinstance(base, dict) and isinstance(value, dict):
-                base = _rollout_base(base, value)
-            spec[key] = _deep_merge(base, value)
-        _move_marks(merged, prefix + (key,), target)
-    return merged
-
-
-def _rollout_base(base: dict[str, Any], patch: dict[str, Any]) -> dict[str, Any]:
-    """What of the spec's `rollout` an overlay builds on: a router is one choice (an
-    overlay's `trafficRouting` replaces the spec's), and an overlay that switches the
-    strategy drops the other strategy's settings instead of inheriting them."""
-    base = dict(base)
-    if "trafficRouting" in patch:
-        base.pop("trafficRouting", None)
-    strategy = patch.get("strategy")
-    if strategy is not None and strategy != base.get("strategy", "canary"):
-        for other in (("steps", "trafficRouting") if strategy == "blueGreen" else ("blueGreen",)):
-            base.pop(other, None)
-    return base
-
-
-def _deep_merge(base: Any, patch: Any) -> Any:
-    if isinstance(base, dict) and isinstance(patch, dict):
-        out = dict(base)
-        for key, value in patch.items():
-            out[key] = _deep_merge(base.get(key), value)
-        return out
-    return copy_data(patch)
-
-
-def _move_marks(doc: Document, source: Path, target: Path, children_only: bool = False) -> None:
-    n = len(source)
-    tables: tuple[dict[Path, Any], ...] = (doc.marks, doc.key_marks, doc.plain)
-    for table in tables:
-        moved = {target + path[n:]: mark for path, mark in table.items()
-                 if path[:n] == source and (len(path) > n or not children_only)}
-        table.update(moved)
 
 
 # --- the release ---------------------------------------------------------------
@@ -299,9 +211,9 @@ def _release(doc: ModelDeployment, env: str, context: Context) -> Release:
     )
     evaluation["wait_command"] = ["python3", f"{GATE_DIR}/jobwait.py", "--job", names.eval_job,
                                   "--timeout", str(evaluation["wait_deadline"])]
-    steps = _steps(spec, names)
+    steps = strategy.steps(spec, names)
     serving = _serving(doc)
-    capacity_plan = surge.plan(spec, serving["resources"], DEFAULT_STEPS)
+    capacity_plan = surge.plan(spec, serving["resources"], strategy.DEFAULT_STEPS)
     blue_green = spec.rollout.strategy == "blueGreen"
     services = [names.active, names.preview] if blue_green else [names.stable, names.canary]
     return Release(
@@ -309,41 +221,15 @@ def _release(doc: ModelDeployment, env: str, context: Context) -> Release:
         labels=labels, selector={"app.kubernetes.io/name": name, "app.kubernetes.io/component": "server"},
         pod_security=pod_security, annotations=annotations, pod_annotations=pod_annotations,
         serving=serving, evaluation=evaluation,
-        online_metrics=_online_metrics(spec), prometheus=spec.rollout.analysis.prometheus.address if spec.rollout.analysis else None,
+        online_metrics=strategy.online_metrics(spec), prometheus=spec.rollout.analysis.prometheus.address if spec.rollout.analysis else None,
         gate_config=gate, lineage={**_lineage(doc, env, digest), **context.lineage,
                                    "capacity": surge.record(capacity_plan.peak)},
-        strategy=surge.with_fields(_strategy(doc, names, steps), capacity_plan.settings),
+        strategy=surge.with_fields(strategy.strategy(doc, names, steps), capacity_plan.settings),
         services=services,
         router=traffic.router_object(spec, names.stable, names.canary, serving["port"]),
         plan=capacity_plan,
         disruption_budget=surge.disruption_budget(spec),
     )
-
-
-def _strategy(doc: ModelDeployment, names: Names, steps: list[dict[str, Any]]) -> dict[str, Any]:
-    """The Rollout's `strategy`: canary (steps, router, background analysis) or blue-green."""
-    spec = doc.spec
-    if spec.rollout.strategy == "blueGreen":
-        options = spec.rollout.blue_green
-        blue_green: dict[str, Any] = {
-            "activeService": names.active, "previewService": names.preview,
-            # Argo's default is true: promotion would not wait for a person.
-            "autoPromotionEnabled": bool(options and options.auto_promotion),
-            "prePromotionAnalysis": {"templates": [{"templateName": names.offline}]},
-        }
-        if spec.rollout.analysis is not None:
-            blue_green["postPromotionAnalysis"] = {"templates": [{"templateName": names.online}],
-                                                   "args": _online_args(spec, names.active)}
-        return {"blueGreen": blue_green}
-    canary: dict[str, Any] = {"stableService": names.stable, "canaryService": names.canary}
-    routing = traffic.rollout_routing(spec, names.rollout, doc.metadata.namespace)
-    if routing is not None:
-        canary["trafficRouting"] = routing
-    background = _background(spec, names, steps)
-    if background is not None:
-        canary["analysis"] = background
-    canary["steps"] = steps
-    return {"canary": canary}
 
 
 def _pins(doc: ModelDeployment, digest: str) -> dict[str, str]:
@@ -515,66 +401,6 @@ def gate_config(doc: ModelDeployment, baseline: str | None, baseline_metrics: di
         "baseline": {"version": baseline, "metrics": baseline_metrics} if baseline else None,
         "thresholds": _thresholds(doc.spec),
     }
-
-
-def _steps(spec: Spec, names: Names) -> list[dict[str, Any]]:
-    if spec.rollout.steps is None:
-        steps = copy_data(DEFAULT_STEPS)
-    else:
-        steps = []
-        for step in spec.rollout.steps:
-            if step.set_weight is not None:
-                steps.append({"setWeight": step.set_weight})
-            elif step.pause == "manual":
-                steps.append({"pause": {}})
-            else:
-                steps.append({"pause": {"duration": step.pause}})
-    # The offline evaluation gates the candidate before it receives any traffic.
-    gate = {"analysis": {"templates": [{"templateName": names.offline}]}}
-    return [gate] + steps
-
-
-def _background(spec: Spec, names: Names, steps: list[dict[str, Any]]) -> dict[str, Any] | None:
-    if spec.rollout.analysis is None:
-        return None
-    first_weight = next((i for i, s in enumerate(steps) if "setWeight" in s), len(steps) - 1)
-    return {"templates": [{"templateName": names.online}], "startingStep": first_weight + 1,
-            "args": _online_args(spec, names.canary)}
-
-
-def _online_args(spec: Spec, service: str) -> list[dict[str, Any]]:
-    return [
-        {"name": "service-name", "value": service},
-        {"name": "namespace", "valueFrom": {"fieldRef": {"fieldPath": "metadata.namespace"}}},
-        {"name": "canary-hash", "valueFrom": {"podTemplateHashValue": "Latest"}},
-        {"name": "model-version", "value": spec.model.version},
-    ]
-
-
-def _online_metrics(spec: Spec) -> list[dict[str, Any]]:
-    if spec.rollout.analysis is None:
-        return []
-    metrics = []
-    for m in spec.rollout.analysis.metrics:
-        conditions = []
-        if m.min is not None:
-            conditions.append(f"result[0] >= {_number(m.min)}")
-        if m.max is not None:
-            conditions.append(f"result[0] <= {_number(m.max)}")
-        metric: dict[str, Any] = {
-            "name": m.name, "interval": m.interval, "failureLimit": m.failure_limit,
-            "successCondition": " && ".join(conditions), "query": m.query,
-        }
-        if m.count is not None:
-            metric["count"] = m.count
-        if m.initial_delay is not None:
-            metric["initialDelay"] = m.initial_delay
-        metrics.append(metric)
-    return metrics
-
-
-def _number(value: float) -> str:
-    return str(int(value)) if float(value).is_integer() else repr(float(value))
 
 
 def _lineage(doc: ModelDeployment, env: str, digest: str) -> dict[str, Any]:

@@ -9,7 +9,7 @@ from importlib import resources
 from pathlib import Path
 
 from mlspec import safepath
-from mlspec.model import DNS_LABEL_RE
+from mlspec.fields import DNS_LABEL_RE
 
 MAX_NAME = 47
 # Where `init` keeps the editor schema: one copy per repository, beside `.git`.

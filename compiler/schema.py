@@ -12,7 +12,8 @@ import copy
 import json
 from typing import Any, Callable
 
-from mlspec.model import SCHEMA_URL, ModelDeployment
+from mlspec.fields import SCHEMA_URL
+from mlspec.model import ModelDeployment
 
 SCHEMA_ID = SCHEMA_URL
 DRAFT = "http://json-schema.org/draft-07/schema#"

@@ -16,7 +16,8 @@ from typing import Any, Iterator
 
 from mlspec import capacity, traffic
 from mlspec.loader import Path
-from mlspec.model import Spec, quantity_value
+from mlspec.fields import quantity_value
+from mlspec.model import Spec
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 from typing import Any, Iterator
 
-from mlspec.model import DNS_LABEL_RE, LABEL_KEY_RE, LABEL_VALUE_RE
+from mlspec.fields import DNS_LABEL_RE, LABEL_KEY_RE, LABEL_VALUE_RE
 
 PINS = ("mlspec.dev/model-version", "mlspec.dev/artifact-digest", "mlspec.dev/data-version",
         "mlspec.dev/seed", "mlspec.dev/code-commit", "mlspec.dev/spec-digest")

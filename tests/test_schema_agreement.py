@@ -11,7 +11,7 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis_jsonschema import from_schema
 
-from mlspec import check, compile_spec, delivery, model, schema, verify
+from mlspec import check, compile_spec, delivery, fields, model, schema, verify
 from mlspec.errors import SpecError
 
 CROSS_FIELD_RULES = (
@@ -120,7 +120,7 @@ def _repair(spec: dict) -> dict:
         s["model"]["format"] = loadable[0]
     if "storageInitializer" not in s["serving"]:
         s["serving"]["storageInitializer"] = {"image": "init@sha256:" + "0" * 64}
-    if model.artifact_uri_problem(evaluation["dataset"]["uri"]):
+    if fields.artifact_uri_problem(evaluation["dataset"]["uri"]):
         evaluation["dataset"].pop("digest", None)
     rollout = s.get("rollout", {})
     for key in (("steps", "trafficRouting", "maxSurge", "dynamicStableScale") if rollout.get("strategy") == "blueGreen"

@@ -12,7 +12,7 @@ import yaml
 from conftest import ROOT
 from mlspec import traffic
 from mlspec.model import ModelDeployment
-from mlspec.resolve import DEFAULT_STEPS
+from mlspec.strategy import DEFAULT_STEPS
 from mlspec.traffic import TOLERANCE, exposure, pod_counts
 
 MINIMAL = yaml.safe_load((ROOT / "examples" / "minimal.yaml").read_text())
