@@ -167,7 +167,10 @@ def resolve(doc: Document, env: str | None = None, context: Context = NO_CONTEXT
 
 def spec_digest(spec: ModelDeployment, env: str) -> str:
     """sha256 of the canonical JSON of the resolved spec (comments and key order do not count)."""
-    record = spec.model_dump(mode="json", by_alias=True, exclude={"spec": {"environments"}})
+    # Values equal to their default are left out: a spec that writes a default says the
+    # same as one that omits it, and a field a later mlspec adds (with a default) leaves
+    # the digest of every spec that does not use it unchanged.
+    record = spec.model_dump(mode="json", by_alias=True, exclude_defaults=True, exclude={"spec": {"environments"}})
     record["environment"] = env
     canonical = json.dumps(record, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     return "sha256:" + hashlib.sha256(canonical.encode()).hexdigest()
