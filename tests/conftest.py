@@ -5,11 +5,19 @@ import sys
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
 
 from mlspec import compile_spec
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = sorted((ROOT / "examples").glob("*.yaml"))
+
+# Property tests draw the same examples on every machine and every run (`derandomize`, no
+# example database): a CI result is reproducible, never the luck of a seed. To explore new
+# examples locally: `pytest --hypothesis-profile explore` (a failure it finds becomes a test).
+settings.register_profile("default", derandomize=True, database=None)
+settings.register_profile("explore", derandomize=False)
+settings.load_profile("default")
 
 # Console scripts (`mlspec`, `kubectl`) come from the environment running the
 # tests, even when it was not activated (`.venv/bin/python -m pytest`).
