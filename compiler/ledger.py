@@ -95,11 +95,23 @@ def _damaged(source: str, line: int, col: int, problem: str) -> Diagnostic:
     return Diagnostic(source, line, col, f"the ledger is damaged: {problem}; restore it from Git")
 
 
+def names(out: Path) -> list[str]:
+    """The models with a ledger under `out`, in name order. A file or a link where the
+    ledger directory should be is refused, as `load` refuses it: read as "no history",
+    it would let `rollback` and the baselines forget every recorded release."""
+    try:
+        with safepath.open_dir(out, LEDGER_DIR) as directory:
+            entries = directory.entries()
+    except FileNotFoundError:  # nothing recorded there (yet)
+        return []
+    except OSError as exc:
+        raise LedgerError([Diagnostic(str(out / LEDGER_DIR), 1, 1, f"cannot read the ledgers: {exc.strerror}")]) from None
+    return [name[:-5] for name, _ in entries if name.endswith(".yaml") and not name.startswith(".")]
+
+
 def load_all(out: Path) -> dict[str, Ledger]:
-    directory = out / LEDGER_DIR
-    if not directory.is_dir():
-        return {}
-    return {p.stem: verified(load(out, p.stem), str(out / relpath(p.stem))) for p in sorted(directory.glob("*.yaml"))}
+    """Every ledger under `out`, each verified (`verified`)."""
+    return {name: verified(load(out, name), str(out / relpath(name))) for name in names(out)}
 
 
 def entry_digest(entry: dict[str, Any]) -> str:

@@ -28,7 +28,9 @@ def test_absent_ledgers_are_empty_and_a_file_in_the_way_is_refused(tmp_path):
         ledger.load(tmp_path, "churn")
     [diag] = info.value.diagnostics
     assert (diag.source, diag.line, diag.col, diag.message) == (str(tmp_path / "_ledger"), 1, 1, "is not a directory")
-    assert ledger.load_all(tmp_path) == {}  # no ledger directory: no ledgers to list
+    with pytest.raises(PathError) as info:  # listing the ledgers refuses it too: it is not "no history"
+        ledger.load_all(tmp_path)
+    assert [(d.source, d.message) for d in info.value.diagnostics] == [(str(tmp_path / "_ledger"), "is not a directory")]
 
 
 def _write(tmp_path, name: str, text: str):
