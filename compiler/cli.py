@@ -88,6 +88,14 @@ def _confined(paths: tuple[str, ...], root: str | None) -> tuple[str, ...]:
     return paths if root is None else tuple(safepath.confine(p, root) for p in paths)
 
 
+def _directory(path: Path | None, root: str | None) -> Path | None:
+    """An output or ledger directory from the command line, no link on the way: below
+    `--root`, or below the root `safepath.anchored` picks when none is given."""
+    if path is None:
+        return None
+    return Path(safepath.confine(str(path), root)) if root is not None else safepath.anchored(path)
+
+
 def _model_name(name: str) -> str:
     """NAME of history/rollback: a model name, checked before it becomes part of a path."""
     if len(name) > 63 or not re.fullmatch(DNS_LABEL_RE, name):
@@ -169,9 +177,7 @@ def build(ctx: click.Context, specs: tuple[str, ...], out: Path | None, env: str
         _fail_usage("--stdout prints instead of writing: do not combine it with -o or --check")
     if not to_stdout and out is None:
         _fail_usage("missing option -o/--output (or use --stdout)")
-    if root is not None:
-        out = Path(safepath.confine(str(out), root)) if out is not None else None
-        ledger_dir = Path(safepath.confine(str(ledger_dir), root)) if ledger_dir is not None else None
+    out, ledger_dir = _directory(out, root), _directory(ledger_dir, root)
     files = find_specs(_confined(specs, root))
     if full_verify:
         _check_verify_installed()

@@ -13,7 +13,8 @@ from typing import Any
 import click
 
 from mlspec import core, ledger, model, outtree, releases
-from mlspec.cli import EXIT_INVALID, _fail_usage, _model_name, _platform, _platform_context, main
+from mlspec.cli import (EXIT_INVALID, _confined, _directory, _fail_usage, _model_name, _platform, _platform_context,
+                        _root, main)
 from mlspec.errors import Diagnostic, GateFailed, MlspecError
 from mlspec.resolve import Context
 from mlspec.specfiles import find_specs, read_spec
@@ -31,8 +32,9 @@ from mlspec.text import log_safe
               help="GitOps output directory holding the release ledger.")
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
 @_platform
+@_root
 def gate_command(spec: str, metrics_file: str, baseline_file: str | None, env: str | None,
-                 record: bool, out: Path | None, fmt: str, platform_choice: str | None) -> None:
+                 record: bool, out: Path | None, fmt: str, root: str | None, platform_choice: str | None) -> None:
     """Check candidate metrics against the spec's thresholds (the same gate the evaluation Job runs)."""
     from mlspec import gate
 
@@ -40,6 +42,9 @@ def gate_command(spec: str, metrics_file: str, baseline_file: str | None, env: s
         _fail_usage("--record needs -o DIR (the directory holding the release ledger)")
     recorded = releases.RecordedMetrics(out)  # reconciles the spec with its ledger, as `build -o` does
     compiled = core.compile_document(read_spec(spec), spec, env,
+    out = _directory(out, root)  # as `build -o`: no link on the way to the ledger it writes
+    spec, metrics_file = _confined((spec, metrics_file), root)
+    baseline_file = _confined((baseline_file,), root)[0] if baseline_file else None
                                      _platform_context(platform_choice, [spec], Context(recorded_metrics=recorded)))
     if len({json.dumps(i.release.gate_config["thresholds"], sort_keys=True) for i in compiled.items}) > 1:
         _fail_usage("the environments of this spec have different thresholds; choose one with --env")
@@ -184,6 +189,7 @@ def history_command(name: str, out: Path, fmt: str) -> None:
     rows = releases.history(lg)
     click.echo(json.dumps(rows, indent=2) if fmt == "json" else releases.history_table(rows))
 
+    out = _directory(out, None) or out
 
 @main.command("rollback")
 @click.argument("name")
@@ -203,6 +209,7 @@ def rollback_command(name: str, to: str, out: Path, env: str | None, accept_feat
     click.echo(f"rolled {name} back to {to} under {out}; revert the spec in Git too, or the next build "
                f"brings back {lg.current}", err=True)
 
+    out = _directory(out, None) or out  # it writes manifests there: no link on the way
 
 @main.command("release")
 @click.argument("spec")
