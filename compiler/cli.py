@@ -325,8 +325,8 @@ def schema_command(out: Path | None, of_record: bool, of_platform: bool) -> None
 
 
 # The commands over a model's records register themselves on `main` (gate, diff, digest,
-# history, rollback, release): imported last, when everything they use from here exists.
-from mlspec import cli_records  # noqa: E402,F401
+# history, rollback, release, ledger): imported last, when everything they use from here exists.
+from mlspec import cli_ledger, cli_records  # noqa: E402,F401
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -9,9 +9,10 @@ environment names are DNS labels.)
 
 Every entry carries `digest`, the sha256 of its own content as mlspec wrote it:
 a hand edit (a recorded metric nudged to let a regression pass) no longer matches,
-and every build that reads the ledger refuses it. Entries written before mlspec
-sealed them have no `digest`; they are read as they are and sealed by the next
-`mlspec build` (see README, "Ledger integrity").
+and every build that reads the ledger refuses it. An entry without `digest` is
+refused too: it may be one an earlier mlspec wrote, or a hand edit that removed the
+seal, and nothing tells them apart. Only `mlspec ledger migrate` seals such entries,
+a deliberate step whose diff a reviewer reads (see README, "Ledger integrity").
 
 Functions here are pure (data in, data out) except `load`, which reads a file.
 """
@@ -26,7 +27,7 @@ from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from mlspec import emit, loader, safepath
 from mlspec.errors import Diagnostic, LedgerError
-from mlspec.loader import copy_data
+from mlspec.loader import Mark, copy_data
 from mlspec.model import ModelDeployment
 
 if TYPE_CHECKING:
@@ -42,6 +43,8 @@ class Ledger:
     current: str | None = None
     releases: list[dict[str, Any]] = field(default_factory=list)
 
+    # Where each release entry starts in the file it was read from (errors point there).
+    marks: list[Mark] = field(default_factory=list, compare=False, repr=False)
     def find(self, version: str) -> dict[str, Any] | None:
         return next((r for r in self.releases if r["version"] == version), None)
 
@@ -88,7 +91,8 @@ def parse(data: bytes | str, source: str, name: str) -> Ledger:
     problems = ledger_shape.problems(doc, name)
     if problems:
         raise LedgerError([_damaged(source, *doc.position(path), problem) for path, problem in problems])
-    return Ledger(name, doc.data.get("current"), doc.data["releases"])
+    marks = [doc.position(("releases", i), key=False) for i in range(len(doc.data["releases"]))]
+    return Ledger(name, doc.data.get("current"), doc.data["releases"], marks)
 
 
 def _damaged(source: str, line: int, col: int, problem: str) -> Diagnostic:
@@ -130,15 +134,23 @@ def unsealed(ledger: Ledger) -> bool:
     return any("digest" not in r for r in ledger.releases)
 
 
-def verified(ledger: Ledger, where: str) -> Ledger:
-    """`ledger`, if no entry was changed after mlspec wrote it; else `LedgerError`."""
-    edited = [r.get("version") for r in ledger.releases
-              if isinstance(r, dict) and "digest" in r and r["digest"] != entry_digest(r)]
-    if edited:
-        raise LedgerError([Diagnostic(where, 1, 1, f"the entry of release {v!r} does not match its digest: it was "
-                                      "changed after mlspec wrote it (recorded metrics, the gate verdict or pins edited "
-                                      "by hand?); restore it from Git, then record again with `mlspec gate --record`")
-                           for v in edited])
+def verified(ledger: Ledger, where: str, unsealed_ok: bool = False) -> Ledger:
+    """`ledger`, if every entry carries the digest mlspec sealed it with; else
+    `LedgerError` at each entry that does not. `unsealed_ok` lets entries without a
+    digest through (`migrate`, which seals them)."""
+    problems = []
+    for i, r in enumerate(ledger.releases):
+        line, col = ledger.marks[i] if i < len(ledger.marks) else (1, 1)
+        if "digest" not in r:
+            if not unsealed_ok:
+                problems.append(Diagnostic(where, line, col, UNSEALED.format(version=r["version"])))
+        elif r["digest"] != entry_digest(r):
+            problems.append(Diagnostic(where, line, col, f"the entry of release {r['version']!r} does not match its "
+                                       "digest: it was changed after mlspec wrote it (recorded metrics, the gate verdict "
+                                       "or pins edited by hand?); restore it from Git, then record again with "
+                                       "`mlspec gate --record`"))
+    if problems:
+        raise LedgerError(problems)
     return ledger
 
 
@@ -154,6 +166,29 @@ def dump(ledger: Ledger) -> str:
 
 def spec_record(spec: ModelDeployment) -> dict[str, Any]:
     return spec.model_dump(mode="json", by_alias=True, exclude_unset=True)
+UNSEALED = ("the entry of release {version!r} has no `digest`, so nothing shows whether its metrics and pins are what "
+            "mlspec recorded (an entry an earlier mlspec wrote, or one whose seal was removed by hand); check it "
+            "against the ledger's Git history, then seal it with `mlspec ledger migrate` (README: Ledger integrity)")
+
+
+def migrate(ledger: Ledger) -> tuple[Ledger, list[dict[str, Any]]]:
+    """The ledger with every entry an earlier mlspec wrote sealed, and those entries.
+    Such entries recorded only the base's pins: the per-environment pins are read from
+    the spec they recorded, so that sealing changes nothing a rebuild compares."""
+    result = Ledger(ledger.model, ledger.current, copy_data(ledger.releases), ledger.marks)
+    sealed = []
+    for entry in result.releases:
+        if "digest" in entry:
+            continue
+        environments = entry.get("environments")
+        if "environmentPins" not in entry and isinstance(environments, dict):
+            overrides = {env: p for env in sorted(environments) if (p := recorded_pins(entry, env)) != entry["pins"]}
+            if overrides:
+                entry["environmentPins"] = overrides
+        sealed.append(_sealed(entry))
+    return result, sealed
+
+
 
 
 def digest(record: dict[str, Any]) -> str:

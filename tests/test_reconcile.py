@@ -287,9 +287,10 @@ def test_record_refuses_an_overlay_pin_change_without_the_ledger_in_the_context(
     assert f"artifact.digest in environment `prod`: '{A_DIGEST}' -> '{OTHER}'" in str(info.value)
 
 
-def test_a_ledger_of_the_previous_format_keeps_working(tmp_path):
-    """Entries without digests or environmentPins (an earlier mlspec): the per-environment
-    pins come from the recorded spec, the rebuild seals the entry, a tamper is still refused."""
+def test_a_ledger_of_the_previous_format_is_refused_until_migrated(tmp_path):
+    """Entries without digests or environmentPins (an earlier mlspec, or a removed seal):
+    refused by every build until `mlspec ledger migrate` seals them; the per-environment
+    pins then come from the recorded spec, so a tamper of prod's pin is still refused."""
     r = Repo(tmp_path)
     prod = spec_a().replace("prod: {serving: {replicas: 6}}",
                             "prod: {serving: {replicas: 6}, training: {environment: {accelerator: nvidia-h100}}}")
@@ -299,10 +300,13 @@ def test_a_ledger_of_the_previous_format_keeps_working(tmp_path):
     for entry in data["releases"]:
         del entry["digest"], entry["environmentPins"]
     path.write_text(yaml.safe_dump(data, sort_keys=False))
-    check = r.mlspec("build", r.spec, "-o", r.out, "--check")
-    assert check.exit_code == 1 and "written by an earlier mlspec" in check.stderr
+    for args in (["build", r.spec, "-o", r.out, "--check"], ["build", r.spec, "-o", r.out]):
+        refused = r.mlspec(*args)
+        assert refused.exit_code == 1 and "has no `digest`" in refused.stderr, refused.output
+    assert r.mlspec("ledger", "migrate", "-o", r.out).exit_code == 0
+    (entry,) = ledger.load(r.out, "fraud-detector").releases
+    assert entry["digest"] == ledger.entry_digest(entry)
+    assert entry["environmentPins"]["prod"]["environment"]["accelerator"] == "nvidia-h100"
     r.refused(spec_a(), *where(spec_a(), "nvidia-a100"), "in environment `prod`", "recorded 'nvidia-h100'")
     assert r.build(prod).exit_code == 0
-    (entry,) = ledger.load(r.out, "fraud-detector").releases
-    assert entry["digest"] == ledger.entry_digest(entry) and entry["environmentPins"]["prod"]
     assert r.mlspec("build", r.spec, "-o", r.out, "--check").exit_code == 0

@@ -39,7 +39,7 @@ def test_build_and_gate_refuse_a_linked_parent_of_a_relative_output(repo, tmp_pa
     for args in (["build", "churn.mlspec.yaml", "-o", out],
                  ["build", "churn.mlspec.yaml", "-o", out, "--check"],
                  ["gate", "churn.mlspec.yaml", "--metrics", "metrics.json", "--record", "-o", out],
-                 ["rollback", "churn", "--to", "1.0.0", "-o", out]):
+                 ["ledger", "migrate", "-o", out], ["rollback", "churn", "--to", "1.0.0", "-o", out]):
         assert_refused(run(*args, cwd=repo), "deploy", tmp_path, before)
 
 
