@@ -42,9 +42,9 @@ class Ledger:
     model: str
     current: str | None = None
     releases: list[dict[str, Any]] = field(default_factory=list)
-
     # Where each release entry starts in the file it was read from (errors point there).
     marks: list[Mark] = field(default_factory=list, compare=False, repr=False)
+
     def find(self, version: str) -> dict[str, Any] | None:
         return next((r for r in self.releases if r["version"] == version), None)
 
@@ -154,18 +154,6 @@ def verified(ledger: Ledger, where: str, unsealed_ok: bool = False) -> Ledger:
     return ledger
 
 
-def dump(ledger: Ledger) -> str:
-    return emit.dump({
-        "apiVersion": "mlspec.dev/v1alpha1",
-        "kind": KIND,
-        "model": ledger.model,
-        "current": ledger.current,
-        "releases": ledger.releases,
-    }, "# mlspec release ledger: written by `mlspec build` and `mlspec gate --record`. Review, do not edit.\n")
-
-
-def spec_record(spec: ModelDeployment) -> dict[str, Any]:
-    return spec.model_dump(mode="json", by_alias=True, exclude_unset=True)
 UNSEALED = ("the entry of release {version!r} has no `digest`, so nothing shows whether its metrics and pins are what "
             "mlspec recorded (an entry an earlier mlspec wrote, or one whose seal was removed by hand); check it "
             "against the ledger's Git history, then seal it with `mlspec ledger migrate` (README: Ledger integrity)")
@@ -189,6 +177,18 @@ def migrate(ledger: Ledger) -> tuple[Ledger, list[dict[str, Any]]]:
     return result, sealed
 
 
+def dump(ledger: Ledger) -> str:
+    return emit.dump({
+        "apiVersion": "mlspec.dev/v1alpha1",
+        "kind": KIND,
+        "model": ledger.model,
+        "current": ledger.current,
+        "releases": ledger.releases,
+    }, "# mlspec release ledger: written by `mlspec build` and `mlspec gate --record`. Review, do not edit.\n")
+
+
+def spec_record(spec: ModelDeployment) -> dict[str, Any]:
+    return spec.model_dump(mode="json", by_alias=True, exclude_unset=True)
 
 
 def digest(record: dict[str, Any]) -> str:
@@ -208,29 +208,39 @@ def pins(spec: ModelDeployment) -> dict[str, Any]:
     }
     if s.features:
         out["features"] = s.features.model_dump(by_alias=True, exclude_none=True)
+    # What the model is judged on: another holdout set or evaluator under a released
+    # version would let its gate verdict mean something else than what was recorded.
+    out["evaluation"] = {"dataset": s.evaluation.dataset.model_dump(by_alias=True, exclude_none=True),
+                         "image": s.evaluation.image}
     return out
 
 
-def recorded_pins(entry: dict[str, Any], env: str) -> dict[str, Any]:
-    """The pins `entry` recorded for environment `env`: the base's, unless an overlay
-    changed one. An environment not recorded yet must keep the base's pins."""
+def recorded_pins(entry: dict[str, Any], env: str | None) -> dict[str, Any]:
+    """The pins `entry` recorded for environment `env` (None: the base's): the base's,
+    unless an overlay changed one. An environment not recorded yet must keep the base's pins."""
     overrides = entry.get("environmentPins")
     environments = entry.get("environments")
-    if overrides is None and "digest" not in entry and isinstance(environments, dict) and env in environments:
+    if (env is not None and overrides is None and "digest" not in entry and isinstance(environments, dict)
+            and env in environments):
         return _pins_from_spec(entry, env)  # an earlier mlspec recorded only the base's pins
-    own = overrides.get(env) if isinstance(overrides, dict) else None
-    return dict(own if isinstance(own, dict) else entry["pins"])
+    own = overrides.get(env) if isinstance(overrides, dict) and env is not None else None
+    recorded = dict(own if isinstance(own, dict) else entry["pins"])
+    if "evaluation" not in recorded:  # recorded before the evaluation inputs were pins: as its sealed spec had them
+        evaluation = _pins_from_spec(entry, env).get("evaluation")
+        if evaluation is not None:
+            recorded["evaluation"] = evaluation
+    return recorded
 
 
-def _pins_from_spec(entry: dict[str, Any], env: str) -> dict[str, Any]:
-    from mlspec import check, loader, resolve  # only for ledgers an earlier mlspec wrote
+def _pins_from_spec(entry: dict[str, Any], env: str | None) -> dict[str, Any]:
+    """The pins of the spec `entry` recorded, in environment `env` (None: without overlays)."""
+    from mlspec import check, loader, resolve  # only for entries an earlier mlspec wrote
     from mlspec.errors import MlspecError
 
     try:
         doc = loader.load(json.dumps(entry["spec"]), str(entry.get("source", "<ledger>")))
-        if not isinstance(doc.data.get("spec"), dict) or not doc.data["spec"].get("environments"):
-            return dict(entry["pins"])
-        return pins(check.validate(resolve.overlay(doc, env), secrets=False))
+        declared = isinstance(doc.data.get("spec"), dict) and doc.data["spec"].get("environments")
+        return pins(check.validate(resolve.overlay(doc, env) if declared and env is not None else doc, secrets=False))
     except (MlspecError, TypeError, ValueError, AttributeError):  # a spec today's rules refuse: its base pins
         return dict(entry["pins"])
 
@@ -266,7 +276,7 @@ def record(ledger: Ledger, build: Built) -> Ledger:
             entry["environmentPins"] = dict(sorted(overrides.items()))
         result.releases.append(_sealed(entry))
         return result
-    changed = _changes(flat(existing["pins"]), flat(new_pins))
+    changed = _changes(flat(recorded_pins(existing, None)), flat(new_pins))
     base = {(key, old, new) for _, key, old, new in changed}  # reported once, not once per environment
     for env, p in sorted(build.environment_pins.items()):
         changed += [(env, key, old, new) for _, key, old, new in _changes(flat(recorded_pins(existing, env)), flat(p))

@@ -238,6 +238,13 @@ PINS = [  # (pin, its value in spec_a, another value, columns from the new text 
     ("environment.accelerator", "nvidia-a100", "nvidia-h100", 0),
     ("features.pipelineVersion", '"fp-16"', '"fp-99"', 0),
     ("features.schemaDigest", A_SCHEMA, OTHER, 0),
+    # what the model is judged on: another holdout set or evaluator would change what its verdict means
+    ("evaluation.dataset.uri", "s3://acme-data/transactions-holdout/v42.parquet",
+     "s3://acme-data/transactions-holdout/easy.parquet", 0),
+    ("evaluation.dataset.version", '"v42-holdout"', '"v42-easy"', 0),
+    ("evaluation.dataset.digest", "sha256:9c1185a5c5e9fc54612808977ee8f548b2258d31b6bd2e0ad8d8e5c18a3b16c7", OTHER, 0),
+    ("evaluation.image", "registry.acme.example/risk/eval@sha256:1bbd174404efbce95f1af489ef93f4aa0f4d55718f24c3504682216afa7b7fb1",
+     "registry.acme.example/risk/eval@sha256:" + "0" * 64, 0),
 ]
 
 
