@@ -58,6 +58,11 @@ LEDGER = Budget("ledger", "a ReleaseLedger", LedgerError, bytes=4 * MIB, expande
 # bytes of memory per character of spec per environment; see benchmarks/README.md).
 MAX_ENVIRONMENTS = 64
 MAX_BUILD_CHARS = 16 * MIB
+# What one spec may emit: text a spec copies into every object (annotations, labels)
+# multiplies by objects x environments, past what the input budgets see (a 750 KB spec
+# of annotations in 20 environments emitted 227 MB). Counted as the objects are rendered,
+# one environment at a time, so the build stops before it writes or holds that much.
+MAX_OUTPUT_CHARS = 32 * MIB
 # Kept for callers and tests that name the spec limits directly.
 MAX_BYTES, MAX_DEPTH, MAX_NODES = SPEC.bytes, SPEC.depth, SPEC.nodes
 
