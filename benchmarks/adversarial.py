@@ -128,6 +128,15 @@ def fifo_in_directory(d: Path) -> list[str]:
     return ["validate", str(d / "models")]
 
 
+def amplified_annotations(d: Path) -> list[str]:
+    # 3 x 250,000 characters of annotations (within every input limit: 750 KB, 20 x 750 K
+    # under 16 Mi) are copied into every object of each of 20 environments: 227 MB emitted
+    annotations = "".join(f"    acme.example/a{i}: {chr(97 + i) * 250_000}\n" for i in range(3))
+    text = (MINIMAL.replace("metadata:\n", "metadata:\n  annotations:\n" + annotations, 1)
+            + "  environments:\n" + "".join(f"    e{i}: {{}}\n" for i in range(20)))
+    return ["build", str(write(d / "amp.mlspec.yaml", text)), "-o", str(d / "deploy")]
+
+
 def at_limit_environments(d: Path) -> list[str]:
     # 4 x 250,000 characters (a scalar may have 262,144) and the 16 environments that
     # fit 16 Mi characters of spec x environments: the most one spec may make
@@ -176,6 +185,8 @@ CASES = [
     Case("400 MB spec file (sparse)", huge_file, message="file is larger than 1048576 bytes", at="huge.mlspec.yaml"),
     Case("FIFO named *.mlspec.yaml", fifo, message="is not a regular file", at="fifo.mlspec.yaml"),
     Case("FIFO in a spec directory", fifo_in_directory, message="is not a regular file", at="models/fifo.mlspec.yaml"),
+    Case("750 KB of annotations x 20 environments, build -o", amplified_annotations,
+         message="the manifests of this spec would hold over", at="amp.mlspec.yaml"),
     Case("at the limit: 1 MB spec x 16 environments, build -o", at_limit_environments, expect=0, full_only=True),
     Case("at the limit: 4 MiB ledger (850 releases), history", at_limit_ledger, expect=0, full_only=True),
 ]

@@ -6,104 +6,26 @@ value; all of them are collected and raised together as one `SpecError`.
 
 from __future__ import annotations
 
-import base64
 import difflib
-import functools
-import math
 import re
 import types
 import typing
-from typing import Any, Callable, Iterator
+from typing import Any, Iterator
 
 import pydantic
 from pydantic import BaseModel
 
 from mlspec.errors import Diagnostic, SpecError
 from mlspec.loader import Document, Path, diagnostic
+from mlspec.loader import dotted as _dotted
 from mlspec import delivery, surge, traffic
 from mlspec.fields import quantity_value
 from mlspec.model import EnvVar, ModelDeployment
+from mlspec.scan import text_problems
 
 # Suffixes of the object names derived from metadata.name (see resolve.Names).
 LONGEST_SUFFIX = "-offline-eval"
 EVAL_JOB_SUFFIX_LEN = len("-eval-") + 10
-ONLINE_ARGS = ("service-name", "namespace", "canary-hash", "model-version")
-
-# Each pattern names what it found; some carry a second look that keeps look-alikes out.
-_SECRETS: list[tuple[re.Pattern[str], str, Callable[[str], bool] | None]] = [
-    (re.compile(r"\b(AKIA|ASIA)[0-9A-Z]{16}\b"), "an AWS access key id", None),
-    (re.compile(r"(?i)\baws_?secret_?access_?key\b[\"']?\s*[:=]\s*[\"']?[A-Za-z0-9/+]{40}(?![A-Za-z0-9/+])"),
-     "an AWS secret access key", None),
-    (re.compile(r"-----BEGIN [A-Z ]*PRIVATE KEY-----"), "a private key", None),
-    (re.compile(r"\bgh[pousr]_[A-Za-z0-9]{36,}\b"), "a GitHub token", None),
-    (re.compile(r"\bgithub_pat_[A-Za-z0-9_]{40,}\b"), "a GitHub token", None),
-    (re.compile(r"\bglpat-[A-Za-z0-9_-]{20,}\b"), "a GitLab token", None),
-    (re.compile(r"\bxox[abposr]-[A-Za-z0-9-]{10,}\b"), "a Slack token", None),
-    (re.compile(r"\bAIza[0-9A-Za-z_-]{35}\b"), "a Google API key", None),
-    (re.compile(r"\bsk-(proj-)?[A-Za-z0-9_-]{20,}\b"), "an API secret key", None),
-    (re.compile(r"\bhf_[A-Za-z0-9]{30,}\b"), "a Hugging Face token", None),
-    (re.compile(r"\beyJ[A-Za-z0-9_-]{10,}\.eyJ[A-Za-z0-9_-]{10,}\.[A-Za-z0-9_-]{10,}"), "a JSON Web Token", None),
-    # Schemes in any case (`HTTPS://`), spelled out: IGNORECASE makes every position slower.
-    (re.compile(r"\b[A-Za-z][A-Za-z0-9+.-]*://[^/\s:@]+:[^/\s@]+@"), "a URL with an embedded password", None),
-    # A user name alone is common (`ssh://git@host`); a long one with digits is a token.
-    # (`oci://repo@sha256:…` is a digest reference, not a user.)
-    (re.compile(r"\b[A-Za-z][A-Za-z0-9+.-]*://(?=[^/\s:@]*[0-9])[^/\s:@]{20,}@(?!sha(256|512):)"),
-     "a URL with an embedded token", None),
-    (re.compile(r"(?i)\b(AccountKey|SharedAccessSignature|sig)=[A-Za-z0-9%+/=]{20,}"), "an Azure storage key or SAS token", None),
-    (re.compile(r"(?i)[?&](access_token|id_token|refresh_token|token|api_?key|x-amz-signature|x-amz-security-token|"
-                r"x-goog-signature|x-goog-credential|signature|password)=[^&\s#]{8,}"),
-     "a signed URL or a credential in a URL query", None),
-    (re.compile(r"(?i)\bbasic\s+([A-Za-z0-9+/]{8,}={0,2})(?![A-Za-z0-9+/=])"), "an HTTP Basic credential",
-     lambda found: _basic_credential(found)),
-    (re.compile(r"(?i)\bbearer\s+([A-Za-z0-9._~+/-]{20,}=*)"), "an HTTP bearer token",
-     lambda found: _high_entropy(found)),
-    (re.compile(r"(?i)(?:^|\s)--?(?:[a-z0-9]+[-_])*(?:password|passwd|token|secret|api[-_]?key|access[-_]?key)=[^\s$]\S{3,}"),
-     "a credential passed as a command-line argument", None),
-]
-
-# One search per string; the patterns above, in order, only name what matched.
-_ANY_SECRET = re.compile("|".join(f"(?:{p.pattern})" for p, _, _ in _SECRETS).replace("(?:(?i)", "(?i:"))
-# A key (or an env `name`) that names a credential, word by word: its value must not be one.
-_SECRET_NAME = re.compile(r"(^|[^a-z])(secret|passw(or)?d|token|key|credentials?)($|[^a-z])")
-# An option whose next argument is a credential: `["--password", "hunter2"]`.
-_SECRET_OPTION = re.compile(r"(?i)--?(?:[a-z0-9]+[-_])*(?:password|passwd|token|secret|api[-_]?key|access[-_]?key)")
-
-
-@functools.lru_cache(maxsize=4096)
-def _names_credential(name: str) -> bool:
-    words = re.sub(r"([a-z0-9])([A-Z])", r"\1_\2", name).lower()  # camelCase -> snake_case
-    return bool(_SECRET_NAME.search(words))
-
-
-def _high_entropy(text: str) -> bool:
-    """A random-looking token: long, one word, letters of both cases and digits, few repeats
-    (hex digests and commits have no upper case; words and paths repeat letters)."""
-    if len(text) < 20 or not re.fullmatch(r"[A-Za-z0-9+/=_.~-]+", text):
-        return False
-    if not (re.search("[a-z]", text) and re.search("[A-Z]", text) and re.search("[0-9]", text)):
-        return False
-    counts = [text.count(c) for c in set(text)]
-    entropy = -sum(n / len(text) * math.log2(n / len(text)) for n in counts)
-    return entropy >= 3.5
-
-
-def _basic_credential(text: str) -> bool:
-    """`Basic <base64 of user:password>`, not the English word before a long one."""
-    try:
-        decoded = base64.b64decode(text + "=" * (-len(text) % 4), validate=True).decode("utf-8")
-    except (ValueError, UnicodeDecodeError):
-        return False
-    return ":" in decoded and decoded.isprintable()
-
-
-# Argo Rollouts substitutes `{{args.NAME}}` in AnalysisTemplates and fails an analysis on
-# any other `{{ }}`: such text is refused everywhere but in queries' own arguments.
-_ARGO_ARG = re.compile(r"\{\{\s*args\.([A-Za-z0-9_.-]+)\s*\}\}")
-# Characters kustomize cannot carry even escaped: DEL and C1 controls (it re-emits them
-# raw and then rejects them, U+0085 becomes a line break), the non-characters
-# U+FFFE/U+FFFF, and lone surrogates (not Unicode text at all).
-_UNCARRIED = re.compile("[\x7f-\x9f\ufffe\uffff\ud800-\udfff]")
-
 
 def validate(doc: Document, secrets: bool = True) -> ModelDeployment:
     """Validate `doc` fully; raise `SpecError` with every problem found. `secrets=False`
@@ -172,13 +94,6 @@ _EXPECTED = {
     "list_type": "a list",
     "int_from_float": "an integer",
 }
-
-
-def _dotted(path: Path) -> str:
-    out = ""
-    for seg in path:
-        out += f"[{seg}]" if isinstance(seg, int) else (f".{seg}" if out else str(seg))
-    return out or "document"
 
 
 def pydantic_problems(doc: Document, exc: pydantic.ValidationError,
@@ -382,77 +297,3 @@ def _resource_problems(requests: dict[str, Any], limits: dict[str, Any], at: Pat
         elif request > limit:
             yield (at + ("requests", name), f"`{name}` request {requests[name]} is above its limit "
                    f"{limits[name]}; Kubernetes rejects such a pod")
-
-
-# --- text no manifest may carry ----------------------------------------------------
-
-
-def text_problems(doc: Document) -> Iterator[Diagnostic]:
-    """Keys and values no manifest may carry: credentials (a spec is committed to Git),
-    characters Kubernetes tooling cannot carry, and Argo Rollouts template tags."""
-    stack: list[tuple[Path, Any]] = [((), doc.data)]
-    while stack:
-        path, node = stack.pop()
-        if isinstance(node, dict):
-            named = node.get("name") if isinstance(node.get("value"), str) else None
-            for k, v in node.items():
-                if isinstance(k, str):
-                    if _suspect_key(k):
-                        yield from _string_problems(doc, path + (k,), k, key=True)
-                    name = named if k == "value" and isinstance(named, str) else k
-                    if isinstance(v, str) and _names_credential(name) and _high_entropy(v):
-                        yield _secret(doc, path + (k,), f"a secret value (`{name}` names a credential)")
-                stack.append((path + (k,), v))
-        elif isinstance(node, list):
-            for i, v in enumerate(node):
-                previous = node[i - 1] if i else None
-                if (isinstance(v, str) and isinstance(previous, str) and _SECRET_OPTION.fullmatch(previous)
-                        and v and not v.startswith(("-", "$"))):
-                    yield _secret(doc, path + (i,), f"a credential (the value of `{previous}`)")
-                stack.append((path + (i,), v))
-        elif isinstance(node, str):
-            yield from _string_problems(doc, path, node, key=False)
-
-
-@functools.lru_cache(maxsize=4096)
-def _suspect_key(key: str) -> bool:
-    # Keys are mostly the spec's own field names, the same in every spec: searched once each.
-    return bool(_ANY_SECRET.search(key) or _UNCARRIED.search(key) or "{{" in key)
-
-
-def _secret(doc: Document, path: Path, what: str, key: bool = False) -> Diagnostic:
-    # A key is not repeated: the message would print the credential into CI logs.
-    where = f"a key in `{_dotted(path[:-1])}`" if key else f"`{_dotted(path)}`"
-    return diagnostic(doc, path, f"{where} looks like {what}; never commit credentials: "
-                      "store it in a Kubernetes Secret and reference it (`secretKeyRef`)", key=key)
-
-
-def _string_problems(doc: Document, path: Path, text: str, key: bool) -> Iterator[Diagnostic]:
-    if not (_ANY_SECRET.search(text) or _UNCARRIED.search(text) or "{{" in text):  # the common case
-        return
-    where = f"the key `{_dotted(path)}`" if key else f"`{_dotted(path)}`"
-    if _ANY_SECRET.search(text):
-        for pattern, what, confirm in _SECRETS:
-            if any(confirm is None or confirm(m.group(m.lastindex or 0)) for m in pattern.finditer(text)):
-                yield _secret(doc, path, what, key=key)
-                break
-    uncarried = _UNCARRIED.search(text)
-    if uncarried:
-        yield diagnostic(doc, path, f"{where} holds U+{ord(uncarried.group()):04X}, which Kubernetes tooling "
-                         "cannot carry (kustomize rejects or rewrites it); remove it", key=key)
-    if "{{" in text:
-        yield from _template_problems(doc, path, text, key, where)
-
-
-def _template_problems(doc: Document, path: Path, text: str, key: bool, where: str) -> Iterator[Diagnostic]:
-    is_query = not key and len(path) >= 4 and path[-4:-2] == ("analysis", "metrics") and path[-1] == "query"
-    if is_query:
-        for arg in _ARGO_ARG.findall(text):
-            if arg not in ONLINE_ARGS:
-                yield diagnostic(doc, path, f"query references `{{{{args.{arg}}}}}`, which mlspec does not pass; "
-                                 f"available: {', '.join(ONLINE_ARGS)}", key=False)
-        if "{{" not in _ARGO_ARG.sub("", text):
-            return
-    allowed = " other than a query's `{{args.NAME}}`" if is_query else ""
-    yield diagnostic(doc, path, f"{where} holds `{{{{`{allowed}: Argo Rollouts reads `{{{{ }}}}` as a template "
-                     "tag and fails every analysis on one it cannot resolve; remove it", key=key)

@@ -88,6 +88,14 @@ def _confined(paths: tuple[str, ...], root: str | None) -> tuple[str, ...]:
     return paths if root is None else tuple(safepath.confine(p, root) for p in paths)
 
 
+def _directory(path: Path | None, root: str | None) -> Path | None:
+    """An output or ledger directory from the command line, no link on the way: below
+    `--root`, or below the root `safepath.anchored` picks when none is given."""
+    if path is None:
+        return None
+    return Path(safepath.confine(str(path), root)) if root is not None else safepath.anchored(path)
+
+
 def _model_name(name: str) -> str:
     """NAME of history/rollback: a model name, checked before it becomes part of a path."""
     if len(name) > 63 or not re.fullmatch(DNS_LABEL_RE, name):
@@ -169,9 +177,7 @@ def build(ctx: click.Context, specs: tuple[str, ...], out: Path | None, env: str
         _fail_usage("--stdout prints instead of writing: do not combine it with -o or --check")
     if not to_stdout and out is None:
         _fail_usage("missing option -o/--output (or use --stdout)")
-    if root is not None:
-        out = Path(safepath.confine(str(out), root)) if out is not None else None
-        ledger_dir = Path(safepath.confine(str(ledger_dir), root)) if ledger_dir is not None else None
+    out, ledger_dir = _directory(out, root), _directory(ledger_dir, root)
     files = find_specs(_confined(specs, root))
     if full_verify:
         _check_verify_installed()
@@ -319,8 +325,8 @@ def schema_command(out: Path | None, of_record: bool, of_platform: bool) -> None
 
 
 # The commands over a model's records register themselves on `main` (gate, diff, digest,
-# history, rollback, release): imported last, when everything they use from here exists.
-from mlspec import cli_records  # noqa: E402,F401
+# history, rollback, release, ledger): imported last, when everything they use from here exists.
+from mlspec import cli_ledger, cli_records  # noqa: E402,F401
 
 
 if __name__ == "__main__":  # pragma: no cover

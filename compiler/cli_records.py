@@ -13,7 +13,8 @@ from typing import Any
 import click
 
 from mlspec import core, fields, ledger, model, outtree, releases
-from mlspec.cli import EXIT_INVALID, _fail_usage, _model_name, _platform, _platform_context, main
+from mlspec.cli import (EXIT_INVALID, _confined, _directory, _fail_usage, _model_name, _platform, _platform_context,
+                        _root, main)
 from mlspec.errors import Diagnostic, GateFailed, MlspecError
 from mlspec.resolve import Context
 from mlspec.specfiles import find_specs, read_spec
@@ -30,14 +31,18 @@ from mlspec.text import log_safe
 @click.option("-o", "--output", "out", type=click.Path(file_okay=False, path_type=Path),
               help="GitOps output directory holding the release ledger.")
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@_root
 @_platform
 def gate_command(spec: str, metrics_file: str, baseline_file: str | None, env: str | None,
-                 record: bool, out: Path | None, fmt: str, platform_choice: str | None) -> None:
+                 record: bool, out: Path | None, fmt: str, root: str | None, platform_choice: str | None) -> None:
     """Check candidate metrics against the spec's thresholds (the same gate the evaluation Job runs)."""
     from mlspec import gate
 
     if record and out is None:
         _fail_usage("--record needs -o DIR (the directory holding the release ledger)")
+    out = _directory(out, root)  # as `build -o`: no link on the way to the ledger it writes
+    spec, metrics_file = _confined((spec, metrics_file), root)
+    baseline_file = _confined((baseline_file,), root)[0] if baseline_file else None
     recorded = releases.RecordedMetrics(out)  # reconciles the spec with its ledger, as `build -o` does
     compiled = core.compile_document(read_spec(spec), spec, env,
                                      _platform_context(platform_choice, [spec], Context(recorded_metrics=recorded)))
@@ -69,7 +74,8 @@ def gate_command(spec: str, metrics_file: str, baseline_file: str | None, env: s
 @click.option("--env", help="Compare only this environment's manifests.")
 @click.option("--format", "fmt", type=click.Choice(["json", "markdown", "text"]), default="text", show_default=True)
 @click.option("--fail-on-loosened", is_flag=True,
-              help="Exit 1 when a threshold is loosened or removed, or a recorded metric changed in the ledger.")
+              help="Exit 1 when a threshold is loosened or removed, the evaluation dataset or image changed, or a "
+              "recorded metric changed in the ledger.")
 @click.option("--ledger", "ledger_dir", type=click.Path(file_okay=False, path_type=Path),
               help="Directory holding the release ledger, compared with its state at --base "
               "(default: deploy/ at the repository root, when it holds this model's ledger).")
@@ -101,8 +107,8 @@ def diff_command(specs: tuple[str, ...], base: str, env: str | None, fmt: str,
     result = diff_module.compare(old, new, recorded)
     click.echo(diff_module.RENDERERS[fmt](result), nl=False)
     if fail_on_loosened and result.loosened:
-        click.echo(f"{len(result.warnings)} threshold(s) loosened or removed, {len(result.recorded)} recorded "
-                   "evaluation(s) changed in the ledger", err=True)
+        click.echo(f"{len(result.warnings)} threshold(s) loosened or removed, {len(result.judged)} evaluation "
+                   f"input(s) changed, {len(result.recorded)} recorded evaluation(s) changed in the ledger", err=True)
         raise MlspecError([])
 
 
@@ -178,6 +184,7 @@ def digest_command(ctx: click.Context, paths: tuple[str, ...]) -> None:
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
 def history_command(name: str, out: Path, fmt: str) -> None:
     """List the recorded releases of model NAME (newest last; * marks the current one)."""
+    out = _directory(out, None) or out
     lg = ledger.load(out, _model_name(name))
     if not lg.releases:
         raise MlspecError([Diagnostic(str(out / ledger.relpath(name)), 1, 1, f"no releases of {name} recorded under {out}")])
@@ -196,6 +203,7 @@ def history_command(name: str, out: Path, fmt: str) -> None:
 def rollback_command(name: str, to: str, out: Path, env: str | None, accept_feature_mismatch: bool) -> None:
     """Regenerate release VERSION of NAME from the ledger: its artifact, data and feature context."""
     _model_name(name)
+    out = _directory(out, None) or out  # it writes manifests there: no link on the way
     ledgers = ledger.load_all(out)
     lg = ledgers.get(name) or ledger.Ledger(name)
     files = releases.rollback(lg, to, env, accept_feature_mismatch, ledgers, str(out / ledger.relpath(name)))

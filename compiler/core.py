@@ -59,14 +59,47 @@ def compile_document(text: str | bytes, source: str = "<string>", env: str | Non
     base, releases = resolve.resolve(doc, env, context)
     if past is not None:
         reconcile.check(doc, base, releases, past)
-    items = []
+    items: list[Compiled] = []
+    emitted = 0
     for release in releases:
         objects = render.render(release)
+        emitted += _text_size(objects)
+        if emitted > loader.MAX_OUTPUT_CHARS:
+            raise SpecError([_over_output(doc, base, len(items) + 1, len(releases), emitted)])
         verify.self_check(objects)
         items.append(Compiled(release, objects))
     _same_namespace(doc, items)
     marks = {"version": doc.position(("spec", "model", "version"), key=False)}
     return CompiledSpec(source, base, items, marks)
+
+
+def _text_size(node: Any) -> int:
+    """The characters of text in rendered objects (keys and values, as often as they
+    occur): what their YAML holds at least. Counted without copying any of it."""
+    size, stack = 0, [node]
+    while stack:
+        item = stack.pop()
+        kind = type(item)
+        if kind is dict:
+            size += sum(len(k) for k in item if type(k) is str)
+            stack.extend(item.values())
+        elif kind is list:
+            stack.extend(item)
+        elif kind is str:
+            size += len(item)
+        else:
+            size += 8  # a number, a boolean, null
+    return size
+
+
+def _over_output(doc: loader.Document, base: ModelDeployment, built: int, selected: int, size: int) -> Diagnostic:
+    # At the annotations when the spec has any (the usual multiplier), else at the environments.
+    path = ("metadata", "annotations") if base.metadata.annotations else (
+        ("spec", "environments") if base.spec.environments else ("metadata", "name"))
+    return loader.diagnostic(doc, path, (
+        f"the manifests of this spec would hold over {loader.MAX_OUTPUT_CHARS} characters, the most mlspec emits "
+        f"from one spec (over {size} after {built} of {selected} environment(s)): annotations and labels are copied "
+        "into every object of every environment; make them smaller, or build fewer environments at a time with --env"))
 
 
 def _same_namespace(doc: loader.Document, items: list[Compiled]) -> None:

@@ -9,7 +9,8 @@ Everything is compared per resolved environment (old `prod` against new `prod`),
 an overlay cannot loosen a gate or swap an artifact unseen; a change the same in
 every environment is listed once, one that is not names its environment. In Git
 mode the release ledger is compared too: a recorded metric or gate verdict that
-changed is a loosening (it moves a baseline).
+changed is a loosening (it moves a baseline); so is a changed evaluation dataset or
+evaluator image (it changes what the model is judged on).
 """
 
 from __future__ import annotations
@@ -40,7 +41,10 @@ PINNED = [
     ("lockfile digest", ("training", "environment", "lockfileDigest")),
     ("feature pipeline", ("features", "pipelineVersion")),
     ("feature schema digest", ("features", "schemaDigest")),
+    ("evaluation dataset", ("evaluation", "dataset", "uri")),
     ("evaluation dataset version", ("evaluation", "dataset", "version")),
+    ("evaluation dataset digest", ("evaluation", "dataset", "digest")),
+    ("evaluation image", ("evaluation", "image")),
     ("evaluation baseline", ("evaluation", "baseline")),
     ("serving image", ("serving", "image")),
     ("serving runtime", ("serving", "runtime")),
@@ -52,6 +56,9 @@ PINNED = [
     ("online analysis", ("rollout", "analysis")),
     ("rollback target", ("rollback", "previous", "version")),
 ]
+# What a model is judged on: changing one changes what a passed gate means, as
+# loosening a bound does (an easier holdout set, an evaluator that reports more).
+JUDGED = frozenset({"evaluation dataset", "evaluation dataset version", "evaluation dataset digest", "evaluation image"})
 # Which direction makes a bound stricter.
 STRICTER = {"min": 1, "max": -1, "maxDrop": -1}
 
@@ -91,9 +98,15 @@ class SpecDiff:
         return [t for t in self.thresholds if t.warning]
 
     @property
+    def judged(self) -> list[Change]:
+        """Changes of what the model is judged on (evaluation dataset, evaluator image)."""
+        return [c for c in self.changes if c.field.split(" (")[0] in JUDGED and c.old is not None]
+
+    @property
     def loosened(self) -> int:
-        """Gate bounds loosened or removed, plus recorded evaluations changed (each moves a baseline)."""
-        return len(self.warnings) + len(self.recorded)
+        """Gate bounds loosened or removed, evaluation inputs changed, plus recorded
+        evaluations changed (each moves what a passed gate means, or a baseline)."""
+        return len(self.warnings) + len(self.judged) + len(self.recorded)
 
 
 def _get(data: dict[str, Any], path: tuple[str, ...]) -> Any:
@@ -260,6 +273,7 @@ def _short(value: Any) -> str:
 
 
 _BASELINE = "a baseline the gate compares against"
+_JUDGED = "what the model is judged on"
 
 
 def _threshold_line(t: ThresholdChange) -> str:
@@ -275,8 +289,10 @@ def render_text(d: SpecDiff) -> str:
     lines = [f"mlspec diff: {log_safe(d.name)}"]
     if not (d.changes or d.thresholds or d.manifests or d.alerts or d.recorded):
         return lines[0] + ": no changes\n"
+    judged = d.judged
     for c in d.changes:
-        lines.append(f"  {c.field}: {log_safe(_short(c.old))} -> {log_safe(_short(c.new))}")
+        lines.append(f"  {'WARNING: ' if c in judged else ''}{c.field}: {log_safe(_short(c.old))} -> "
+                     f"{log_safe(_short(c.new))}{f' ({_JUDGED})' if c in judged else ''}")
     for t in d.thresholds:
         lines.append(f"  {'WARNING: ' if t.warning else ''}threshold {t.change}: {log_safe(_threshold_line(t))}")
     lines.extend(f"  WARNING: {log_safe(alert.replace('**', ''))}" for alert in d.alerts)
@@ -302,6 +318,9 @@ def render_markdown(d: SpecDiff) -> str:
     for t in d.warnings:
         out.append(f"> [!WARNING]\n> Quality gate **{t.change}**: {markdown_code(_threshold_line(t))}")
         out.append("")
+    for c in d.judged:
+        out += [f"> [!WARNING]\n> Evaluation: {c.field} changed: {markdown_code(_short(c.old))} -> "
+                f"{markdown_code(_short(c.new))} ({_JUDGED})", ""]
     for alert in d.alerts:  # mlspec's words around a router's DNS names (validated: no markdown in them)
         out += [f"> [!WARNING]\n> Traffic: {alert}", ""]
     for c in d.recorded:  # a ledger is repository content anyone can edit: every value a code span
@@ -337,6 +356,7 @@ def render_json(d: SpecDiff) -> str:
         "changes": [asdict(c) for c in d.changes],
         "thresholds": [{**asdict(t), "warning": t.warning} for t in d.thresholds],
         "alerts": d.alerts,
+        "judged": [asdict(c) for c in d.judged],
         "recorded": [asdict(c) for c in d.recorded],
         "manifests": d.manifests,
     }, indent=2, sort_keys=True) + "\n"

@@ -9,9 +9,10 @@ environment names are DNS labels.)
 
 Every entry carries `digest`, the sha256 of its own content as mlspec wrote it:
 a hand edit (a recorded metric nudged to let a regression pass) no longer matches,
-and every build that reads the ledger refuses it. Entries written before mlspec
-sealed them have no `digest`; they are read as they are and sealed by the next
-`mlspec build` (see README, "Ledger integrity").
+and every build that reads the ledger refuses it. An entry without `digest` is
+refused too: it may be one an earlier mlspec wrote, or a hand edit that removed the
+seal, and nothing tells them apart. Only `mlspec ledger migrate` seals such entries,
+a deliberate step whose diff a reviewer reads (see README, "Ledger integrity").
 
 Functions here are pure (data in, data out) except `load`, which reads a file.
 """
@@ -26,7 +27,7 @@ from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from mlspec import emit, loader, safepath
 from mlspec.errors import Diagnostic, LedgerError
-from mlspec.loader import copy_data
+from mlspec.loader import Mark, copy_data
 from mlspec.model import ModelDeployment
 
 if TYPE_CHECKING:
@@ -41,6 +42,8 @@ class Ledger:
     model: str
     current: str | None = None
     releases: list[dict[str, Any]] = field(default_factory=list)
+    # Where each release entry starts in the file it was read from (errors point there).
+    marks: list[Mark] = field(default_factory=list, compare=False, repr=False)
 
     def find(self, version: str) -> dict[str, Any] | None:
         return next((r for r in self.releases if r["version"] == version), None)
@@ -88,18 +91,31 @@ def parse(data: bytes | str, source: str, name: str) -> Ledger:
     problems = ledger_shape.problems(doc, name)
     if problems:
         raise LedgerError([_damaged(source, *doc.position(path), problem) for path, problem in problems])
-    return Ledger(name, doc.data.get("current"), doc.data["releases"])
+    marks = [doc.position(("releases", i), key=False) for i in range(len(doc.data["releases"]))]
+    return Ledger(name, doc.data.get("current"), doc.data["releases"], marks)
 
 
 def _damaged(source: str, line: int, col: int, problem: str) -> Diagnostic:
     return Diagnostic(source, line, col, f"the ledger is damaged: {problem}; restore it from Git")
 
 
+def names(out: Path) -> list[str]:
+    """The models with a ledger under `out`, in name order. A file or a link where the
+    ledger directory should be is refused, as `load` refuses it: read as "no history",
+    it would let `rollback` and the baselines forget every recorded release."""
+    try:
+        with safepath.open_dir(out, LEDGER_DIR) as directory:
+            entries = directory.entries()
+    except FileNotFoundError:  # nothing recorded there (yet)
+        return []
+    except OSError as exc:
+        raise LedgerError([Diagnostic(str(out / LEDGER_DIR), 1, 1, f"cannot read the ledgers: {exc.strerror}")]) from None
+    return [name[:-5] for name, _ in entries if name.endswith(".yaml") and not name.startswith(".")]
+
+
 def load_all(out: Path) -> dict[str, Ledger]:
-    directory = out / LEDGER_DIR
-    if not directory.is_dir():
-        return {}
-    return {p.stem: verified(load(out, p.stem), str(out / relpath(p.stem))) for p in sorted(directory.glob("*.yaml"))}
+    """Every ledger under `out`, each verified (`verified`)."""
+    return {name: verified(load(out, name), str(out / relpath(name))) for name in names(out)}
 
 
 def entry_digest(entry: dict[str, Any]) -> str:
@@ -118,16 +134,47 @@ def unsealed(ledger: Ledger) -> bool:
     return any("digest" not in r for r in ledger.releases)
 
 
-def verified(ledger: Ledger, where: str) -> Ledger:
-    """`ledger`, if no entry was changed after mlspec wrote it; else `LedgerError`."""
-    edited = [r.get("version") for r in ledger.releases
-              if isinstance(r, dict) and "digest" in r and r["digest"] != entry_digest(r)]
-    if edited:
-        raise LedgerError([Diagnostic(where, 1, 1, f"the entry of release {v!r} does not match its digest: it was "
-                                      "changed after mlspec wrote it (recorded metrics, the gate verdict or pins edited "
-                                      "by hand?); restore it from Git, then record again with `mlspec gate --record`")
-                           for v in edited])
+def verified(ledger: Ledger, where: str, unsealed_ok: bool = False) -> Ledger:
+    """`ledger`, if every entry carries the digest mlspec sealed it with; else
+    `LedgerError` at each entry that does not. `unsealed_ok` lets entries without a
+    digest through (`migrate`, which seals them)."""
+    problems = []
+    for i, r in enumerate(ledger.releases):
+        line, col = ledger.marks[i] if i < len(ledger.marks) else (1, 1)
+        if "digest" not in r:
+            if not unsealed_ok:
+                problems.append(Diagnostic(where, line, col, UNSEALED.format(version=r["version"])))
+        elif r["digest"] != entry_digest(r):
+            problems.append(Diagnostic(where, line, col, f"the entry of release {r['version']!r} does not match its "
+                                       "digest: it was changed after mlspec wrote it (recorded metrics, the gate verdict "
+                                       "or pins edited by hand?); restore it from Git, then record again with "
+                                       "`mlspec gate --record`"))
+    if problems:
+        raise LedgerError(problems)
     return ledger
+
+
+UNSEALED = ("the entry of release {version!r} has no `digest`, so nothing shows whether its metrics and pins are what "
+            "mlspec recorded (an entry an earlier mlspec wrote, or one whose seal was removed by hand); check it "
+            "against the ledger's Git history, then seal it with `mlspec ledger migrate` (README: Ledger integrity)")
+
+
+def migrate(ledger: Ledger) -> tuple[Ledger, list[dict[str, Any]]]:
+    """The ledger with every entry an earlier mlspec wrote sealed, and those entries.
+    Such entries recorded only the base's pins: the per-environment pins are read from
+    the spec they recorded, so that sealing changes nothing a rebuild compares."""
+    result = Ledger(ledger.model, ledger.current, copy_data(ledger.releases), ledger.marks)
+    sealed = []
+    for entry in result.releases:
+        if "digest" in entry:
+            continue
+        environments = entry.get("environments")
+        if "environmentPins" not in entry and isinstance(environments, dict):
+            overrides = {env: p for env in sorted(environments) if (p := recorded_pins(entry, env)) != entry["pins"]}
+            if overrides:
+                entry["environmentPins"] = overrides
+        sealed.append(_sealed(entry))
+    return result, sealed
 
 
 def dump(ledger: Ledger) -> str:
@@ -161,29 +208,39 @@ def pins(spec: ModelDeployment) -> dict[str, Any]:
     }
     if s.features:
         out["features"] = s.features.model_dump(by_alias=True, exclude_none=True)
+    # What the model is judged on: another holdout set or evaluator under a released
+    # version would let its gate verdict mean something else than what was recorded.
+    out["evaluation"] = {"dataset": s.evaluation.dataset.model_dump(by_alias=True, exclude_none=True),
+                         "image": s.evaluation.image}
     return out
 
 
-def recorded_pins(entry: dict[str, Any], env: str) -> dict[str, Any]:
-    """The pins `entry` recorded for environment `env`: the base's, unless an overlay
-    changed one. An environment not recorded yet must keep the base's pins."""
+def recorded_pins(entry: dict[str, Any], env: str | None) -> dict[str, Any]:
+    """The pins `entry` recorded for environment `env` (None: the base's): the base's,
+    unless an overlay changed one. An environment not recorded yet must keep the base's pins."""
     overrides = entry.get("environmentPins")
     environments = entry.get("environments")
-    if overrides is None and "digest" not in entry and isinstance(environments, dict) and env in environments:
+    if (env is not None and overrides is None and "digest" not in entry and isinstance(environments, dict)
+            and env in environments):
         return _pins_from_spec(entry, env)  # an earlier mlspec recorded only the base's pins
-    own = overrides.get(env) if isinstance(overrides, dict) else None
-    return dict(own if isinstance(own, dict) else entry["pins"])
+    own = overrides.get(env) if isinstance(overrides, dict) and env is not None else None
+    recorded = dict(own if isinstance(own, dict) else entry["pins"])
+    if "evaluation" not in recorded:  # recorded before the evaluation inputs were pins: as its sealed spec had them
+        evaluation = _pins_from_spec(entry, env).get("evaluation")
+        if evaluation is not None:
+            recorded["evaluation"] = evaluation
+    return recorded
 
 
-def _pins_from_spec(entry: dict[str, Any], env: str) -> dict[str, Any]:
-    from mlspec import check, loader, overlay  # only for ledgers an earlier mlspec wrote
+def _pins_from_spec(entry: dict[str, Any], env: str | None) -> dict[str, Any]:
+    """The pins of the spec `entry` recorded, in environment `env` (None: without overlays)."""
+    from mlspec import check, loader, overlay  # only for entries an earlier mlspec wrote
     from mlspec.errors import MlspecError
 
     try:
         doc = loader.load(json.dumps(entry["spec"]), str(entry.get("source", "<ledger>")))
-        if not isinstance(doc.data.get("spec"), dict) or not doc.data["spec"].get("environments"):
-            return dict(entry["pins"])
-        return pins(check.validate(overlay.overlay(doc, env), secrets=False))
+        declared = isinstance(doc.data.get("spec"), dict) and doc.data["spec"].get("environments")
+        return pins(check.validate(overlay.overlay(doc, env) if declared and env is not None else doc, secrets=False))
     except (MlspecError, TypeError, ValueError, AttributeError):  # a spec today's rules refuse: its base pins
         return dict(entry["pins"])
 
@@ -219,7 +276,7 @@ def record(ledger: Ledger, build: Built) -> Ledger:
             entry["environmentPins"] = dict(sorted(overrides.items()))
         result.releases.append(_sealed(entry))
         return result
-    changed = _changes(flat(existing["pins"]), flat(new_pins))
+    changed = _changes(flat(recorded_pins(existing, None)), flat(new_pins))
     base = {(key, old, new) for _, key, old, new in changed}  # reported once, not once per environment
     for env, p in sorted(build.environment_pins.items()):
         changed += [(env, key, old, new) for _, key, old, new in _changes(flat(recorded_pins(existing, env)), flat(p))

@@ -58,11 +58,16 @@ LEDGER = Budget("ledger", "a ReleaseLedger", LedgerError, bytes=4 * MIB, expande
 # bytes of memory per character of spec per environment; see benchmarks/README.md).
 MAX_ENVIRONMENTS = 64
 MAX_BUILD_CHARS = 16 * MIB
+# What one spec may emit: text a spec copies into every object (annotations, labels)
+# multiplies by objects x environments, past what the input budgets see (a 750 KB spec
+# of annotations in 20 environments emitted 227 MB). Counted as the objects are rendered,
+# one environment at a time, so the build stops before it writes or holds that much.
+MAX_OUTPUT_CHARS = 32 * MIB
 # Kept for callers and tests that name the spec limits directly.
 MAX_BYTES, MAX_DEPTH, MAX_NODES = SPEC.bytes, SPEC.depth, SPEC.nodes
 
-__all__ = ["LEDGER", "MAX_BUILD_CHARS", "MAX_ENVIRONMENTS", "SPEC", "Budget", "Document", "Mark", "Path", "YamlLoader",
-           "copy_data", "diagnostic", "load", "load_data", "read_limited", "scalar_value"]
+__all__ = ["LEDGER", "MAX_BUILD_CHARS", "MAX_ENVIRONMENTS", "MAX_OUTPUT_CHARS", "SPEC", "Budget", "Document", "Mark",
+           "Path", "YamlLoader", "copy_data", "diagnostic", "dotted", "load", "load_data", "read_limited", "scalar_value"]
 
 Path = tuple[str | int, ...]
 Mark = tuple[int, int]
@@ -390,6 +395,14 @@ def _build(text: str, source: str, budget: Budget) -> Document:
 
 def _kind(value: Any) -> str:
     return {list: "list", str: "string", int: "number", float: "number", bool: "boolean"}.get(type(value), type(value).__name__)
+
+
+def dotted(path: Path) -> str:
+    """`path` as messages spell it: `spec.steps[0].setWeight`."""
+    out = ""
+    for seg in path:
+        out += f"[{seg}]" if isinstance(seg, int) else (f".{seg}" if out else str(seg))
+    return out or "document"
 
 
 def diagnostic(doc: Document, path: Path, message: str, *, key: bool = True) -> Diagnostic:

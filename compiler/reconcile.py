@@ -44,6 +44,7 @@ FILLED = {"featurePipelineVersion": "pipelineVersion", "featureSchemaDigest": "s
 PIN_SECTIONS: dict[str, Path] = {
     "artifact": ("model", "artifact"), "code": ("training", "code"), "data": ("training", "data"),
     "seed": ("training", "seed"), "environment": ("training", "environment"), "features": ("features",),
+    "evaluation": ("evaluation",),
 }
 
 
@@ -109,7 +110,7 @@ def _pins(doc: Document, base: ModelDeployment, release: Release, entry: dict[st
           declared: bool) -> Iterator[Diagnostic]:
     version = base.spec.model.version
     old, new = ledger.flat(ledger.recorded_pins(entry, release.env)), ledger.flat(ledger.pins(release.spec))
-    recorded_base = ledger.flat(entry["pins"])
+    recorded_base = ledger.flat(ledger.recorded_pins(entry, None))
     for key in sorted(old.keys() | new.keys()):
         if old.get(key) == new.get(key):
             continue

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import difflib
 import os
-import tempfile
+import stat
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -295,19 +295,11 @@ def find_ledger(spec_path: str, name: str) -> Path | None:
 
 
 def write(path: str, text: str) -> None:
-    """Replace the file atomically: a temporary file in the same directory, flushed to
-    disk, renamed over the spec (a killed release leaves the old file whole). Keeps
-    the file's permissions."""
-    target = Path(path)
-    mode = target.stat().st_mode & 0o7777
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.chmod(tmp, mode)
-        os.replace(tmp, target)
-    except BaseException:
-        os.unlink(tmp)
-        raise
+    """Replace the spec atomically (a temporary file in the same directory, flushed to
+    disk, renamed over it: a killed release leaves the old file whole), keeping its
+    permissions. Through the safe-path layer, as it was read: never through a link."""
+    root, rel = safepath.named(path)
+    directory, name = safepath.parent_and_name(root, rel)
+    with directory:
+        mode = stat.S_IMODE(os.stat(name, dir_fd=directory.fd, follow_symlinks=False).st_mode)
+        directory.write(name, text.encode("utf-8"), mode=mode, sync=True)

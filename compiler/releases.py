@@ -43,8 +43,7 @@ class RecordedMetrics(Mapping[str, dict[str, dict[str, float]]]):
         return metrics
 
     def __iter__(self) -> Iterator[str]:
-        directory = self.directory / ledger.LEDGER_DIR if self.directory is not None else None
-        names = sorted(p.stem for p in directory.glob("*.yaml")) if directory and directory.is_dir() else []
+        names = ledger.names(self.directory) if self.directory is not None else []
         return (name for name in names if name in self)
 
     def __len__(self) -> int:

@@ -128,29 +128,33 @@ class Dir:
         finally:
             os.close(fd)
 
-    def write(self, name: str, data: bytes) -> None:
-        """Replace (or create) the file `name` atomically: a temporary file, then a rename."""
+    def write(self, name: str, data: bytes, mode: int = 0o644, sync: bool = False) -> None:
+        """Replace (or create) the file `name` atomically: a temporary file (flushed to
+        disk first with `sync`), then a rename."""
         kind = self.kind(name)
         if kind not in (None, "file"):
             raise refusal(self.show(name), LINK if kind == "link" else "is not a regular file; refusing to replace it")
         tmp = f".{name}.{secrets.token_hex(4)}.tmp"
-        self.create(tmp, data)
+        self.create(tmp, data, mode, sync)
         try:
             os.rename(tmp, name, src_dir_fd=self.fd, dst_dir_fd=self.fd)
         except BaseException:
             self.unlink(tmp)
             raise
 
-    def create(self, name: str, data: bytes) -> bool:
+    def create(self, name: str, data: bytes, mode: int = 0o644, sync: bool = False) -> bool:
         """Write a new file `name` (mode 0644); False, writing nothing, when the name exists."""
         try:
-            fd = os.open(_single(self, name), _CREATE, 0o644, dir_fd=self.fd)
+            fd = os.open(_single(self, name), _CREATE, 0o600, dir_fd=self.fd)
         except FileExistsError:
             return False
         try:
-            os.fchmod(fd, 0o644)  # whatever the umask
+            os.fchmod(fd, mode)  # whatever the umask
             with os.fdopen(fd, "wb") as handle:
                 handle.write(data)
+                if sync:
+                    handle.flush()
+                    os.fsync(handle.fileno())
         except BaseException:
             self.unlink(name)
             raise
@@ -355,6 +359,28 @@ def confine(path: str, root: str) -> str:
     finally:
         current.close()
     return os.path.normpath(os.path.join(root, *parts)) if parts else os.path.normpath(root)
+
+
+def anchored(path: str | Path) -> Path:
+    """`path`, a directory named without `--root`, after checking it like a path below a
+    root: nothing on the way from the root to it may be a link (a committed
+    `deploy -> /elsewhere` would carry every write out of the repository). The root is
+    the current directory when `path` lies inside it, else the nearest directory above
+    it holding `.git` (the repository, found without passing a link), else `path`'s own
+    parent: a path outside any repository is the caller's choice."""
+    absolute = os.path.abspath(path)  # lexical: `..` is resolved, no link is
+    cwd = os.getcwd()
+    inside = os.path.commonpath([absolute, cwd]) == cwd
+    root: str | None = cwd if inside else None
+    for parent in () if inside else Path(absolute).parents:
+        if os.path.islink(parent):  # a `.git` seen through a link is not this repository's
+            continue
+        if os.path.lexists(parent / ".git"):
+            root = str(parent)
+            break
+    if root is not None:
+        confine(os.path.relpath(absolute, root), "." if inside else root)  # messages show what the user typed
+    return Path(path)
 
 
 def walk(top: Dir) -> Iterator[tuple[Dir, list[tuple[str, str]]]]:

@@ -45,10 +45,13 @@ MODULES: dict[str, list[str]] = {
     # parse() and the entry seals: the shape and integrity tests; pins per environment (also in
     # ledgers an earlier mlspec wrote): the reconcile tests
     "ledger": ["tests/unit/test_ledger.py", "tests/unit/test_ledger_shape.py", "tests/test_ledger_integrity.py",
-               "tests/test_reconcile.py", "tests/test_release_workflow.py", "tests/cli/test_cli.py"],
+               "tests/test_ledger_seal.py", "tests/test_evaluation_pins.py", "tests/test_reconcile.py",
+               "tests/test_release_workflow.py", "tests/cli/test_cli.py"],
     "traffic": ["tests/unit/test_traffic_bounds.py", "tests/test_traffic.py", "tests/test_invalid_cases.py"],
     "loader": ["tests/unit/test_loader.py", "tests/test_invalid_cases.py"],
     "check": ["tests/unit/test_check.py", "tests/test_invalid_cases.py", "tests/test_traffic.py"],
+    # the credential and text scan, split from check
+    "scan": ["tests/unit/test_secrets.py", "tests/unit/test_check.py", "tests/test_invalid_cases.py"],
     # Argo's pod arithmetic, split from traffic: its own tests and the traffic bounds built on it
     "capacity": ["tests/unit/test_capacity.py", "tests/unit/test_traffic_bounds.py"],
 }

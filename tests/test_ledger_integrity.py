@@ -86,7 +86,9 @@ def test_a_hand_edited_metric_fails_check_and_build(repo):
     for args in (["--check"], []):
         result = run("build", repo.spec, "-o", repo.out, *args)
         assert result.exit_code == 1, result.output
-        assert f"{repo.ledger}:1:1: error: the entry of release '2026.10.1' does not match its digest" in result.stderr
+        line = repo.ledger.read_text().splitlines().index("- version: '2026.10.1'") + 1
+        assert f"{repo.ledger}:{line}:3: error: the entry of release '2026.10.1' does not match its digest" in (
+            result.stderr)  # at the entry, not at the top of the file
         assert "Traceback" not in result.output and tree(repo.out) == before
     # The baseline is refused where it would be used: building the next release.
     repo.spec.write_text(FULL)

@@ -238,6 +238,13 @@ PINS = [  # (pin, its value in spec_a, another value, columns from the new text 
     ("environment.accelerator", "nvidia-a100", "nvidia-h100", 0),
     ("features.pipelineVersion", '"fp-16"', '"fp-99"', 0),
     ("features.schemaDigest", A_SCHEMA, OTHER, 0),
+    # what the model is judged on: another holdout set or evaluator would change what its verdict means
+    ("evaluation.dataset.uri", "s3://acme-data/transactions-holdout/v42.parquet",
+     "s3://acme-data/transactions-holdout/easy.parquet", 0),
+    ("evaluation.dataset.version", '"v42-holdout"', '"v42-easy"', 0),
+    ("evaluation.dataset.digest", "sha256:9c1185a5c5e9fc54612808977ee8f548b2258d31b6bd2e0ad8d8e5c18a3b16c7", OTHER, 0),
+    ("evaluation.image", "registry.acme.example/risk/eval@sha256:1bbd174404efbce95f1af489ef93f4aa0f4d55718f24c3504682216afa7b7fb1",
+     "registry.acme.example/risk/eval@sha256:" + "0" * 64, 0),
 ]
 
 
@@ -287,9 +294,10 @@ def test_record_refuses_an_overlay_pin_change_without_the_ledger_in_the_context(
     assert f"artifact.digest in environment `prod`: '{A_DIGEST}' -> '{OTHER}'" in str(info.value)
 
 
-def test_a_ledger_of_the_previous_format_keeps_working(tmp_path):
-    """Entries without digests or environmentPins (an earlier mlspec): the per-environment
-    pins come from the recorded spec, the rebuild seals the entry, a tamper is still refused."""
+def test_a_ledger_of_the_previous_format_is_refused_until_migrated(tmp_path):
+    """Entries without digests or environmentPins (an earlier mlspec, or a removed seal):
+    refused by every build until `mlspec ledger migrate` seals them; the per-environment
+    pins then come from the recorded spec, so a tamper of prod's pin is still refused."""
     r = Repo(tmp_path)
     prod = spec_a().replace("prod: {serving: {replicas: 6}}",
                             "prod: {serving: {replicas: 6}, training: {environment: {accelerator: nvidia-h100}}}")
@@ -299,10 +307,13 @@ def test_a_ledger_of_the_previous_format_keeps_working(tmp_path):
     for entry in data["releases"]:
         del entry["digest"], entry["environmentPins"]
     path.write_text(yaml.safe_dump(data, sort_keys=False))
-    check = r.mlspec("build", r.spec, "-o", r.out, "--check")
-    assert check.exit_code == 1 and "written by an earlier mlspec" in check.stderr
+    for args in (["build", r.spec, "-o", r.out, "--check"], ["build", r.spec, "-o", r.out]):
+        refused = r.mlspec(*args)
+        assert refused.exit_code == 1 and "has no `digest`" in refused.stderr, refused.output
+    assert r.mlspec("ledger", "migrate", "-o", r.out).exit_code == 0
+    (entry,) = ledger.load(r.out, "fraud-detector").releases
+    assert entry["digest"] == ledger.entry_digest(entry)
+    assert entry["environmentPins"]["prod"]["environment"]["accelerator"] == "nvidia-h100"
     r.refused(spec_a(), *where(spec_a(), "nvidia-a100"), "in environment `prod`", "recorded 'nvidia-h100'")
     assert r.build(prod).exit_code == 0
-    (entry,) = ledger.load(r.out, "fraud-detector").releases
-    assert entry["digest"] == ledger.entry_digest(entry) and entry["environmentPins"]["prod"]
     assert r.mlspec("build", r.spec, "-o", r.out, "--check").exit_code == 0

@@ -11,7 +11,7 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis_jsonschema import from_schema
 
-from mlspec import check, compile_spec, delivery, fields, model, schema, verify
+from mlspec import compile_spec, delivery, fields, model, scan, schema, verify
 from mlspec.errors import SpecError
 
 CROSS_FIELD_RULES = (
@@ -73,7 +73,7 @@ def _scrub(node):
         # what the credential scan refuses (a spec is committed): URL user info, then any other
         # match, each character replaced by one the patterns of the fields allow
         node = re.sub(r"://[^/\s@]*@(?!sha256:)", "://h", node)  # never an empty authority
-        node = check._ANY_SECRET.sub(lambda m: "x" * len(m.group(0)), node)
+        node = scan._ANY_SECRET.sub(lambda m: "x" * len(m.group(0)), node)
     return node
 
 

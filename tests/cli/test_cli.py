@@ -299,7 +299,8 @@ def test_recorded_metrics_are_read_on_demand(tmp_path):
     assert dict(metrics) == {} and metrics.get("churn") is None  # no ledger directory yet
     def entry(version: str, **more: object) -> dict[str, object]:  # the shape `ledger.record` writes
         pins = {"artifact": {}, "code": {}, "data": {"uri": "s3://d", "version": "v1"}, "seed": 1, "environment": {}}
-        return {"version": version, "source": "churn.yaml", "specDigest": "sha256:0", "pins": pins, "spec": {}, **more}
+        made = {"version": version, "source": "churn.yaml", "specDigest": "sha256:0", "pins": pins, "spec": {}, **more}
+        return {**made, "digest": ledger.entry_digest(made)}  # sealed: an unsealed entry is refused
 
     lg = ledger.Ledger("churn", "1.0.0", [entry("1.0.0", metrics={"f1": 0.9}), entry("0.9.0")])
     (tmp_path / "_ledger").mkdir()

@@ -344,10 +344,10 @@ def test_one_record_at_a_time_is_a_usage_error(repo: Path):
 def test_a_failed_rename_leaves_the_spec_whole(repo: Path, monkeypatch: pytest.MonkeyPatch):
     spec = repo / "models" / "churn.mlspec.yaml"
 
-    def refuse(src: object, dst: object) -> None:
+    def refuse(src: object, dst: object, **dir_fds: object) -> None:  # the safe-path layer renames within a directory
         raise OSError(28, "No space left on device", str(dst))
 
-    monkeypatch.setattr(os, "replace", refuse)
+    monkeypatch.setattr(os, "rename", refuse)
     err = _refused(spec, *_flags(repo))
     assert f"{spec}:1:1: error: cannot write: No space left on device" in err
     assert sorted(p.name for p in spec.parent.iterdir()) == ["churn.mlspec.yaml"]  # no temporary file left
@@ -359,7 +359,7 @@ def test_a_killed_release_leaves_the_spec_whole(repo: Path):
     _artifact(repo, "m1", b"model one")
     program = ("import os, signal, sys\n"
                "from mlspec.cli import main\n"
-               "os.replace = lambda src, dst: os.kill(os.getpid(), signal.SIGKILL)\n"
+               "os.rename = lambda src, dst, **dir_fds: os.kill(os.getpid(), signal.SIGKILL)\n"
                "main(sys.argv[1:])\n")
     proc = subprocess.run([sys.executable, "-c", program, "release", str(spec), *map(str, _flags(repo))],
                           capture_output=True, timeout=120)

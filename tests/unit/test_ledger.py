@@ -28,7 +28,9 @@ def test_absent_ledgers_are_empty_and_a_file_in_the_way_is_refused(tmp_path):
         ledger.load(tmp_path, "churn")
     [diag] = info.value.diagnostics
     assert (diag.source, diag.line, diag.col, diag.message) == (str(tmp_path / "_ledger"), 1, 1, "is not a directory")
-    assert ledger.load_all(tmp_path) == {}  # no ledger directory: no ledgers to list
+    with pytest.raises(PathError) as info:  # listing the ledgers refuses it too: it is not "no history"
+        ledger.load_all(tmp_path)
+    assert [(d.source, d.message) for d in info.value.diagnostics] == [(str(tmp_path / "_ledger"), "is not a directory")]
 
 
 def _write(tmp_path, name: str, text: str):
@@ -119,7 +121,10 @@ def test_metrics_lists_only_releases_with_recorded_metrics():
 
 def test_pins_hold_the_features_only_when_declared():
     assert "features" not in built().pins
-    assert sorted(built().pins) == ["artifact", "code", "data", "environment", "seed"]
+    assert sorted(built().pins) == ["artifact", "code", "data", "environment", "evaluation", "seed"]
+    assert built().pins["evaluation"] == {  # what the model is judged on is pinned too
+        "dataset": {"uri": "gs://data/churn-holdout", "version": "2026-11-01"},
+        "image": "ghcr.io/acme/churn-eval@sha256:e152549725cff9fdf88e1a88d6b0520b876997ac110481f7d7a47a076a348f22"}
     no_schema = built(MINIMAL.replace("  serving:\n", "  features: {pipelineVersion: fp-1}\n  serving:\n")).pins
     assert no_schema["features"] == {"pipelineVersion": "fp-1"}  # an unset digest is absent, not null
     full = build(FULL.encode(), "f.yaml", None, Context()).pins

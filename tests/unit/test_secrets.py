@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 
-from mlspec import check, loader
+from mlspec import loader, scan
 from mlspec.cli import main
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -25,7 +25,7 @@ def _doc(data: dict[str, Any]) -> loader.Document:
 
 
 def problems(data: dict[str, Any]) -> list[str]:
-    return [d.message for d in check.text_problems(_doc(data))]
+    return [d.message for d in scan.text_problems(_doc(data))]
 
 
 # (id, hyperparameters, what the message says it looks like)
@@ -61,6 +61,18 @@ CAUGHT = [
      "a secret value (`AWS_SECRET_ACCESS_KEY` names a credential)"),
     ("named-key-camel-case", {"apiToken": "Xk9pQ2vLm7RtZ4wB8c1d"}, "a secret value (`apiToken` names a credential)"),
     ("credential-in-a-key", {"https://bob:pw12345@h.example.com": 1}, "a URL with an embedded password"),
+    # a short, guessable value under a password's name is a password all the same
+    ("password-env-short", {"env": [{"name": "DB_PASSWORD", "value": "hunter2"}]},
+     "a secret value (`DB_PASSWORD` names a credential)"),
+    ("password-key-short", {"password": "changeme"}, "a secret value (`password` names a credential)"),
+    ("password-one-word", {"PGPASSWORD": "s3cr3t"}, "a secret value (`PGPASSWORD` names a credential)"),
+    ("secret-camel-case", {"clientSecret": "abc123"}, "a secret value (`clientSecret` names a credential)"),
+    ("pass-suffix", {"db_pass": "letmein"}, "a secret value (`db_pass` names a credential)"),
+    ("aws-secret-neutral-name", {"k": AWS_SECRET}, "an AWS secret access key"),
+    ("pass-option", {"args": ["--db-pass=hunter2"]}, "a credential passed as a command-line argument"),
+    ("password-option-space", {"command": "serve --db-password hunter2"},
+     "a credential passed as a command-line argument"),
+    ("pass-option-then-value", {"args": ["--db-pass", "hunter2"]}, "a credential (the value of `--db-pass`)"),
 ]
 
 NEAR_MISSES = [
@@ -89,6 +101,22 @@ NEAR_MISSES = [
     ("words-under-secret-names", {"tokenizer": "meta-llama/Llama-2-7b-hf", "max_tokens": "512",
                                   "secretKeyRef": {"name": "aws", "key": "AWS_SECRET_ACCESS_KEY"},
                                   "key": "Model2Version3Alpha"}),
+    # references to a credential, not credentials: `valueFrom`, `$(VAR)`, files, empty, a Secret's name
+    ("password-references", {"env": [{"name": "DB_PASSWORD", "value": "$(DB_PASSWORD_FROM_SECRET)"},
+                                     {"name": "DB_PASSWORD", "valueFrom": {"secretKeyRef": {"name": "db", "key": "pw"}}},
+                                     {"name": "PGPASSWORD", "value": ""},
+                                     {"name": "DB_PASSWORD", "value": "/var/run/secrets/db/password"}],
+                             "password": "${DB_PASSWORD}", "secret": "./secrets/token", "clientSecret": "~/.secret",
+                             "db_password": "arn:aws:secretsmanager:eu-west-1:123456789012:secret:db",
+                             "secretName": "db-creds", "envFromSecret": "s3-creds", "password_file": "/etc/pw",
+                             "passwordLength": "12", "secretKeyRef": {"name": "aws", "key": "DB_PASSWORD"}}),
+    ("option-references", {"args": ["--db-pass=$(DB_PASS)", "--db-password", "/run/secrets/pw",
+                                    "--password=/run/secrets/pw", "--db-pass", "$(DB_PASS)"],
+                           "command": "serve --db-password $(DB_PASSWORD) --max-tokens 512 --password-file /etc/pw",
+                           "other": "--bypass=cache --pass 3"}),
+    ("forty-character-look-alikes", {"commit": COMMIT, "path": "Models/Fraud/Detector/V2/Checkpoints/Bst",
+                                     "digest": f"sha256:{HEX64}", "shorter": AWS_SECRET[:39],
+                                     "longer": AWS_SECRET + "A"}),
 ]
 
 
@@ -106,7 +134,7 @@ def test_near_misses_are_not_flagged(data):
 
 def test_every_pattern_has_a_case_that_it_is_the_first_to_catch():
     def first(text: str) -> int | None:
-        return next((i for i, (pattern, _, _) in enumerate(check._SECRETS) if pattern.search(text)), None)
+        return next((i for i, (pattern, _, _) in enumerate(scan._SECRETS) if pattern.search(text)), None)
 
     def strings(node: Any) -> list[str]:
         if isinstance(node, dict):
@@ -116,12 +144,12 @@ def test_every_pattern_has_a_case_that_it_is_the_first_to_catch():
         return [node] if isinstance(node, str) else []
 
     caught = {first(s) for _, data, _ in CAUGHT for s in strings(data)} - {None}
-    assert caught == set(range(len(check._SECRETS)))
+    assert caught == set(range(len(scan._SECRETS)))
 
 
 def test_a_key_holding_a_credential_is_pointed_at_and_not_repeated():
     doc = _doc({"https://bob:pw12345@h.example.com": 1})
-    [problem] = check.text_problems(doc)
+    [problem] = scan.text_problems(doc)
     assert (problem.line, problem.col) == (18, 23)
     assert "pw12345" not in problem.message
     assert problem.message.startswith("a key in `spec.training.hyperparameters` looks like a URL")

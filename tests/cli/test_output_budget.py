@@ -1,0 +1,45 @@
+"""What one spec may emit is bounded, not only what it may hold: annotations are copied
+into every object of every environment, so a 750 KB spec of annotations in 20
+environments emitted 227 MB (280 MiB of memory in the plugin's sidecar). The build stops
+at `loader.MAX_OUTPUT_CHARS`, counted as each environment is rendered."""
+
+from __future__ import annotations
+
+from mlspec import core, loader
+from test_paths import MINIMAL, run, snapshot
+
+ANNOTATIONS = "".join(f"    acme.example/a{i}: {chr(97 + i) * 250_000}\n" for i in range(3))
+
+
+def amplifying(environments: int) -> str:
+    return (MINIMAL.replace("metadata:\n", "metadata:\n  annotations:\n" + ANNOTATIONS, 1)
+            + "  environments:\n" + "".join(f"    e{i}: {{}}\n" for i in range(environments)))
+
+
+def test_annotations_copied_into_every_environment_are_refused_at_the_annotations(tmp_path):
+    spec = tmp_path / "amp.mlspec.yaml"
+    spec.write_text(amplifying(20))
+    assert len(spec.read_bytes()) < loader.SPEC.bytes  # within every input budget
+    before = snapshot(tmp_path)
+    for args in (["build", spec, "-o", tmp_path / "deploy"], ["build", spec, "--stdout"],
+                 ["validate", spec]):
+        result = run(*args)
+        assert result.exit_code == 1, result.output
+        line = MINIMAL.splitlines().index("metadata:") + 2
+        assert f"{spec}:{line}:3: error: the manifests of this spec would hold over {loader.MAX_OUTPUT_CHARS} " \
+               "characters" in result.stderr, result.stderr
+        assert "Traceback" not in result.output and result.stdout == "" and snapshot(tmp_path) == before
+
+
+def test_one_environment_of_the_same_spec_fits_and_is_built(tmp_path):
+    spec = tmp_path / "amp.mlspec.yaml"
+    spec.write_text(amplifying(1))
+    result = run("build", spec, "-o", tmp_path / "deploy")
+    assert result.exit_code == 0, result.output
+
+
+def test_text_size_counts_shared_text_as_often_as_it_is_emitted():
+    value = "x" * 1000
+    objects = {"a.yaml": {"metadata": {"annotations": {"k": value}}}, "b.yaml": {"metadata": {"annotations": {"k": value}}}}
+    assert core._text_size(objects) == 2 * (1000 + len("k") + len("annotations") + len("metadata")) + len("a.yaml") * 2
+    assert core._text_size([1, True, None]) == 24
