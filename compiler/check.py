@@ -15,11 +15,11 @@ from typing import Any, Iterator
 import pydantic
 from pydantic import BaseModel
 
+from mlspec import autoscaling, delivery, placement, strategy, surge, traffic
 from mlspec.errors import Diagnostic, SpecError
+from mlspec.fields import quantity_value
 from mlspec.loader import Document, Path, diagnostic
 from mlspec.loader import dotted as _dotted
-from mlspec import delivery, surge, traffic
-from mlspec.fields import quantity_value
 from mlspec.model import EnvVar, ModelDeployment
 from mlspec.scan import text_problems
 
@@ -239,8 +239,8 @@ def semantic_problems(doc: ModelDeployment) -> Iterator[tuple[Path, str]]:
     last_weight = 0
     for i, step in enumerate(steps):
         at = ("spec", "rollout", "steps", i)
-        if (step.set_weight is None) == (step.pause is None):
-            yield (at, "a canary step has exactly one of `setWeight` or `pause`")
+        if sum(v is not None for v in (step.set_weight, step.pause, step.mirror, step.header_route)) != 1:
+            yield (at, "a canary step has exactly one of `setWeight`, `pause`, `mirror` or `headerRoute`")
         elif step.set_weight is not None:
             if step.set_weight < last_weight:
                 yield (at + ("setWeight",), f"canary weight {step.set_weight} is lower than the previous step's "
@@ -271,6 +271,9 @@ def semantic_problems(doc: ModelDeployment) -> Iterator[tuple[Path, str]]:
     yield from traffic.problems(spec)
     yield from surge.problems(spec, traffic.chosen_router(spec) is not None)
     yield from surge.budget_problems(spec)
+    yield from autoscaling.problems(spec)
+    yield from placement.problems(spec)
+    yield from strategy.route_problems(spec)
 
     prev = spec.rollback.previous if spec.rollback else None
     if prev is not None and prev.version == spec.model.version:

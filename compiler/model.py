@@ -17,6 +17,7 @@ from mlspec.fields import (
 )
 from mlspec.loader import MAX_ENVIRONMENTS
 from mlspec.model_rollout import RolloutSection
+from mlspec.model_scaling import Affinity, Autoscaling, TopologySpread
 
 # --- metadata --------------------------------------------------------------
 
@@ -212,6 +213,14 @@ class Serving(Strict):
     disruption_budget: DisruptionBudget | Literal[False] | None = Field(
         default=None, description="PodDisruptionBudget of the serving pods: `{maxUnavailable}` or `{minAvailable}`, "
         "or `false` for none. Default: `maxUnavailable: 1` with 2 or more replicas (none with fewer).")
+    autoscaling: Autoscaling | None = Field(
+        default=None, description="A HorizontalPodAutoscaler (autoscaling/v2) scaling the Rollout between "
+        "`minReplicas` and `maxReplicas`; the Rollout then has no `replicas` of its own (leave `replicas` out).")
+    topology_spread: list[TopologySpread] | None = Field(
+        default=None, min_length=1, max_length=2, description="Spread the serving pods over zones and/or nodes "
+        "(`topologySpreadConstraints` on the model's own pods), e.g. `[{by: zone}]`.")
+    affinity: Affinity | None = Field(default=None, description="Kubernetes `affinity` of the serving pods, "
+                                      "passed through (checked field by field).")
 
 
 # --- evaluation ------------------------------------------------------------

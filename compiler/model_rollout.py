@@ -15,13 +15,51 @@ from mlspec.fields import DNS_LABEL_RE, DnsLabel, Duration, IntOrPercent, Strict
 # --- rollout -----------------------------------------------------------------
 
 
+class StringMatch(Strict):
+    model_config = ConfigDict(json_schema_extra={"oneOf": [{"required": [k]} for k in ("exact", "prefix", "regex")]})
+
+    exact: str | None = Field(default=None, min_length=1, description="The value exactly.")
+    prefix: str | None = Field(default=None, min_length=1, description="A value starting with this.")
+    regex: str | None = Field(default=None, min_length=1, description="A value matching this RE2 expression.")
+
+
+class RouteMatch(Strict):
+    method: StringMatch | None = Field(default=None, description="HTTP method, e.g. `{exact: POST}`.")
+    path: StringMatch | None = Field(default=None, description="URL path, e.g. `{prefix: /v2/models}`.")
+    headers: dict[str, StringMatch] | None = Field(default=None, description="Request headers by name.")
+
+
+class Mirror(Strict):
+    percentage: int = Field(ge=1, le=100, description="Percent of the matching requests copied to the canary "
+                            "(whose answers are dropped); also the canary's share of `replicas`.")
+    match: list[RouteMatch] | None = Field(default=None, min_length=1, description="Which requests (any entry; "
+                                           "all of an entry's conditions). Default: every request.")
+
+
+class HeaderMatch(Strict):
+    header_name: str = Field(min_length=1, description="Request header name.", examples=["x-canary"])
+    header_value: StringMatch = Field(description="Its value: `{exact}`, `{prefix}` or `{regex}`.")
+
+
+class HeaderRoute(Strict):
+    match: list[HeaderMatch] = Field(default_factory=list, description="Requests with any of these headers go to "
+                                     "the canary (all of them, not a weight).")
+
+
 class Step(Strict):
-    model_config = ConfigDict(json_schema_extra={"oneOf": [{"required": ["setWeight"]}, {"required": ["pause"]}]})
+    model_config = ConfigDict(json_schema_extra={"oneOf": [{"required": [k]} for k in
+                                                           ("setWeight", "pause", "mirror", "headerRoute")]})
 
     set_weight: int | None = Field(default=None, ge=0, le=100, description="Send this percentage of traffic to the canary.")
     pause: Duration | Literal["manual"] | None = Field(
         default=None, description="Wait this long (e.g. `10m`), or `manual` to wait for `kubectl argo rollouts promote`."
     )
+    mirror: Mirror | None = Field(
+        default=None, description="Istio only: copy live requests to the canary (shadow traffic: users get the "
+        "stable answers) until the next `setWeight`; the online analysis judges the canary meanwhile.")
+    header_route: HeaderRoute | None = Field(
+        default=None, description="Istio only: send requests with matching headers to the canary until the next "
+        "`setWeight` (one canary pod).")
 
 
 class Prometheus(Strict):

@@ -87,6 +87,12 @@ class Policy(fields.Strict):
         default=None, description="Once a previous release exists (`spec.rollback`), a `maxDrop` threshold is required.")
     require_traffic_routing: bool | None = Field(
         default=None, description="Exact traffic weights: a `rollout.trafficRouting` router, or the blue-green strategy.")
+    max_peak_pods: int | None = Field(
+        default=None, ge=1, description="The most pods a rollout may run at once (its capacity note's peak, counted "
+        "at `maxReplicas` with autoscaling).")
+    max_peak_extended_resources: dict[str, fields.Quantity] | None = Field(
+        default=None, description="The most of each extended resource a rollout may request at its peak, e.g. "
+        "`{nvidia.com/gpu: 8}`.")
 
 
 class PlatformEnvironment(fields.Strict):

@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any, Iterator
 
 from mlspec.errors import Diagnostic
+from mlspec.fields import quantity_value
 from mlspec.loader import Document, Path, diagnostic
 from mlspec.model import ModelDeployment
 
@@ -16,11 +17,12 @@ from mlspec.platform import value_at
 
 if TYPE_CHECKING:
     from mlspec.platform import Platform
+    from mlspec.surge import Plan
 
 OCI = "oci://"
 # The rules in the order they are checked; the YAML spelling is the rule's name.
 RULES = ("allowedRegistries", "requireOwner", "requireDataDigest", "minReplicas", "maxFirstStepWeight",
-         "requireRelativeThreshold", "requireTrafficRouting")
+         "requireRelativeThreshold", "requireTrafficRouting", "maxPeakPods", "maxPeakExtendedResources")
 # The canary steps mlspec uses when a spec gives none (strategy.DEFAULT_STEPS): the first weight.
 DEFAULT_FIRST_WEIGHT = 10
 
@@ -40,15 +42,17 @@ def rules(platform: Platform, env: str) -> dict[str, tuple[Any, int]]:
 
 
 def problems(platform: Platform | None, doc: Document, spec: ModelDeployment, env: str,
-             declared: bool = True) -> list[Diagnostic]:
+             declared: bool = True, plan: Plan | None = None) -> list[Diagnostic]:
     """Every policy violation of one resolved environment (`doc` is its merged document;
-    `declared`: the spec declares its environments, so messages name this one)."""
+    `declared`: the spec declares its environments, so messages name this one; `plan`:
+    its rollout's peak, for the peak caps)."""
     if platform is None:
         return []
     active = rules(platform, env)
     out = []
     for rule, (value, line) in active.items():
-        for path, message in _CHECKS[rule](spec, value):
+        found = _PEAK_CHECKS[rule](plan, value) if rule in _PEAK_CHECKS else _CHECKS[rule](spec, value)
+        for path, message in found:
             where = f"in environment `{env}`: " if declared else ""
             # A missing field points at the `metadata` key; a value at the value itself.
             out.append(diagnostic(doc, path, f"{where}{message} (policy {rule}, {platform.source}:{line})",
@@ -95,7 +99,11 @@ def _data_digest(spec: ModelDeployment, required: Any) -> Iterator[tuple[Path, s
 
 
 def _min_replicas(spec: ModelDeployment, least: Any) -> Iterator[tuple[Path, str]]:
-    if least is not None and spec.spec.serving.replicas < least:
+    scaling = spec.spec.serving.autoscaling
+    if least is not None and scaling is not None and scaling.min_replicas < least:  # the autoscaler's floor
+        yield (("spec", "serving", "autoscaling", "minReplicas"),
+               f"`spec.serving.autoscaling.minReplicas` is {scaling.min_replicas}; at least {least} required")
+    elif least is not None and scaling is None and spec.spec.serving.replicas < least:
         yield ("spec", "serving", "replicas"), f"`spec.serving.replicas` is {spec.spec.serving.replicas}; at least {least} required"
 
 
@@ -134,3 +142,22 @@ _CHECKS = {
     "requireTrafficRouting": _routing,
 }
 
+
+
+def _peak_pods(plan: Plan | None, most: Any) -> Iterator[tuple[Path, str]]:
+    if plan is not None and most is not None and plan.peak.pods > most:
+        # where the capacity note points (the surge setting, GPUs, maxReplicas), else the count
+        yield plan.at if plan.noted else ("spec", "serving", "replicas"), f"the rollout runs up to {plan.peak.pods} pod(s) at once ({plan.peak.why}); at most {most} allowed"
+
+
+def _peak_resources(plan: Plan | None, most: Any) -> Iterator[tuple[Path, str]]:
+    if plan is None or not isinstance(most, dict):
+        return
+    for name, cap in sorted(most.items()):
+        total = plan.peak.totals.get(name)
+        if total is not None and quantity_value(total) > quantity_value(str(cap)):
+            yield plan.at, (f"the rollout requests {total} {name} at its peak ({plan.peak.pods} pod(s): "
+                            f"{plan.peak.why}); at most {cap} allowed")
+
+
+_PEAK_CHECKS = {"maxPeakPods": _peak_pods, "maxPeakExtendedResources": _peak_resources}

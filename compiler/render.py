@@ -63,6 +63,8 @@ def objects_of(release: Release) -> list[tuple[str, str, dict[str, Any]]]:
         out.append(("router.yaml.j2", filename, {"api_version": api_version, "kind": kind, "body": body}))
     if release.disruption_budget is not None:
         out.append(("poddisruptionbudget.yaml.j2", "poddisruptionbudget.yaml", {}))
+    if release.autoscaler is not None:
+        out.append(("horizontalpodautoscaler.yaml.j2", "horizontalpodautoscaler.yaml", {}))
     out.append(("analysistemplate-offline.yaml.j2", "analysistemplate-offline-eval.yaml", {}))
     if release.online_metrics:
         out.append(("analysistemplate-online.yaml.j2", "analysistemplate-online.yaml", {}))

@@ -12,7 +12,7 @@ import json
 from dataclasses import dataclass, field, replace
 from typing import Any, Mapping
 
-from mlspec import check, delivery, overlay, platform, policy, strategy, surge, traffic
+from mlspec import autoscaling, check, delivery, overlay, placement, platform, policy, strategy, surge, traffic
 from mlspec.errors import Diagnostic, SpecError
 from mlspec.loader import MAX_BUILD_CHARS, Document, diagnostic
 from mlspec.model import ModelDeployment, Spec
@@ -106,6 +106,7 @@ class Release:
     warnings: list[Diagnostic] = field(default_factory=list)
     plan: surge.Plan | None = None  # surge settings and peak capacity (DESIGN.md "Rollout capacity")
     disruption_budget: dict[str, Any] | None = None  # the PodDisruptionBudget's bound, or none
+    autoscaler: dict[str, Any] | None = None  # the HorizontalPodAutoscaler's spec (the Rollout then has no replicas)
 
 
 def resolve(doc: Document, env: str | None = None, context: Context = NO_CONTEXT) -> tuple[ModelDeployment, list[Release]]:
@@ -145,7 +146,7 @@ def resolve(doc: Document, env: str | None = None, context: Context = NO_CONTEXT
             problems.extend(replace(d, message=f"in environment `{name}`: {d.message}") for d in exc.diagnostics)
             continue
         release = _release(spec, name, context)
-        problems.extend(policy.problems(context.platform, merged, spec, name, bool(declared)))
+        problems.extend(policy.problems(context.platform, merged, spec, name, bool(declared), release.plan))
         where = f"in environment `{name}`: " if declared else ""
         assert release.plan is not None
         shown = release.plan.settings
@@ -216,12 +217,14 @@ def _release(doc: ModelDeployment, env: str, context: Context) -> Release:
                                   "--timeout", str(evaluation["wait_deadline"])]
     steps = strategy.steps(spec, names)
     serving = _serving(doc)
+    selector = {"app.kubernetes.io/name": name, "app.kubernetes.io/component": "server"}
+    serving.update(topology_spread=placement.topology_spread(spec, selector), affinity=placement.affinity(spec))
     capacity_plan = surge.plan(spec, serving["resources"], strategy.DEFAULT_STEPS)
     blue_green = spec.rollout.strategy == "blueGreen"
     services = [names.active, names.preview] if blue_green else [names.stable, names.canary]
     return Release(
         env=env, spec=doc, name=name, namespace=doc.metadata.namespace, digest=digest, names=names,
-        labels=labels, selector={"app.kubernetes.io/name": name, "app.kubernetes.io/component": "server"},
+        labels=labels, selector=selector,
         pod_security=pod_security, annotations=annotations, pod_annotations=pod_annotations,
         serving=serving, evaluation=evaluation,
         online_metrics=strategy.online_metrics(spec), prometheus=spec.rollout.analysis.prometheus.address if spec.rollout.analysis else None,
@@ -232,6 +235,7 @@ def _release(doc: ModelDeployment, env: str, context: Context) -> Release:
         router=traffic.router_object(spec, names.stable, names.canary, serving["port"]),
         plan=capacity_plan,
         disruption_budget=surge.disruption_budget(spec),
+        autoscaler=autoscaling.horizontal_pod_autoscaler(spec, names.rollout),
     )
 
 

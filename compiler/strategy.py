@@ -4,10 +4,10 @@ background analysis, the router, or blue-green; and the online metrics' conditio
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Iterator
 
 from mlspec import traffic
-from mlspec.loader import copy_data
+from mlspec.loader import Path, copy_data
 from mlspec.model import ModelDeployment, Spec
 
 if TYPE_CHECKING:
@@ -37,6 +37,8 @@ def strategy(doc: ModelDeployment, names: Names, steps: list[dict[str, Any]]) ->
         return {"blueGreen": blue_green}
     canary: dict[str, Any] = {"stableService": names.stable, "canaryService": names.canary}
     routing = traffic.rollout_routing(spec, names.rollout, doc.metadata.namespace)
+    if routing is not None and managed_routes(spec):
+        routing = {"managedRoutes": [{"name": route} for route in managed_routes(spec)], **routing}
     if routing is not None:
         canary["trafficRouting"] = routing
     background = _background(spec, names, steps)
@@ -51,9 +53,26 @@ def steps(spec: Spec, names: Names) -> list[dict[str, Any]]:
         steps = copy_data(DEFAULT_STEPS)
     else:
         steps = []
+        opened: list[str] = []  # managed routes set and not yet removed
         for step in spec.rollout.steps:
             if step.set_weight is not None:
+                steps += _close(opened)
                 steps.append({"setWeight": step.set_weight})
+            elif step.mirror is not None:
+                # Canary pods for the copied share; Argo removes a mirror route given no
+                # match, so "every request" is spelt out.
+                steps.append({"setCanaryScale": {"weight": step.mirror.percentage}})
+                match = ([m.model_dump(by_alias=True, exclude_none=True) for m in step.mirror.match]
+                         if step.mirror.match else [{"path": {"prefix": "/"}}])
+                steps.append({"setMirrorRoute": {"name": MIRROR_ROUTE, "percentage": step.mirror.percentage,
+                                                 "match": match}})
+                opened += [MIRROR_ROUTE] if MIRROR_ROUTE not in opened else []
+            elif step.header_route is not None:
+                if not opened:  # a mirror step's canary pods serve the header route too
+                    steps.append({"setCanaryScale": {"replicas": 1}})
+                steps.append({"setHeaderRoute": {"name": HEADER_ROUTE, "match": [
+                    m.model_dump(by_alias=True, exclude_none=True) for m in step.header_route.match]}})
+                opened += [HEADER_ROUTE] if HEADER_ROUTE not in opened else []
             elif step.pause == "manual":
                 steps.append({"pause": {}})
             else:
@@ -63,10 +82,64 @@ def steps(spec: Spec, names: Names) -> list[dict[str, Any]]:
     return [gate] + steps
 
 
+MIRROR_ROUTE, HEADER_ROUTE = "mirror", "header"
+ROUTE_STEPS = {MIRROR_ROUTE: "setMirrorRoute", HEADER_ROUTE: "setHeaderRoute"}
+
+
+def _close(opened: list[str]) -> list[dict[str, Any]]:
+    """Steps removing the managed routes (a route step with its name and no match) and
+    the fixed canary scale, before a weighted step: weights then decide again."""
+    if not opened:
+        return []
+    out: list[dict[str, Any]] = [{ROUTE_STEPS[route]: {"name": route}} for route in opened]
+    opened.clear()
+    return out + [{"setCanaryScale": {"matchTrafficWeight": True}}]
+
+
+def managed_routes(spec: Spec) -> list[str]:
+    """The routes the steps set, in precedence order (header routes before the mirror)."""
+    given = spec.rollout.steps or []
+    return [route for route, used in ((HEADER_ROUTE, any(s.header_route is not None for s in given)),
+                                      (MIRROR_ROUTE, any(s.mirror is not None for s in given))) if used]
+
+
+def route_problems(spec: Spec) -> Iterator[tuple[Path, str]]:
+    router = traffic.chosen_router(spec)
+    for i, step in enumerate(spec.rollout.steps or []):
+        at: Path = ("spec", "rollout", "steps", i)
+        for key, value in (("mirror", step.mirror), ("headerRoute", step.header_route)):
+            if value is not None and router != "istio":
+                yield (at + (key,), f"a `{key}` step needs `spec.rollout.trafficRouting.istio`: Argo Rollouts sets "
+                       f"{'mirror' if key == 'mirror' else 'header'} routes through Istio's VirtualService"
+                       + (f"; this spec routes with {router}" if router else ", and this spec has no router"))
+        if step.header_route is not None and not step.header_route.match:
+            yield (at + ("headerRoute",), "a header route needs `match`: at least one `{headerName, headerValue}`")
+        for key, matches in (("mirror", step.mirror.match if step.mirror else None),
+                             ("headerRoute", step.header_route.match if step.header_route else None)):
+            for j, m in enumerate(matches or []):
+                for where, value in _string_matches(m):
+                    if sum(v is not None for v in (value.exact, value.prefix, value.regex)) != 1:
+                        yield (at + (key, "match", j) + where, "a match is exactly one of `exact`, `prefix`, `regex`")
+
+
+def _string_matches(m: Any) -> Iterator[tuple[Path, Any]]:
+    if hasattr(m, "header_value"):
+        yield ("headerValue",), m.header_value
+        return
+    for key in ("method", "path"):
+        if getattr(m, key) is not None:
+            yield (key,), getattr(m, key)
+    for name, value in (m.headers or {}).items():
+        yield ("headers", name), value
+
+
 def _background(spec: Spec, names: Names, steps: list[dict[str, Any]]) -> dict[str, Any] | None:
     if spec.rollout.analysis is None:
         return None
-    first_weight = next((i for i, s in enumerate(steps) if "setWeight" in s), len(steps) - 1)
+    # From the first step that sends the canary requests: a weight, or a mirror or header
+    # route (the shadow step is where a model is judged before users see its answers).
+    first_weight = next((i for i, s in enumerate(steps) if s.keys() & {"setWeight", *ROUTE_STEPS.values()}),
+                        len(steps) - 1)
     return {"templates": [{"templateName": names.online}], "startingStep": first_weight + 1,
             "args": _online_args(spec, names.canary)}
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from fractions import Fraction
 from typing import Any, Iterator
 
-from mlspec import capacity, traffic
+from mlspec import autoscaling, capacity, traffic
 from mlspec.loader import Path
 from mlspec.fields import quantity_value
 from mlspec.model import Spec
@@ -126,6 +126,11 @@ def _peak_pods(spec: Spec, s: Settings, replicas: int, weights: list[int], route
                 best, why = canary + stable, f"{canary} canary + {stable} stable pods at setWeight {w}"
         return best, why
     best, why, previous = replicas, f"{replicas} stable pods", 0
+    for label, weight, desired, scale in canary_scales(spec):  # mirror / header steps: pods without weight
+        canary, stable = capacity.traffic_routed(replicas, desired, s.dynamic_stable_scale, canary_scale=scale,
+                                                 actual_weights=(weight, capacity.MAX_WEIGHT - weight))
+        if canary + stable > best:
+            best, why = canary + stable, f"{canary} canary + {stable} stable pods at the {label} step"
     for w in [*weights, capacity.MAX_WEIGHT]:  # the last entry: promotion to full weight
         canary, stable = capacity.traffic_routed(replicas, w, s.dynamic_stable_scale,
                                                  actual_weights=(previous, capacity.MAX_WEIGHT - previous))
@@ -136,20 +141,41 @@ def _peak_pods(spec: Spec, s: Settings, replicas: int, weights: list[int], route
     return best, why
 
 
+def canary_scales(spec: Spec) -> list[tuple[str, int, int, int | None]]:
+    """(step, traffic weight then, desired weight, fixed canary pods) of every
+    `setCanaryScale` the steps compile to (`strategy.steps`), as Argo's
+    `GetCanaryReplicasOrWeight` reads it: a mirror's `{weight: percentage}` is a desired
+    weight (pods, not traffic), a header route's `{replicas: 1}` a count with weight 0."""
+    out: list[tuple[str, int, int, int | None]] = []
+    weight, scaled = 0, False
+    for i, step in enumerate(spec.rollout.steps or []):
+        if step.set_weight is not None:
+            weight, scaled = step.set_weight, False
+        elif step.mirror is not None:
+            out.append((f"mirror (steps[{i}])", weight, step.mirror.percentage, None))
+            scaled = True
+        elif step.header_route is not None and not scaled:  # as strategy.steps: one pod unless mirrored
+            out.append((f"headerRoute (steps[{i}])", weight, 0, 1))
+            scaled = True
+    return out
+
+
 def _times(quantity: str, pods: int) -> str:
     total = Fraction(quantity_value(quantity)) * pods
     return str(total.numerator) if total.denominator == 1 else f"{float(total):g}"
 
 
-def note(p: Peak, s: Settings, replicas: int) -> str:
+def note(p: Peak, s: Settings, replicas: int, fewest: int | None = None) -> str:
     """The capacity note: peak pods and extended resources, and any GPU default."""
-    text = f"capacity: the rollout runs up to {p.pods} pod(s) at once ({p.why}; {replicas} replica(s) at rest)"
+    rest = (f"{replicas} replica(s) at rest" if fewest is None else
+            f"counted at maxReplicas {replicas}, the worst case of the autoscaler's {fewest}..{replicas}")
+    text = f"capacity: the rollout runs up to {p.pods} pod(s) at once ({p.why}; {rest})"
     if p.totals:
         text += "; at that peak it requests " + ", ".join(
             f"{total} {name} ({p.per_pod[name]} per pod)" for name, total in sorted(p.totals.items()))
     if s.gpu_default is not None:
         text += f"; {s.gpu_default} (set it in `spec.rollout` to choose otherwise)"
-    if p.pods <= replicas == 1:  # no second pod to hand over to
+    if p.pods <= replicas == 1 and fewest is None:  # no second pod to hand over to
         text += "; with 1 replica and no surge, the model is unavailable while its pod is replaced"
     return text
 
@@ -166,25 +192,30 @@ class Plan:
     settings: Settings
     peak: Peak
     replicas: int
-    noted: bool  # serving asks for an extended resource, or the spec sets the surge
+    noted: bool  # serving asks for an extended resource, autoscales, or the spec sets the surge
     at: Path  # where the note points
+    fewest: int | None = None  # the autoscaler's minReplicas (`replicas` is then its maxReplicas)
 
     def note(self) -> str | None:
-        return note(self.peak, self.settings, self.replicas) if self.noted else None
+        return note(self.peak, self.settings, self.replicas, self.fewest) if self.noted else None
 
 
 def plan(spec: Spec, resources: dict[str, dict[str, str]], default_steps: list[dict[str, Any]]) -> Plan:
     """Settings and peak of a release, from its resolved serving resources."""
     routed = traffic.chosen_router(spec) is not None
     s = settings(spec, resources, routed)
-    replicas = spec.serving.replicas
+    # With an autoscaler, at its most: every peak below grows with the replica count.
+    fewest, replicas = autoscaling.replica_range(spec)
     weights = [w for _, w in traffic.weights(spec, default_steps)] if spec.rollout.strategy == "canary" else []
     rollout = spec.rollout
     given = [key for key, v in (("maxSurge", rollout.max_surge), ("maxUnavailable", rollout.max_unavailable),
                                 ("dynamicStableScale", rollout.dynamic_stable_scale)) if v is not None]
     at: Path = ("spec", "rollout", given[0]) if given else ("spec", "serving", "resources")
-    noted = bool(given or extended_resources(resources))
-    return Plan(s, peak(spec, s, replicas, weights, routed, resources), replicas, noted, at)
+    noted = bool(given or extended_resources(resources) or spec.serving.autoscaling or canary_scales(spec))
+    if not given and spec.serving.autoscaling is not None:
+        at = ("spec", "serving", "autoscaling", "maxReplicas")
+    return Plan(s, peak(spec, s, replicas, weights, routed, resources), replicas, noted, at,
+                fewest if spec.serving.autoscaling is not None else None)
 
 
 def with_fields(strategy: dict[str, Any], s: Settings) -> dict[str, Any]:
@@ -199,8 +230,8 @@ def disruption_budget(spec: Spec) -> dict[str, Any] | None:
     budget = spec.serving.disruption_budget
     if budget is False:
         return None
-    if budget is None:
-        return {"maxUnavailable": 1} if spec.serving.replicas >= 2 else None
+    if budget is None:  # with an autoscaler, its fewest pods count
+        return {"maxUnavailable": 1} if autoscaling.replica_range(spec)[0] >= 2 else None
     return budget.model_dump(by_alias=True, exclude_none=True)
 
 

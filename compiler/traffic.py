@@ -11,7 +11,7 @@ from __future__ import annotations
 from fractions import Fraction
 from typing import Any, Iterator
 
-from mlspec import capacity
+from mlspec import autoscaling, capacity
 from mlspec.loader import Path
 from mlspec.model import Spec
 
@@ -19,6 +19,7 @@ from mlspec.model import Spec
 ROUTERS = (("nginx", "nginx", "Ingress"), ("istio", "istio", "VirtualService"),
            ("gateway_api", "gatewayAPI", "HTTPRoute"))
 TOLERANCE = 5  # points of traffic share a pod-count approximation may miss by
+CLOSE_ENOUGH = 100 // TOLERANCE  # from this many replicas on, pod counts always meet a weight within TOLERANCE
 ROUTE_NAME = "primary"
 GATEWAY_PLUGIN = "argoproj-labs/gatewayAPI"
 
@@ -66,7 +67,8 @@ def weights(spec: Spec, default_steps: list[dict[str, Any]]) -> list[tuple[Path,
     if spec.rollout.steps is not None:
         return [(("spec", "rollout", "steps", i, "setWeight"), step.set_weight)
                 for i, step in enumerate(spec.rollout.steps) if step.set_weight is not None]
-    return [(("spec", "serving", "replicas"), s["setWeight"]) for s in default_steps if "setWeight" in s]
+    chose: Path = ("spec", "serving", "autoscaling" if spec.serving.autoscaling is not None else "replicas")
+    return [(chose, s["setWeight"]) for s in default_steps if "setWeight" in s]
 
 
 def exposure(spec: Spec, default_steps: list[dict[str, Any]], max_surge: int | str | None = None,
@@ -75,12 +77,24 @@ def exposure(spec: Spec, default_steps: list[dict[str, Any]], max_surge: int | s
     (exactly TOLERANCE off is still close enough), with the Rollout's resolved surge."""
     if spec.rollout.strategy != "canary" or spec.rollout.traffic_routing is not None:
         return
-    replicas = spec.serving.replicas
+    fewest, most = autoscaling.replica_range(spec)
+    # With an autoscaler, the worst replica count of its range (the first, on a tie). Past
+    # CLOSE_ENOUGH replicas no count can miss: Argo picks the closest option, and one of
+    # them is within 100/replicas points of the weight.
+    counts = range(fewest, max(fewest, min(most, CLOSE_ENOUGH)) + 1)
     for at, weight in weights(spec, default_steps):
-        canary, stable = pod_counts(replicas, weight, max_surge, max_unavailable)
-        share = Fraction(100 * canary, canary + stable) if canary + stable else Fraction(0)
+        worst: tuple[Fraction, int, int, int] | None = None
+        for replicas in counts:
+            canary, stable = pod_counts(replicas, weight, max_surge, max_unavailable)
+            share = Fraction(100 * canary, canary + stable) if canary + stable else Fraction(0)
+            if worst is None or abs(share - weight) > abs(worst[0] - weight):
+                worst = (share, replicas, canary, stable)
+        assert worst is not None
+        share, replicas, canary, stable = worst
         if abs(share - weight) > TOLERANCE:
-            yield (at, f"setWeight {weight} cannot be met with {replicas} replica(s) and no traffic router: "
+            scaled = (f" (the worst of the autoscaler's {fewest}..{most})" if spec.serving.autoscaling is not None
+                      else "")
+            yield (at, f"setWeight {weight} cannot be met with {replicas} replica(s){scaled} and no traffic router: "
                    f"Argo Rollouts approximates it by pod counts and runs {canary} canary + {stable} stable "
                    f"pod(s), so the canary gets {_percent(share)} of the traffic; add "
                    "`spec.rollout.trafficRouting` for exact weights, or more replicas")

@@ -84,13 +84,15 @@ def strict_targets(obj: dict[str, Any]) -> Iterator[tuple[str, dict[str, Any]]]:
     """Objects the Kubernetes strict schemas can check, derived from `obj`."""
     kind = obj["kind"]
     if obj["apiVersion"] in ("v1", "batch/v1", "apps/v1", "networking.k8s.io/v1", "rbac.authorization.k8s.io/v1",
-                             "policy/v1"):
+                             "policy/v1", "autoscaling/v2"):
         yield kind, obj
     elif kind == "Rollout":
         spec = obj["spec"]
         yield "Rollout pod template", {
             "apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": obj["metadata"]["name"]},
-            "spec": {"replicas": spec["replicas"], "selector": spec["selector"], "template": spec["template"]},
+            # no `replicas` when an autoscaler owns the count
+            "spec": {**({"replicas": spec["replicas"]} if "replicas" in spec else {}),
+                     "selector": spec["selector"], "template": spec["template"]},
         }
     elif kind == "AnalysisTemplate":
         for metric in obj["spec"]["metrics"]:

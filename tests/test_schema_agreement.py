@@ -39,6 +39,12 @@ CROSS_FIELD_RULES = (
     "is a canary setting",  # maxSurge / dynamicStableScale under blueGreen
     "`dynamicStableScale` needs `spec.rollout.trafficRouting`",
     "are both 0",  # maxSurge and maxUnavailable
+    "is above `maxReplicas`",  # autoscaling bounds
+    "`replicas` and `autoscaling` both set",
+    "a metric is exactly one of", "a target is `{type",  # oneOf the schema states, checked by the compiler too
+    "one constraint per topology",  # topologySpread: one entry per `by`
+    "step needs `spec.rollout.trafficRouting.istio`",  # mirror / headerRoute steps need Istio
+    "a header route needs `match`", "a match is exactly one of",
 )
 # An overlay may add a section the spec lacks; merged, that section must be complete.
 OVERLAY_RULE = ("in environment `", "missing required field")
@@ -130,6 +136,28 @@ def _repair(spec: dict) -> dict:
         rollout.pop("dynamicStableScale", None)
     if str(rollout.get("maxUnavailable", "")).rstrip("%") == "0":
         rollout["maxUnavailable"] = 1
+    # Route steps need Istio and a match; the mirror's own match is optional.
+    if "istio" not in rollout.get("trafficRouting", {}) or len(rollout.get("trafficRouting", {})) != 1:
+        rollout["steps"] = [st for st in rollout.get("steps") or [] if not {"mirror", "headerRoute"} & st.keys()]
+    for st in rollout.get("steps") or []:
+        if "headerRoute" in st and not st["headerRoute"].get("match"):
+            st["headerRoute"]["match"] = [{"headerName": "x-canary", "headerValue": {"exact": "1"}}]
+        for m in st.get("headerRoute", {}).get("match", []):
+            m["headerValue"] = {"exact": "1"}
+        for m in st.get("mirror", {}).get("match", []):
+            for key in ("method", "path"):
+                m.pop(key, None)
+            m.pop("headers", None)
+        if st.get("mirror", {}).get("match") is not None:
+            st["mirror"]["match"] = [{"path": {"prefix": "/"}}]
+    serving = s["serving"]
+    scaling = serving.get("autoscaling")
+    if scaling is not None:
+        serving.pop("replicas", None)
+        scaling["minReplicas"], scaling["maxReplicas"] = sorted((scaling["minReplicas"], scaling["maxReplicas"]))
+        scaling["metrics"] = [{"cpu": 70}]
+    if "topologySpread" in serving:
+        serving["topologySpread"] = list({t["by"]: t for t in serving["topologySpread"]}.values())
     for section in (s["serving"], evaluation):
         resources = section.get("resources", {})
         for name in resources.get("requests", {}).keys() & resources.get("limits", {}).keys():
@@ -137,7 +165,8 @@ def _repair(spec: dict) -> dict:
     # Overlays may only adjust the namespace and replicas here: anything else could
     # re-break the rules above once merged, which the first test already covers. Each
     # environment gets a namespace of its own (two in one namespace would emit the same objects).
-    s["environments"] = {name: {"namespace": f"n{i}", "serving": {"replicas": 1}}
+    overlay = {} if scaling is not None else {"serving": {"replicas": 1}}  # the autoscaler owns the count
+    s["environments"] = {name: {"namespace": f"n{i}", **overlay}
                          for i, name in enumerate(s.get("environments", {}))}
     return spec
 

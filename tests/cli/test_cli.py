@@ -49,7 +49,7 @@ def test_validate_reports_success():
     # fraud-detector prod (6 replicas at 10%) is not among them: Argo surges to 1 canary + 6 stable = 14.3%
     # llm-chat (a GPU model) takes maxSurge 0: staging's 1 replica at 50% is 1 canary + 0 stable = 100%,
     # and each of its environments has a capacity note
-    assert "ok: 4 spec(s), 9 environment(s) valid, 5 warning(s), 2 note(s)" in result.stderr
+    assert "ok: 4 spec(s), 9 environment(s) valid, 5 warning(s), 6 note(s)" in result.stderr
     assert "in environment `prod`: setWeight 10 " not in result.stderr
 
 

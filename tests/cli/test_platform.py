@@ -293,6 +293,17 @@ POLICY_CASES = {
     "requireTrafficRouting": ("    requireTrafficRouting: true", NO_OP, "models/churn.yaml:20:5",
                               "exact traffic weights are required",
                               _spec_edit("  rollout:\n", "  rollout:\n    trafficRouting: {nginx: {host: churn.acme.example}}\n")),
+    "maxPeakPods": ("    maxPeakPods: 6", _spec_edit("  evaluation:\n", "  serving: {replicas: 6}\n  evaluation:\n"),
+                    "models/churn.yaml:15:23", "the rollout runs up to 8 pod(s) at once (6 replicas + 2 surge while "
+                    "pods are replaced); at most 6 allowed",
+                    _spec_edit("  evaluation:\n", "  serving: {replicas: 4}\n  evaluation:\n")),
+    "maxPeakExtendedResources": ("    maxPeakExtendedResources: {nvidia.com/gpu: 8}",
+                                 _spec_edit("  evaluation:\n", "  serving: {replicas: 6, resources: {limits: "
+                                            "{nvidia.com/gpu: 2}}}\n  evaluation:\n"),
+                                 "models/churn.yaml:15:37", "the rollout requests 12 nvidia.com/gpu at its peak (6 "
+                                 "pod(s): no pod beyond the 6 replica(s): 1 replaced at a time); at most 8 allowed",
+                                 _spec_edit("  evaluation:\n", "  serving: {replicas: 4, resources: {limits: "
+                                            "{nvidia.com/gpu: 2}}}\n  evaluation:\n")),
 }
 
 
@@ -405,7 +416,8 @@ def test_schema_platform_is_generated_from_the_models():
     assert schema["properties"]["kind"]["const"] == "Platform"
     policy = schema["definitions"]["Policy"]["properties"]
     assert set(policy) == {"allowedRegistries", "requireOwner", "requireDataDigest", "minReplicas",
-                           "maxFirstStepWeight", "requireRelativeThreshold", "requireTrafficRouting"}
+                           "maxFirstStepWeight", "requireRelativeThreshold", "requireTrafficRouting",
+                           "maxPeakPods", "maxPeakExtendedResources"}
     serving = schema["definitions"]["PartialServing"]
     assert "required" not in serving and {"image", "replicas", "storageInitializer"} <= set(serving["properties"])
     # the partial copy follows the spec's model: a field added there is offered here

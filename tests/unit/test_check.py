@@ -200,7 +200,7 @@ def test_describe_and_dotted():
     assert check._dotted(("spec", "steps", 0, "setWeight")) == "spec.steps[0].setWeight"
     assert check._allowed_keys(("spec", "no-such-section")) == []
     assert "seed" in check._allowed_keys(("spec", "training"))
-    assert check._allowed_keys(("spec", "rollout", "steps", 0)) == ["setWeight", "pause"]
+    assert check._allowed_keys(("spec", "rollout", "steps", 0)) == ["setWeight", "pause", "mirror", "headerRoute"]
     assert check._allowed_keys(("spec", "training", "seed")) == []  # an integer has no keys
 
 
