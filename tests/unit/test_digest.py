@@ -261,3 +261,25 @@ def test_the_pvc_copy_refuses_what_the_digest_refuses(tmp_path, make, message):
     link.symlink_to(claim)
     proc = _copy(tmp_path, link, dest)
     assert proc.returncode == 1 and "symbolic links are refused" in proc.stderr
+
+
+def test_the_pvc_copy_is_readable_by_any_user_and_keeps_only_the_claims_execute_bits(tmp_path):
+    # the server runs as another user than the copy step: files 0644 plus the claim's own execute
+    # bits (0700 -> 0744), directories 0755, each under the process umask like any file the pod creates
+    import stat
+
+    umask = os.umask(0)
+    os.umask(umask)
+    claim = tmp_path / "claim"
+    (claim / "sub").mkdir(parents=True)
+    (claim / "sub" / "weights.bin").write_bytes(b"w")
+    (claim / "sub" / "weights.bin").chmod(0o600)
+    (claim / "run.sh").write_bytes(b"#!/bin/sh\n")
+    (claim / "run.sh").chmod(0o700)
+    dest = tmp_path / "emptydir"
+    dest.mkdir()
+    (dest / "stale-file").write_bytes(b"old")  # a re-run init container finds the last copy
+    assert _copy(tmp_path, claim, dest).returncode == 0
+    assert sorted(p.name for p in dest.iterdir()) == ["run.sh", "sub"]
+    modes = {rel: stat.S_IMODE((dest / rel).stat().st_mode) for rel in ("sub", "sub/weights.bin", "run.sh")}
+    assert modes == {"sub": 0o755 & ~umask, "sub/weights.bin": 0o644 & ~umask, "run.sh": 0o744 & ~umask}

@@ -169,6 +169,7 @@ def test_nesting_through_an_alias_counts_the_aliased_collections():
     ("a: 1\n---\nb: 2\n", "2:1: error: several YAML documents"),
     ("a: 1\na: 2\n", "2:1: error: duplicate key `a` (first defined at line 1)"),
     ("a:\n\tb: 1\n", "2:1: error: tab character"),
+    ("\ta: 1\n", "1:1: error: tab character"),  # on the first line, the parser's message does not say "tab"
     ("a: !!python/object:os.system x\n", "unsupported YAML tag"),
     ("a: [1, 2\n", "invalid YAML"),
     (b"a: \xff\n", "1:1: error: file is not valid UTF-8"),
