@@ -287,3 +287,19 @@ def test_metrics_that_are_not_utf8_are_refused_at_the_byte(tmp_path):
     with pytest.raises(GateInputError) as info:
         gate.load_metrics(str(metrics))
     assert str(info.value) == f"{metrics}:1:1: metrics are not UTF-8 (byte 9)"
+
+
+def test_a_metrics_file_swapped_for_a_link_after_the_check_is_still_not_followed(tmp_path, monkeypatch):
+    # the link check (lstat) and the open are two calls: a writer may swap the file for a link
+    # between them. Simulated here by an lstat that still sees the regular file it checked.
+    import os
+
+    real = tmp_path / "real.json"
+    real.write_text('{"auc": 0.99}')
+    link = tmp_path / "metrics.json"
+    link.symlink_to(real)
+    checked = os.lstat(real)
+    monkeypatch.setattr(gate.os, "lstat", lambda path: checked)
+    with pytest.raises(GateInputError) as info:
+        gate.load_metrics(str(link))
+    assert str(info.value).startswith(f"{link}:1:1: cannot read metrics: ")
