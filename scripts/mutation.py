@@ -41,7 +41,9 @@ MODULES: dict[str, list[str]] = {
     "digest": ["tests/unit/test_digest_paths.py", "tests/unit/test_digest.py"],
     "jobwait": ["tests/unit/test_jobwait_deadline.py", "tests/unit/test_jobwait.py"],
     "gate": ["tests/unit/test_gate.py", "tests/cli/test_cli.py"],
-    "releases": ["tests/unit/test_releases.py", "tests/test_release_workflow.py", "tests/cli/test_cli.py"],
+    # rollback across feature pipelines and of an entry naming another model: the integrity tests
+    "releases": ["tests/unit/test_releases.py", "tests/test_release_workflow.py", "tests/cli/test_cli.py",
+                 "tests/test_ledger_integrity.py"],
     # parse() and the entry seals: the shape and integrity tests; pins per environment (also in
     # ledgers an earlier mlspec wrote): the reconcile tests
     "ledger": ["tests/unit/test_ledger.py", "tests/unit/test_ledger_shape.py", "tests/test_ledger_integrity.py",
@@ -52,8 +54,9 @@ MODULES: dict[str, list[str]] = {
     "check": ["tests/unit/test_check.py", "tests/test_invalid_cases.py", "tests/test_traffic.py"],
     # the credential and text scan, split from check
     "scan": ["tests/unit/test_secrets.py", "tests/unit/test_check.py", "tests/test_invalid_cases.py"],
-    # Argo's pod arithmetic, split from traffic: its own tests and the traffic bounds built on it
-    "capacity": ["tests/unit/test_capacity.py", "tests/unit/test_traffic_bounds.py"],
+    # Argo's pod arithmetic, split from traffic: its own tests, the traffic bounds built on it, and
+    # the surge tests (the traffic-routed port, `traffic_routed`, is tested only there)
+    "capacity": ["tests/unit/test_capacity.py", "tests/unit/test_traffic_bounds.py", "tests/unit/test_surge.py"],
 }
 
 # cosmic-ray replaces each binary operator by every other one (11 mutants a site, nearly all

@@ -100,3 +100,24 @@ def test_exactly_the_tolerance_off_is_no_warning(tmp_path):
     [warning] = _warnings(tmp_path, 3, [19, 20])
     assert "setWeight 19 " in warning and "runs 1 canary + 3 stable pod(s)" in warning
     assert "gets 25% of the traffic" in warning
+
+
+def test_a_percentage_is_of_the_total_rounded_down_for_unavailability():
+    # intstr.GetScaledValueFromIntOrPercent: 20% of 10 is exactly 2 (and 50% of 10 exactly 5)
+    assert capacity.resolve_fenceposts("0%", "20%", 10) == (0, 2)
+    assert capacity.resolve_fenceposts("50%", "50%", 10) == (5, 5)
+
+
+def test_argo_defaults_fill_only_the_settings_a_rollout_leaves_unset():
+    # defaults.GetMaxSurgeOrDefault / GetMaxUnavailableOrDefault: 25% each when unset
+    assert capacity.fenceposts_or_default(None, None, 8) == (2, 2)
+    assert capacity.fenceposts_or_default(None, 3, 8) == (2, 3)
+    assert capacity.fenceposts_or_default(1, None, 8) == (1, 2)
+    assert capacity.fenceposts_or_default(1, 0, 8) == (1, 0)
+
+
+def test_a_traffic_routed_canary_is_not_aborted_unless_said():
+    # the capacity note passes the router's weights without `abort`: no abort's arithmetic then
+    routed = capacity.traffic_routed(10, 0, True, actual_weights=(60, 40))
+    assert routed == capacity.traffic_routed(10, 0, True, actual_weights=(60, 40), abort=False)
+    assert routed != capacity.traffic_routed(10, 0, True, actual_weights=(60, 40), abort=True)

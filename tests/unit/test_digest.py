@@ -261,3 +261,49 @@ def test_the_pvc_copy_refuses_what_the_digest_refuses(tmp_path, make, message):
     link.symlink_to(claim)
     proc = _copy(tmp_path, link, dest)
     assert proc.returncode == 1 and "symbolic links are refused" in proc.stderr
+
+
+def test_the_pvc_copy_is_readable_by_any_user_and_keeps_only_the_claims_execute_bits(tmp_path):
+    # the server runs as another user than the copy step: files 0644 plus the claim's own execute
+    # bits (0700 -> 0744), directories 0755, each under the process umask like any file the pod creates
+    import stat
+
+    umask = os.umask(0)
+    os.umask(umask)
+    claim = tmp_path / "claim"
+    (claim / "sub").mkdir(parents=True)
+    (claim / "sub" / "weights.bin").write_bytes(b"w")
+    (claim / "sub" / "weights.bin").chmod(0o600)
+    (claim / "run.sh").write_bytes(b"#!/bin/sh\n")
+    (claim / "run.sh").chmod(0o700)
+    dest = tmp_path / "emptydir"
+    dest.mkdir()
+    (claim / "tool").write_bytes(b"#!/bin/sh\n")
+    (claim / "tool").chmod(0o757)  # execute for all kept, write for others not
+    (dest / "stale-file").write_bytes(b"old")  # a re-run init container finds the last copy
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "keep").write_bytes(b"not the copy's")
+    (dest / "stale-link").symlink_to(outside)  # emptied as a link, never followed
+    assert _copy(tmp_path, claim, dest).returncode == 0
+    assert sorted(p.name for p in dest.iterdir()) == ["run.sh", "sub", "tool"]
+    assert (outside / "keep").read_bytes() == b"not the copy's"
+    modes = {rel: stat.S_IMODE((dest / rel).stat().st_mode) for rel in ("sub", "sub/weights.bin", "run.sh", "tool")}
+    assert modes == {"sub": 0o755 & ~umask, "sub/weights.bin": 0o644 & ~umask, "run.sh": 0o744 & ~umask,
+                     "tool": 0o755 & ~umask}
+
+
+def test_a_claim_file_swapped_for_a_link_after_the_listing_is_not_copied(tmp_path, monkeypatch):
+    # the listing refuses links, but the claim is shared: a file may become a link before it is
+    # opened. Simulated by a listing that still names the file it saw.
+    secret = tmp_path / "secret"
+    secret.write_bytes(b"not the artifact")
+    claim = tmp_path / "claim"
+    claim.mkdir()
+    (claim / "model.bin").symlink_to(secret)
+    dest = tmp_path / "emptydir"
+    dest.mkdir()
+    monkeypatch.setattr(digest, "regular_files", lambda root: [b"model.bin"])
+    with pytest.raises(OSError):
+        digest.copy(str(claim), str(dest))
+    assert not (dest / "model.bin").exists()

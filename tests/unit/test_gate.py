@@ -253,3 +253,53 @@ def test_the_in_cluster_gate_fails_closed_without_a_traceback(tmp_path):
                            "--metrics", str(metrics)], capture_output=True, text=True, timeout=60)
     assert proc.returncode == 1 and "a number of 5000 characters" in proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+def test_a_metrics_file_of_1_mib_is_read_whole_and_one_byte_more_is_refused(tmp_path):
+    # valid JSON padded with blanks: a reader that stopped at the limit would accept the longer one
+    at_limit = tmp_path / "at.json"
+    at_limit.write_bytes(b'{"auc": 0.9}'.ljust(1 << 20))
+    assert gate.load_metrics(str(at_limit)) == {"auc": 0.9}
+    over = tmp_path / "over.json"
+    over.write_bytes(b'{"auc": 0.9}'.ljust((1 << 20) + 1))
+    with pytest.raises(GateInputError) as info:
+        gate.load_metrics(str(over))
+    assert str(info.value) == f"{over}:1:1: metrics file is larger than 1048576 bytes"
+
+
+def test_a_metric_may_have_100_characters_and_its_type_is_kept(tmp_path):
+    metrics = tmp_path / "m.json"
+    metrics.write_text('{"n": 1' + "0" * 99 + ', "f": 0.' + "5" * 98 + ', "e": 1e3, "E": 2E1, "i": 7}')
+    data = gate.load_metrics(str(metrics))
+    assert data["n"] == 10 ** 99 and type(data["n"]) is int
+    assert data["f"] == float("0." + "5" * 98) and type(data["f"]) is float
+    assert (data["e"], data["E"], data["i"]) == (1000.0, 20.0, 7)
+    assert (type(data["e"]), type(data["E"]), type(data["i"])) == (float, float, int)
+    metrics.write_text('{"n": 1' + "0" * 100 + "}")
+    with pytest.raises(GateInputError) as info:
+        gate.load_metrics(str(metrics))
+    assert str(info.value) == f"{metrics}:1:1: a number of 101 characters; a metric may have at most 100"
+
+
+def test_metrics_that_are_not_utf8_are_refused_at_the_byte(tmp_path):
+    metrics = tmp_path / "m.json"
+    metrics.write_bytes(b'{"auc": "\xff"}')
+    with pytest.raises(GateInputError) as info:
+        gate.load_metrics(str(metrics))
+    assert str(info.value) == f"{metrics}:1:1: metrics are not UTF-8 (byte 9)"
+
+
+def test_a_metrics_file_swapped_for_a_link_after_the_check_is_still_not_followed(tmp_path, monkeypatch):
+    # the link check (lstat) and the open are two calls: a writer may swap the file for a link
+    # between them. Simulated here by an lstat that still sees the regular file it checked.
+    import os
+
+    real = tmp_path / "real.json"
+    real.write_text('{"auc": 0.99}')
+    link = tmp_path / "metrics.json"
+    link.symlink_to(real)
+    checked = os.lstat(real)
+    monkeypatch.setattr(gate.os, "lstat", lambda path: checked)
+    with pytest.raises(GateInputError) as info:
+        gate.load_metrics(str(link))
+    assert str(info.value).startswith(f"{link}:1:1: cannot read metrics: ")

@@ -67,6 +67,18 @@ def test_a_directory_in_place_of_the_ledger_file_is_refused_not_read_as_empty(tm
         str(tmp_path / "_ledger" / "churn.yaml"), 1, 1, "is a directory, not a file")
 
 
+def test_a_ledger_the_system_cannot_open_is_an_error_at_the_ledger_not_an_empty_one(tmp_path):
+    # `history NAME` / `rollback` take the name from the command line: a name the file system
+    # refuses (ENAMETOOLONG, an OSError that is not "absent") must not read as "nothing recorded"
+    (tmp_path / "_ledger").mkdir()
+    name = "x" * 300
+    with pytest.raises(LedgerError) as info:
+        ledger.load(tmp_path, name)
+    [diag] = info.value.diagnostics
+    assert (diag.source, diag.line, diag.col) == (str(tmp_path / "_ledger" / f"{name}.yaml"), 1, 1)
+    assert diag.message.startswith("cannot read the ledger: ") and len(diag.message) > len("cannot read the ledger: ")
+
+
 def test_record_dump_load_round_trip_and_load_all(tmp_path):
     first = ledger.record(Ledger("churn"), built())
     assert first.current == "1.0.0"

@@ -2,11 +2,14 @@ from __future__ import annotations
 
 import dataclasses
 import os
+from pathlib import Path
 
 import pytest
 
 from mlspec import loader
 from mlspec.errors import LedgerError, SpecError
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def _error(text: str | bytes, budget: loader.Budget = loader.SPEC) -> str:
@@ -166,6 +169,7 @@ def test_nesting_through_an_alias_counts_the_aliased_collections():
     ("a: 1\n---\nb: 2\n", "2:1: error: several YAML documents"),
     ("a: 1\na: 2\n", "2:1: error: duplicate key `a` (first defined at line 1)"),
     ("a:\n\tb: 1\n", "2:1: error: tab character"),
+    ("\ta: 1\n", "1:1: error: tab character"),  # on the first line, the parser's message does not say "tab"
     ("a: !!python/object:os.system x\n", "unsupported YAML tag"),
     ("a: [1, 2\n", "invalid YAML"),
     (b"a: \xff\n", "1:1: error: file is not valid UTF-8"),
@@ -284,3 +288,215 @@ def test_read_limited_collects_short_reads():
 
     assert loader.read_limited(Trickle(), 6) == b"abcdefg"
     assert loader.read_limited(Trickle(), 100) == b"abcdefghij"
+
+
+# --- every budget check: the node or character that crosses the limit is the one reported ---
+
+
+@pytest.mark.parametrize(("nodes", "at"), [
+    # root 1, key `a` 2, `[` 3, `1` 4, key `b` 5, `2` 6: a key, a value, a collection and an
+    # item each cross a limit of one less than their count, and are reported where they stand
+    (6, None), (5, "2:4"), (4, "2:1"), (3, "1:5"), (2, "1:4"), (1, "1:1"),
+])
+def test_the_node_budget_is_checked_at_keys_values_items_and_collections(nodes, at):
+    text = "a: [1]\nb: 2\n"
+    if at is None:
+        assert loader.load(text, "s.yaml", _budget(nodes=nodes)).data == {"a": [1], "b": 2}
+    else:
+        assert _error(text, _budget(nodes=nodes)) == \
+            f"s.yaml:{at}: error: document expands to more than {nodes} nodes (alias bomb?)"
+
+
+@pytest.mark.parametrize(("chars", "at"), [
+    # `ab` 2, `cde` 5, `f` 6, `gh` 8 characters so far
+    (8, None), (7, "2:4"), (6, "2:4"), (5, "2:1"), (4, "1:5"), (1, "1:1"),
+])
+def test_the_character_budget_is_checked_at_keys_and_values(chars, at):
+    text = "ab: cde\nf: gh\n"
+    if at is None:
+        assert loader.load(text, "s.yaml", _budget(expanded=chars)).data == {"ab": "cde", "f": "gh"}
+    else:
+        assert _error(text, _budget(expanded=chars)) == \
+            f"s.yaml:{at}: error: document expands to more than {chars} characters of text (alias bomb?)"
+
+
+def test_text_over_budget_is_named_as_text_even_when_the_nodes_are_exactly_at_theirs():
+    # `cde` is node 3 of 3 (at the limit, allowed) and character 5 of 4 (past it)
+    assert _error("ab: cde\n", _budget(nodes=3, expanded=4)) == \
+        "s.yaml:1:5: error: document expands to more than 4 characters of text (alias bomb?)"
+
+
+def test_an_alias_of_a_mapping_repeats_its_keys_nodes_and_characters():
+    text = "a: &x {k: vv}\nb: *x\n"  # root, a, {, k, vv, b, and the 3 nodes of *x: 9; a k vv b k vv: 8 characters
+    assert loader.load(text, "s.yaml", _budget(nodes=9, expanded=8)).data == {"a": {"k": "vv"}, "b": {"k": "vv"}}
+    assert "s.yaml:2:4: error: document expands to more than 8 nodes" in _error(text, _budget(nodes=8))
+    assert "s.yaml:2:4: error: document expands to more than 7 characters" in _error(text, _budget(expanded=7))
+
+
+def test_an_anchored_key_can_be_aliased_as_a_value_and_counts_as_one_scalar():
+    text = "&k ab: 1\nc: *k\n"  # root, ab, 1, c, *k: 5 nodes; ab 1 c ab: 6 characters
+    assert loader.load(text, "s.yaml", _budget(nodes=5, expanded=6)).data == {"ab": 1, "c": "ab"}
+    assert "s.yaml:2:4: error: document expands to more than 4 nodes" in _error(text, _budget(nodes=4))
+    assert "s.yaml:2:4: error: document expands to more than 5 characters" in _error(text, _budget(expanded=5))
+    # a scalar adds no nesting: `[*k]` is as deep as `[x]`
+    assert loader.load("&k ab: 1\nc: [*k]\n", "s.yaml", _budget(depth=2)).data == {"ab": 1, "c": ["ab"]}
+
+
+def test_an_alias_of_an_empty_collection_is_one_level_deep():
+    text = "a: &x []\nb: [*x]\n"  # root, `[`, and the aliased `[]`: 3 levels
+    assert loader.load(text, "s.yaml", _budget(depth=3)).data == {"a": [], "b": [[]]}
+    assert "s.yaml:2:5: error: nesting deeper than 2 levels (through `*x`)" in _error(text, _budget(depth=2))
+
+
+def test_a_key_at_the_scalar_limit_is_still_text():
+    # a number-like key of exactly the scalar limit is a key as written, never a number to convert
+    assert loader.load("12345: 1\n", "s.yaml", _budget(scalar=5, number=4)).data == {"12345": 1}
+
+
+def test_keys_of_nested_mappings_are_text_too():
+    key = "1" * 200  # past the number limit: converted, it would be refused
+    assert loader.load(f"m:\n  {key}: 1\n", "s.yaml").data == {"m": {key: 1}}
+
+
+def test_a_nested_key_that_is_a_collection_or_an_alias_is_refused_where_it_stands():
+    assert _error("m:\n  ? [" + "1" * 200 + "]\n  : 1\n") == "s.yaml:2:5: error: mapping keys must be plain scalars"
+    assert _error("m:\n  a: &x 1\n  *x : 2\n") == "s.yaml:3:3: error: aliases cannot be used as mapping keys"
+
+
+def test_a_duplicate_key_names_the_line_of_the_first_one_in_nested_and_tagged_keys():
+    assert _error("m:\n  a: 1\n  a: 2\n") == "s.yaml:3:3: error: duplicate key `a` (first defined at line 2)"
+    assert _error("m:\n  !!str a: 1\n  !!str a: 2\n") == \
+        "s.yaml:3:3: error: duplicate key `a` (first defined at line 2)"
+
+
+def test_a_tagged_null_key_is_its_text():
+    assert loader.load("!!null ~: v\n", "s.yaml").data == {"~": "v"}
+
+
+def test_a_document_start_with_nothing_in_it_is_an_empty_file():
+    assert _error("---\n# nothing yet\n") == "s.yaml:1:1: error: empty file: expected a ModelDeployment spec"
+
+
+def test_a_parser_error_keeps_the_parsers_explanation_after_ours():
+    import yaml
+
+    text = "a: [1, 2\n"
+    with pytest.raises(yaml.MarkedYAMLError) as parsed:
+        list(yaml.parse(text, Loader=loader.YamlLoader))
+    problem, context = parsed.value.problem, parsed.value.context
+    assert problem and context  # both exist for this input: the message must carry both
+    assert _error(text).endswith(f": error: invalid YAML: {problem} {context}")
+
+
+def test_a_character_yaml_refuses_is_an_error_at_the_start_of_the_file():
+    # the reader's error has no line: mlspec reports 1:1 (never 0), with the reader's explanation
+    message = _error("a: \x01\n")
+    assert message.startswith("s.yaml:1:1: error: invalid YAML: ")
+    assert "#x0001" in message
+
+
+# --- the limits README.md ("Limits on input") promises, at their real values --------------
+
+
+def test_a_spec_scalar_may_have_256_kib_characters():
+    assert len(loader.load("a: " + "x" * 262_144 + "\n", "s.yaml").data["a"]) == 262_144
+    assert _error("a: " + "x" * 262_145 + "\n") == \
+        "s.yaml:1:4: error: a scalar of 262145 characters; one value in a spec may have at most 262144"
+
+
+def _ledger_text(size: int) -> str:
+    """A ledger-shaped YAML text of exactly `size` bytes, each scalar under the scalar limit."""
+    lines, left = [], size
+    while left > 250_010:
+        lines.append(f"k{len(lines):02}: " + "x" * 250_000 + "\n")  # 250,006 bytes
+        left -= len(lines[-1])
+    lines.append(f"k{len(lines):02}: " + "x" * (left - 6) + "\n")
+    return "".join(lines)
+
+
+def test_a_ledger_may_have_4_mib_and_as_many_characters_of_text():
+    text = _ledger_text(4 * 1024 * 1024)
+    assert len(text) == 4 * 1024 * 1024
+    assert len(loader.load(text, "l.yaml", loader.LEDGER).data) == 17
+    with pytest.raises(LedgerError) as info:
+        loader.load(text + "#", "l.yaml", loader.LEDGER)
+    assert str(info.value) == "l.yaml:1:1: error: file is over 4194304 bytes; a ledger may be at most 4194304 bytes"
+
+
+def test_a_ledger_keeps_positions_down_to_a_release_pins_field_and_no_deeper():
+    text = "releases:\n- pins:\n    data:\n      version: {a: {b: 1}}\n"
+    doc = loader.load(text, "l.yaml", loader.LEDGER)
+    deepest = ("releases", 0, "pins", "data", "version")
+    assert doc.marks[deepest] == (4, 16) and doc.key_marks[deepest] == (4, 7)
+    assert max(len(p) for p in doc.marks) == 5 and max(len(p) for p in doc.key_marks) == 5
+    # what is deeper is reported at the nearest position kept
+    assert doc.position(deepest + ("a", "b")) == (4, 7)
+
+
+def test_positions_are_kept_for_paths_as_long_as_the_budget_allows():
+    doc = loader.load("a:\n  b:\n    c: 1\n", "s.yaml", _budget(marks=2))
+    assert set(doc.marks) == {(), ("a",), ("a", "b")}
+    assert set(doc.key_marks) == {("a",), ("a", "b")}
+
+
+def test_environments_times_text_is_refused_at_16_mib():
+    from mlspec import compile_spec
+
+    spec = (ROOT / "examples" / "minimal.yaml").read_text()
+    spec = spec.replace("    seed: 7\n", "    seed: 7\n    hyperparameters:\n"
+                        + "".join(f"      h{i}: {'x' * 140_000}\n" for i in range(2)))
+    spec += "  environments:\n" + "".join(f"    e{i}: {{}}\n" for i in range(64))
+    with pytest.raises(SpecError) as info:
+        compile_spec(spec.encode(), source="s.yaml")
+    [diag] = info.value.diagnostics
+    assert "64 environments of a spec of" in diag.message
+    assert "(environments x characters at most 16777216)" in diag.message
+
+
+# --- positions: where a path stands, or its nearest ancestor -----------------------------
+
+
+def test_position_is_the_key_unless_the_value_is_asked_for():
+    doc = loader.load("a:\n  bb: [1, two]\n", "s.yaml")
+    assert doc.position(("a", "bb")) == (2, 3)
+    assert doc.position(("a", "bb"), key=False) == (2, 7)
+    assert doc.locate(("a", "bb")) == ("s.yaml", (2, 3))
+    assert doc.locate(("a", "bb"), key=False) == ("s.yaml", (2, 7))
+
+
+def test_a_missing_path_is_placed_at_its_nearest_ancestor():
+    doc = loader.load("# a comment first\n\na:\n  b:\n    c: 1\n", "s.yaml")
+    assert doc.position(("a", "b", "missing")) == (4, 3)       # the parent, not the grandparent
+    assert doc.position(("a", "b", "x", "y", "z")) == (4, 3)
+    assert doc.position(("nothing", "here")) == (3, 1)         # the root, where the mapping starts
+    assert loader.Document("s.yaml", {}).locate(("x",)) == ("s.yaml", (1, 1))  # nothing known: 1:1, never 0
+
+
+# --- copies of loaded data --------------------------------------------------------------
+
+
+def test_copy_data_copies_every_container_at_every_depth():
+    original = {"a": {"b": [1, {"c": "d"}]}, "l": [[1], {"k": None}], "s": {1, 2}}
+    copied = loader.copy_data(original)
+    assert copied == original
+    assert copied["a"] is not original["a"] and copied["a"]["b"] is not original["a"]["b"]
+    assert copied["a"]["b"][1] is not original["a"]["b"][1]
+    assert copied["l"][0] is not original["l"][0] and copied["l"][1] is not original["l"][1]
+    assert copied["s"] is not original["s"]  # anything else: a deep copy too
+    copied["a"]["b"][1]["c"] = "changed"
+    assert original["a"]["b"][1]["c"] == "d"
+
+
+def test_the_budgets_are_constants():
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        loader.SPEC.bytes = 1  # type: ignore[misc]
+
+
+# last: the slowest test (300,000 nodes parsed); a mutant the tests above kill never pays for it
+def test_a_ledger_may_have_300_000_nodes():
+    def ledger(items: int) -> str:  # root, `a`, `[` and the items
+        return "a: [" + ", ".join(["1"] * items) + "]\n"
+
+    assert len(loader.load(ledger(299_997), "l.yaml", loader.LEDGER).data["a"]) == 299_997
+    with pytest.raises(LedgerError, match=r"^l\.yaml:1:\d+: error: document expands to more than 300000 nodes"):
+        loader.load(ledger(299_998), "l.yaml", loader.LEDGER)

@@ -83,6 +83,17 @@ def test_rollback_regenerates_the_target_and_makes_it_current():
     assert "rollback-accepted-feature-mismatch" not in rollout
 
 
+def test_rollback_refuses_an_entry_whose_spec_names_another_model_at_the_ledger():
+    lg = recorded(MINIMAL, V2)
+    lg.releases[0]["spec"]["metadata"]["name"] = "payments"  # the entry would rewrite payments' manifests
+    with pytest.raises(LedgerError) as info:
+        releases.rollback(lg, "1.0.0", None, False, {"churn": lg}, "deploy/_ledger/churn.yaml")
+    [diag] = info.value.diagnostics
+    assert (diag.source, diag.line, diag.col) == ("deploy/_ledger/churn.yaml", 1, 1)
+    assert diag.message == ("the ledger of churn records release '1.0.0' with the spec of model 'payments': refusing "
+                            "to write payments's manifests from churn's ledger; restore the ledger from Git")
+
+
 def test_record_gate_stores_numbers_and_the_verdict_but_keeps_the_current_release():
     lg = recorded(MINIMAL, V2)
     compiled = compile_document(MINIMAL, "churn.yaml")
