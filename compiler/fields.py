@@ -70,10 +70,18 @@ def _pinned_image(value: str) -> str:
     raise ValueError(f"image {value!r} has a malformed digest; expected `registry/repo@sha256:<64 hex>`")
 
 
+# Kubernetes: "no quantity may represent a number greater than 2^63-1 in magnitude". Checked
+# here, once, so no later stage multiplies a `1e99999999` (a spec's few bytes, a number of a
+# hundred million digits) by a pod count.
+MAX_QUANTITY = Decimal(2**63 - 1)
+
+
 def _quantity(value: str | int | float) -> str:
     text = str(value)
     if not re.fullmatch(QUANTITY_RE, text):
         raise ValueError(f"{text!r} is not a Kubernetes quantity (e.g. `500m`, `2`, `4Gi`)")
+    if quantity_value(text) > MAX_QUANTITY:
+        raise ValueError(f"{text!r} is larger than any Kubernetes quantity (at most 2^63-1)")
     return text
 
 

@@ -39,6 +39,7 @@ CROSS_FIELD_RULES = (
     "is a canary setting",  # maxSurge / dynamicStableScale under blueGreen
     "`dynamicStableScale` needs `spec.rollout.trafficRouting`",
     "are both 0",  # maxSurge and maxUnavailable
+    "larger than any Kubernetes quantity",  # a magnitude past 2^63-1 (the schema has no bound for strings)
     "is above `maxReplicas`",  # autoscaling bounds
     "`replicas` and `autoscaling` both set",
     "a metric is exactly one of", "a target is `{type",  # oneOf the schema states, checked by the compiler too

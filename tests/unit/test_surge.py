@@ -213,3 +213,15 @@ def test_one_gpu_replica_without_surge_says_it_goes_down(tmp_path):
     [surged] = [line for line in _validate(_spec(tmp_path, 1, "    maxSurge: 1\n", serving=GPU, name="t")).stderr
                 .splitlines() if ": note: " in line]
     assert "runs up to 2 pod(s) at once" in surged and "unavailable" not in surged
+
+
+def test_a_quantity_is_bounded_where_kubernetes_bounds_it():
+    # 2^63-1 is Kubernetes' largest quantity; one more, or an exponent of a hundred million
+    # digits' worth, is refused by the field type before any stage multiplies it by pods.
+    from mlspec.fields import _quantity
+
+    assert _quantity(str(2**63 - 1)) == str(2**63 - 1)
+    assert _quantity("7Ei") == "7Ei"
+    for text in (str(2**63), "8Ei", "1e99999999"):
+        with pytest.raises(ValueError, match="larger than any Kubernetes quantity"):
+            _quantity(text)
