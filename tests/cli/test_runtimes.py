@@ -182,3 +182,10 @@ def test_the_vllm_and_tf_serving_examples_render_exactly_their_runtimes(built_ex
 
 def test_the_platform_examples_schema_for_the_editor_is_current():
     assert (PLATFORM_DIR / ".mlspec" / platform.SCHEMA_NAME).read_text() == platform.schema_text()
+
+
+def test_the_specs_own_image_beats_the_runtimes(repo):
+    own = f"{REG}/serving/vllm-patched@sha256:{'b' * 64}"
+    _spec(repo, f"{{runtime: vllm, image: '{own}'}}")
+    assert run("build", "models", "-o", "out", "--env", "staging").exit_code == 0
+    assert _container(_load(repo / "out" / "staging" / "churn" / "rollout.yaml"), "server")["image"] == own
