@@ -10,12 +10,12 @@ import difflib
 import re
 import types
 import typing
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator, Mapping
 
 import pydantic
 from pydantic import BaseModel
 
-from mlspec import autoscaling, delivery, placement, strategy, surge, traffic
+from mlspec import autoscaling, delivery, placement, runtimes, strategy, surge, traffic
 from mlspec.errors import Diagnostic, SpecError
 from mlspec.fields import quantity_value
 from mlspec.loader import Document, Path, diagnostic
@@ -27,17 +27,19 @@ from mlspec.scan import text_problems
 LONGEST_SUFFIX = "-offline-eval"
 EVAL_JOB_SUFFIX_LEN = len("-eval-") + 10
 
-def validate(doc: Document, secrets: bool = True) -> ModelDeployment:
+def validate(doc: Document, secrets: bool = True,
+             known_runtimes: Mapping[str, runtimes.RuntimeDefinition] = runtimes.BUILTIN) -> ModelDeployment:
     """Validate `doc` fully; raise `SpecError` with every problem found. `secrets=False`
     skips the scan of keys and values (`text_problems`), for documents whose every string was already scanned
-    (an environment's merged spec is made of the file's own values)."""
+    (an environment's merged spec is made of the file's own values). `known_runtimes`: the
+    runtimes `serving.runtime` may name (the platform file adds its own)."""
     problems = list(text_problems(doc)) if secrets else []
     try:
         spec = ModelDeployment.model_validate(doc.data)
     except pydantic.ValidationError as exc:
         problems.extend(pydantic_problems(doc, exc))
         raise SpecError(sorted(set(problems))) from None
-    problems.extend(diagnostic(doc, path, message, key=False) for path, message in semantic_problems(spec))
+    problems.extend(diagnostic(doc, path, message, key=False) for path, message in semantic_problems(spec, known_runtimes))
     if problems:
         raise SpecError(sorted(set(problems)))
     return spec
@@ -211,7 +213,8 @@ def _descend(annotation: Any, seg: str | int) -> Any:
 # --- cross-field rules ---------------------------------------------------------
 
 
-def semantic_problems(doc: ModelDeployment) -> Iterator[tuple[Path, str]]:
+def semantic_problems(doc: ModelDeployment, known_runtimes: Mapping[str, runtimes.RuntimeDefinition] = runtimes.BUILTIN,
+                      ) -> Iterator[tuple[Path, str]]:
     """Rules that involve more than one field, as (path, message) pairs."""
     spec = doc.spec
     name = doc.metadata.name
@@ -268,6 +271,7 @@ def semantic_problems(doc: ModelDeployment) -> Iterator[tuple[Path, str]]:
     if spec.serving.storage_initializer is not None:
         yield from _env_problems(spec.serving.storage_initializer.env, ("spec", "serving", "storageInitializer", "env"))
     yield from delivery.problems(spec)
+    yield from runtimes.spec_problems(spec, known_runtimes)
     yield from traffic.problems(spec)
     yield from surge.problems(spec, traffic.chosen_router(spec) is not None)
     yield from surge.budget_problems(spec)

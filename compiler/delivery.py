@@ -34,20 +34,6 @@ from mlspec.loader import Path
 from mlspec.fields import REMOTE, artifact_uri_problem
 from mlspec.model import ModelDeployment, Spec
 
-# spec.model.format values each runtime can load (`custom` runtimes load anything).
-LOADABLE: dict[str, tuple[str, ...]] = {
-    "mlserver": ("sklearn", "xgboost", "lightgbm", "mlflow", "huggingface", "custom"),
-    "triton": ("triton",),
-    "torchserve": ("pytorch",),
-}
-MLSERVER_IMPLEMENTATIONS = {
-    "sklearn": "mlserver_sklearn.SKLearnModel",
-    "xgboost": "mlserver_xgboost.XGBoostModel",
-    "lightgbm": "mlserver_lightgbm.LightGBMModel",
-    "mlflow": "mlserver_mlflow.MLflowRuntime",
-    "huggingface": "mlserver_huggingface.HuggingFaceRuntime",
-}
-
 # Where each source is found in a pod; MLSPEC_* variables point here.
 MOUNTS = {"model": "/mnt/models", "baseline": "/mnt/baseline", "dataset": "/mnt/dataset"}
 CLAIMS_DIR = "/mlspec/claim"  # where the copy step alone sees a `pvc://` claim
@@ -93,7 +79,7 @@ def initializer_problem(uri: str, has_initializer: bool) -> str | None:
 
 
 def problems(spec: Spec) -> Iterator[tuple[Path, str]]:
-    """Delivery rules as (path, message): schemes, and formats the runtime can load."""
+    """Delivery rules as (path, message): schemes and storage initializer (formats: `runtimes`)."""
     has_initializer = spec.serving.storage_initializer is not None
     uris: list[tuple[Path, str]] = [(("spec", "model", "artifact", "uri"), spec.model.artifact.uri)]
     if spec.rollback is not None:
@@ -108,16 +94,6 @@ def problems(spec: Spec) -> Iterator[tuple[Path, str]]:
         problem = initializer_problem(uri, has_initializer)
         if problem:
             yield (at, problem)
-    runtime, fmt = spec.serving.runtime, spec.model.format
-    loadable = LOADABLE.get(runtime)
-    if loadable is not None and fmt not in loadable:
-        yield (("spec", "model", "format"), f"runtime `{runtime}` cannot load format `{fmt}`; it loads: "
-               + ", ".join(f"`{f}`" for f in loadable))
-    if runtime == "mlserver" and fmt == "custom" and not any(
-            v.name == "MLSERVER_MODEL_IMPLEMENTATION" for v in spec.serving.env):
-        yield (("spec", "model", "format"), "runtime `mlserver` needs to know the model's implementation: set "
-               "`spec.model.format` (sklearn, xgboost, lightgbm, mlflow, huggingface) or "
-               "`MLSERVER_MODEL_IMPLEMENTATION` in `spec.serving.env`")
 
 
 def sources(doc: ModelDeployment, baseline: str | None, for_evaluation: bool) -> list[Source]:

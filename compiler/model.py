@@ -12,8 +12,8 @@ from typing import Annotated, Any, Literal
 from pydantic import ConfigDict, Field
 
 from mlspec.fields import (
-    ArtifactUri, COMMIT_RE, Digest, DnsLabel, Duration, ENV_NAME_RE, IntOrPercent, LabelKey, LabelValue,
-    MetricName, PinnedImage, Quantity, Record, Strict, Uri, Version, _matching,
+    ArtifactUri, COMMIT_RE, DNS_LABEL_RE, Digest, DnsLabel, Duration, ENV_NAME_RE, IntOrPercent, LabelKey, LabelValue,
+    MetricName, PinnedImage, Quantity, RUNTIMES, Record, Strict, Uri, Version, _matching,
 )
 from mlspec.loader import MAX_ENVIRONMENTS
 from mlspec.model_rollout import RolloutSection
@@ -180,18 +180,25 @@ class DisruptionBudget(Strict):
 
 
 class Serving(Strict):
-    runtime: Literal["mlserver", "triton", "torchserve", "custom"] = Field(
+    runtime: DnsLabel = Field(
         default="mlserver",
-        description="Model server. `mlserver` (Seldon MLServer, V2 protocol), `triton` (NVIDIA Triton), "
-        "`torchserve`, or `custom` (your image's own entrypoint; health on `healthPath`).",
+        description="Model server: a built-in, `mlserver` (Seldon MLServer, V2 protocol), `triton` (NVIDIA Triton), "
+        "`torchserve`, `custom` (your image's own entrypoint; health on `healthPath`), or a runtime of the "
+        "platform file's `spec.runtimes`.",
+        json_schema_extra={"anyOf": [{"enum": list(RUNTIMES)}, {"pattern": DNS_LABEL_RE}]},
     )
-    image: PinnedImage = Field(description="Serving container image, pinned by digest.")
-    port: int | None = Field(default=None, ge=1, le=65535, description="HTTP port. Default: 8000 for triton, 8080 otherwise.")
+    image: PinnedImage | None = Field(
+        default=None, description="Serving container image, pinned by digest. Default: the runtime's `image` "
+        "(a platform runtime may name one; the built-ins do not).")
+    port: int | None = Field(default=None, ge=1, le=65535, description="HTTP port. Default: the runtime's (8000 for triton, 8080 for the other built-ins).")
     replicas: int = Field(default=2, ge=0, le=10000, description="Pod count at 100% of the rollout.")
     resources: Resources | None = Field(
         default=None, description="Requests and limits. Default: requests cpu 500m / memory 1Gi, limits cpu 1 / memory 2Gi."
     )
-    args: list[str] | None = Field(default=None, description="Container arguments; replaces the runtime's defaults.")
+    args: list[str] | None = Field(default=None, description="Container arguments; replaces the runtime's own "
+                                   "(its internal paths included): prefer `extraArgs`.")
+    extra_args: list[str] | None = Field(default=None, description="Arguments appended to the runtime's (or to "
+                                  "`args`).")
     env: list[EnvVar] = Field(default_factory=list, description="Extra environment variables for the serving container.")
     health_path: str | None = Field(
         default=None, pattern=r"^/", description="HTTP path of the readiness and liveness probes (default per runtime; `custom`: `/healthz`)."

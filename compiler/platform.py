@@ -21,9 +21,10 @@ from typing import Any, Literal
 import pydantic
 from pydantic import BaseModel, Field, create_model
 
-from mlspec import fields, loader, model, overlay, safepath
+from mlspec import fields, loader, model, overlay, runtimes, safepath
 from mlspec.errors import Diagnostic, MlspecError, SpecError
 from mlspec.loader import Document, Path, copy_data
+from mlspec.runtimes import RuntimeDefinition
 
 HOME = FsPath(".mlspec") / "platform.yaml"
 DIGEST_ANNOTATION = "mlspec.dev/platform-digest"
@@ -107,6 +108,9 @@ class PlatformSpec(fields.Strict):
     policy: Policy | None = Field(default=None, description="Rules every spec must meet.")
     environments: dict[fields.DnsLabel, PlatformEnvironment] = Field(
         default_factory=dict, description="Per-environment defaults and policy.")
+    runtimes: dict[fields.DnsLabel, RuntimeDefinition] = Field(
+        default_factory=dict, description="Model servers a spec picks with `serving.runtime` (like KServe's "
+        "`ClusterServingRuntime`); one named like a built-in replaces it.")
 
 
 class PlatformFile(fields.Strict):
@@ -143,6 +147,12 @@ def parse(text: str | bytes, source: str) -> Platform:
         from mlspec import check
 
         raise SpecError(sorted(set(check.pydantic_problems(doc, exc, root=PlatformFile)))) from None
+    own = value_at(doc.data, ("spec", "runtimes")) or {}
+    problems = [loader.diagnostic(doc, ("spec", "runtimes", name, *path), f"runtime `{name}`: {message}", key=False)
+                for name, body in own.items()
+                for path, message in runtimes.definition_problems(RuntimeDefinition.model_validate(body))]
+    if problems:
+        raise SpecError(sorted(set(problems)))
     return Platform(doc, "sha256:" + hashlib.sha256(raw).hexdigest())
 
 
@@ -233,6 +243,13 @@ def under(platform: Platform | None, doc: Document, env: str | None) -> Document
         value = value_at(platform.doc.data, prefix)
         if isinstance(value, dict):
             _graft(merged, spec, platform.doc, prefix, ("spec",), _pruned(value, spec))
+    # The nearer choice wins: a runtime's own image beats the platform's default serving
+    # image (meant for the default runtime); the spec's own `serving.image` beats both.
+    serving = spec.get("serving")
+    if isinstance(serving, dict) and merged.origins.get(("spec", "serving", "image")) == platform.source:
+        chosen = runtimes.registry(platform).get(str(serving.get("runtime", "mlserver")))
+        if chosen is not None and chosen.image is not None:
+            del serving["image"]
     return merged
 
 

@@ -6,8 +6,9 @@ required field is missing) and names the rule and its line in the platform file.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Iterator
+from typing import TYPE_CHECKING, Any, Iterable, Iterator
 
+from mlspec import runtimes
 from mlspec.errors import Diagnostic
 from mlspec.fields import quantity_value
 from mlspec.loader import Document, Path, diagnostic
@@ -50,6 +51,15 @@ def problems(platform: Platform | None, doc: Document, spec: ModelDeployment, en
         return []
     active = rules(platform, env)
     out = []
+    taken = runtimes.image_at(spec.spec, platform)
+    registries = active.get("allowedRegistries")
+    if taken is not None and registries is not None:
+        image, _, at = taken
+        for _, message in _registries_of([(at, image)], registries[0]):  # positioned at the runtime's image
+            where = f"in environment `{env}`: " if declared else ""
+            out.append(diagnostic(platform.doc, at, f"{where}{message} (runtime `{spec.spec.serving.runtime}` of "
+                                  f"model `{spec.metadata.name}`; policy allowedRegistries, {platform.source}:"
+                                  f"{registries[1]})", key=False))
     for rule, (value, line) in active.items():
         found = _PEAK_CHECKS[rule](plan, value) if rule in _PEAK_CHECKS else _CHECKS[rule](spec, value)
         for path, message in found:
@@ -63,7 +73,8 @@ def problems(platform: Platform | None, doc: Document, spec: ModelDeployment, en
 def images(spec: ModelDeployment) -> Iterator[tuple[Path, str]]:
     """Every image the output runs or mounts, with the spec path that names it."""
     s = spec.spec
-    yield ("spec", "serving", "image"), s.serving.image
+    if s.serving.image is not None:  # else the runtime's (`runtimes.image_at`: in the platform file)
+        yield ("spec", "serving", "image"), s.serving.image
     if s.serving.verify_image:
         yield ("spec", "serving", "verifyImage"), s.serving.verify_image
     if s.serving.storage_initializer:
@@ -82,8 +93,12 @@ def images(spec: ModelDeployment) -> Iterator[tuple[Path, str]]:
 
 
 def _registries(spec: ModelDeployment, allowed: Any) -> Iterator[tuple[Path, str]]:
+    return _registries_of(images(spec), allowed)
+
+
+def _registries_of(found: Iterable[tuple[Path, str]], allowed: Any) -> Iterator[tuple[Path, str]]:
     prefixes = [str(p) for p in allowed or []]
-    for path, image in images(spec):
+    for path, image in found:
         if not any(image.startswith(p) for p in prefixes):
             yield path, f"image `{image}` is not from an allowed registry ({', '.join(prefixes) or 'none allowed'})"
 

@@ -12,7 +12,7 @@ import json
 from dataclasses import dataclass, field, replace
 from typing import Any, Mapping
 
-from mlspec import autoscaling, check, delivery, overlay, placement, platform, policy, strategy, surge, traffic
+from mlspec import autoscaling, check, delivery, overlay, placement, platform, policy, runtimes, strategy, surge, traffic
 from mlspec.errors import Diagnostic, SpecError
 from mlspec.loader import MAX_BUILD_CHARS, Document, diagnostic
 from mlspec.model import ModelDeployment, Spec
@@ -25,25 +25,9 @@ GATE_RESOURCES = {"requests": {"cpu": "100m", "memory": "128Mi"}, "limits": {"cp
 
 METRICS_DIR = "/mlspec/out"
 GATE_DIR = "/mlspec/gate"
-RUNTIME_DIR = "/mlspec/runtime"
-MODEL_DIR = delivery.MOUNTS["model"]
+RUNTIME_DIR = runtimes.RUNTIME_DIR
 
 
-@dataclass(frozen=True)
-class Runtime:
-    port: int
-    live: str
-
-
-RUNTIMES = {
-    "mlserver": Runtime(8080, "/v2/health/live"),
-    "triton": Runtime(8000, "/v2/health/live"),
-    "torchserve": Runtime(8080, "/ping"),
-    "custom": Runtime(8080, "/healthz"),
-}
-TORCHSERVE_MANAGEMENT_PORT = 8081
-# Exit 0 when the URL answers 2xx: urlopen raises on anything else, and on no answer.
-TORCHSERVE_READY = "import sys, urllib.request; urllib.request.urlopen(sys.argv[1], timeout=5)"
 WAIT_SLACK = 900  # seconds the offline step waits beyond the evaluation's own deadline
 
 
@@ -114,7 +98,8 @@ def resolve(doc: Document, env: str | None = None, context: Context = NO_CONTEXT
 
     Returns the spec without overlays (the release's identity) and one `Release`
     per environment."""
-    base = check.validate(platform.under(context.platform, doc, None))
+    known = runtimes.registry(context.platform)
+    base = check.validate(platform.under(context.platform, doc, None), known_runtimes=known)
     reserved = [diagnostic(doc, ("metadata", "annotations", key), f"annotation `{key}` is in `{key.split('/')[0]}`, a "
                            "namespace reserved for Kubernetes, Argo CD and Argo Rollouts, Helm, kustomize or mlspec "
                            "itself: its annotations change security, sync or release semantics; use a key of your own "
@@ -141,7 +126,7 @@ def resolve(doc: Document, env: str | None = None, context: Context = NO_CONTEXT
     for name in selected:
         merged = platform.under(context.platform, overlay.overlay(doc, name) if declared else doc, name if declared else None)
         try:
-            spec = check.validate(merged, secrets=False) if declared else base  # `doc` was scanned whole
+            spec = check.validate(merged, secrets=False, known_runtimes=known) if declared else base  # `doc` was scanned whole
         except SpecError as exc:
             problems.extend(replace(d, message=f"in environment `{name}`: {d.message}") for d in exc.diagnostics)
             continue
@@ -216,7 +201,7 @@ def _release(doc: ModelDeployment, env: str, context: Context) -> Release:
     evaluation["wait_command"] = ["python3", f"{GATE_DIR}/jobwait.py", "--job", names.eval_job,
                                   "--timeout", str(evaluation["wait_deadline"])]
     steps = strategy.steps(spec, names)
-    serving = _serving(doc)
+    serving = _serving(doc, runtimes.registry(context.platform))
     selector = {"app.kubernetes.io/name": name, "app.kubernetes.io/component": "server"}
     serving.update(topology_spread=placement.topology_spread(spec, selector), affinity=placement.affinity(spec))
     capacity_plan = surge.plan(spec, serving["resources"], strategy.DEFAULT_STEPS)
@@ -271,22 +256,12 @@ def _resources(section: Any, default: dict[str, dict[str, str]]) -> dict[str, di
     return {"requests": dict(sorted(requests.items())), "limits": dict(sorted(limits.items()))}
 
 
-def _serving(doc: ModelDeployment) -> dict[str, Any]:
+def _serving(doc: ModelDeployment, known: Mapping[str, runtimes.RuntimeDefinition]) -> dict[str, Any]:
     spec = doc.spec
     s = spec.serving
-    runtime = RUNTIMES[s.runtime]
-    port = s.port or runtime.port
-    model = s.model_name or doc.metadata.name
-    pod = delivery.plan(spec, delivery.sources(doc, None, for_evaluation=False), s.verify_image or s.image,
+    server = runtimes.container(spec, s.model_name or doc.metadata.name, known)
+    pod = delivery.plan(spec, delivery.sources(doc, None, for_evaluation=False), s.verify_image or server["image"],
                         ("runtime", RUNTIME_DIR), users=("server",))
-    default_args: dict[str, list[str] | None] = {
-        "mlserver": ["mlserver", "start", RUNTIME_DIR],
-        "triton": ["tritonserver", f"--model-repository={MODEL_DIR}", f"--http-port={port}"],
-        "torchserve": ["torchserve", "--start", "--foreground", f"--model-store={MODEL_DIR}",
-                       "--models", f"{model}={model}.mar", "--disable-token-auth",
-                       f"--ts-config={RUNTIME_DIR}/torchserve.properties"],
-        "custom": None,
-    }
     env: list[dict[str, Any]] = [
         {"name": "MLSPEC_MODEL_NAME", "value": doc.metadata.name},
         {"name": "MLSPEC_MODEL_VERSION", "value": spec.model.version},
@@ -296,45 +271,16 @@ def _serving(doc: ModelDeployment) -> dict[str, Any]:
         # The root filesystem is read-only: caches go to /tmp, the server's own emptyDir
         # (the fetch steps have another: nothing they leave behind reaches the server).
         {"name": "HOME", "value": "/tmp"},
+        *server["env"],
+        *delivery.env_vars(s.env),
     ]
-    ports = [{"name": "http", "containerPort": port, "protocol": "TCP"}]
-    ready: dict[str, Any] = {"httpGet": {"path": f"/v2/models/{model}/ready", "port": "http"}}
-    if s.runtime == "mlserver":
-        env += [
-            {"name": "MLSERVER_HTTP_PORT", "value": str(port)},
-            {"name": "MLSERVER_MODEL_NAME", "value": model},
-            {"name": "MLSERVER_MODEL_VERSION", "value": spec.model.version},
-            {"name": "MLSERVER_MODEL_URI", "value": MODEL_DIR},
-            # MLServer writes Prometheus multiprocess files and unpacked environments below
-            # `$PWD` by default: on a read-only root filesystem it would die at start (the
-            # pod harness caught both).
-            {"name": "MLSERVER_METRICS_DIR", "value": "/tmp/.metrics"},
-            {"name": "MLSERVER_ENVIRONMENTS_DIR", "value": "/tmp/.envs"},
-        ]
-        if spec.model.format in delivery.MLSERVER_IMPLEMENTATIONS:
-            env.append({"name": "MLSERVER_MODEL_IMPLEMENTATION",
-                        "value": delivery.MLSERVER_IMPLEMENTATIONS[spec.model.format]})
-    elif s.runtime == "torchserve":
-        # The management API (register, unregister, scale: no token, `--disable-token-auth`)
-        # listens on the pod's loopback only; readiness asks it from inside the container.
-        management = f"http://127.0.0.1:{TORCHSERVE_MANAGEMENT_PORT}"
-        env += [{"name": "TS_INFERENCE_ADDRESS", "value": f"http://0.0.0.0:{port}"},
-                {"name": "TS_MANAGEMENT_ADDRESS", "value": management},
-                {"name": "LOG_LOCATION", "value": "/tmp/logs"}, {"name": "METRICS_LOCATION", "value": "/tmp/logs"}]
-        ready = {"exec": {"command": ["python3", "-I", "-c", TORCHSERVE_READY, f"{management}/models/{model}"]}}
-    elif s.runtime == "custom":
-        ready = {"httpGet": {"path": "/healthz", "port": "http"}}
-    if s.health_path:
-        ready = {"httpGet": {"path": s.health_path, "port": "http"}}
-    env += delivery.env_vars(s.env)
     return {
-        "image": s.image, "port": port, "ports": ports, "replicas": s.replicas,
-        "args": s.args if s.args is not None else default_args[s.runtime],
-        "env": env, "ready": ready, "live": s.health_path or runtime.live,
+        **server, "replicas": s.replicas, "env": env,
         "resources": _resources(s.resources, DEFAULT_SERVING_RESOURCES),
         "node_selector": dict(sorted(s.node_selector.items())),
         "tolerations": [t.model_dump(by_alias=True, exclude_none=True) for t in s.tolerations],
-        "init_containers": pod["init"], "volumes": pod["volumes"], "mounts": pod["mounts"],
+        "init_containers": pod["init"], "volumes": pod["volumes"] + server["volumes"],
+        "mounts": pod["mounts"] + server["mounts"],
         "service_account": pod["service_account"], "pod_annotations": pod["pod_annotations"],
         "runtime_dir": RUNTIME_DIR,
     }

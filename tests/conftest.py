@@ -11,6 +11,11 @@ from mlspec import compile_spec
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = sorted((ROOT / "examples").glob("*.yaml"))
+# A repository layout of its own (a directory scan of examples/ must not need a platform file):
+# specs that pick the runtimes of examples-platform/.mlspec/platform.yaml.
+PLATFORM_DIR = ROOT / "examples-platform"
+PLATFORM_EXAMPLES = sorted(PLATFORM_DIR.glob("*.yaml"))
+ALL_EXAMPLES = EXAMPLES + PLATFORM_EXAMPLES
 
 # Property tests draw the same examples on every machine and every run (`derandomize`, no
 # example database): a CI result is reproducible, never the luck of a seed. To explore new
@@ -25,13 +30,20 @@ os.environ["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), os.envir
 
 
 def build_example(path: Path) -> dict[str, str]:
-    return compile_spec(path.read_bytes(), source=path.name)
+    """One example compiled as `mlspec build` would: with its repository's platform file, if any."""
+    if path.parent != PLATFORM_DIR:
+        return compile_spec(path.read_bytes(), source=path.name)
+    from mlspec import core, platform
+    from mlspec.resolve import NO_CONTEXT
+
+    context = platform.with_platform(NO_CONTEXT, platform.read(str(PLATFORM_DIR / platform.HOME)))
+    return core.to_files(core.compile_releases(path.read_bytes(), path.name, context=context), path.name)
 
 
 @pytest.fixture(scope="session")
 def built_examples() -> dict[str, dict[str, str]]:
     """Every example compiled once: {example file name: {relative path: text}}."""
-    return {p.name: build_example(p) for p in EXAMPLES}
+    return {p.name: build_example(p) for p in ALL_EXAMPLES}
 
 
 @pytest.fixture(scope="session")

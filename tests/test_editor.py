@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import EXAMPLES, ROOT
+from conftest import ALL_EXAMPLES, EXAMPLES, ROOT
 from lsp import LspClient
 
 MODELINE = "# yaml-language-server: $schema=../schemas/mlspec.schema.json\n"
@@ -27,7 +27,7 @@ def _open(editor: LspClient, name: str, text: str) -> str:
     return uri
 
 
-@pytest.mark.parametrize("example", EXAMPLES, ids=lambda p: p.stem)
+@pytest.mark.parametrize("example", ALL_EXAMPLES, ids=lambda p: p.stem)
 def test_examples_have_no_diagnostics(editor, example):
     uri = editor.open(example)
     assert editor.wait_diagnostics(uri) == []

@@ -9,9 +9,9 @@ import sys
 import pytest
 import yaml
 
-from conftest import EXAMPLES, ROOT, build_example
+from conftest import ALL_EXAMPLES, EXAMPLES, ROOT, build_example
 
-CASES = [(p, rel) for p in EXAMPLES for rel in sorted(build_example(p))]
+CASES = [(p, rel) for p in ALL_EXAMPLES for rel in sorted(build_example(p))]
 
 
 @pytest.mark.parametrize(("example", "rel"), CASES, ids=[f"{p.stem}/{rel}" for p, rel in CASES])
@@ -24,7 +24,7 @@ def test_examples_cover_the_design():
     assert {"fraud-detector", "minimal", "llm-chat"} <= names
 
 
-@pytest.mark.parametrize("example", EXAMPLES, ids=lambda p: p.stem)
+@pytest.mark.parametrize("example", ALL_EXAMPLES, ids=lambda p: p.stem)
 def test_every_environment_has_all_objects(example, built_examples):
     files = built_examples[example.name]
     directories = {rel.rsplit("/", 1)[0] for rel in files}

@@ -38,7 +38,7 @@ def test_completion_under_spec_offers_the_platform_sections(editor, repo):
            "kind: Platform\nspec:\n  \n"
     uri = editor.open(repo / ".mlspec" / "c-spec.yaml", text=text)
     editor.wait_diagnostics(uri)
-    assert {"defaults", "policy", "environments"} <= set(editor.completion(uri, 4, 2))
+    assert {"defaults", "runtimes", "policy", "environments"} <= set(editor.completion(uri, 4, 2))
 
 
 def test_completion_inside_the_defaults_offers_the_specs_fields_and_a_wrong_key_is_flagged(editor, repo):

@@ -11,7 +11,7 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis_jsonschema import from_schema
 
-from mlspec import compile_spec, delivery, fields, model, scan, schema, verify
+from mlspec import compile_spec, fields, model, runtimes, scan, schema, verify
 from mlspec.errors import SpecError
 
 CROSS_FIELD_RULES = (
@@ -31,6 +31,8 @@ CROSS_FIELD_RULES = (
     "is an extended resource",  # nvidia.com/gpu request == limit
     "are fetched into the pod by a storage initializer",  # remote scheme needs serving.storageInitializer
     "cannot load format",  # model.format vs serving.runtime
+    "unknown runtime",  # serving.runtime names a built-in or a platform runtime
+    "names no image",  # serving.image, unless the platform's runtime names one
     "needs to know the model's implementation",  # mlserver + custom format needs MLSERVER_MODEL_IMPLEMENTATION
     "a dataset with a `digest` is delivered like the model",  # dataset scheme once it has a digest
     "`steps` are canary steps",  # rollout.strategy decides which settings apply
@@ -120,8 +122,12 @@ def _repair(spec: dict) -> dict:
         var["name"] = f"I{i}"
     # Delivery: a runtime gets a format it loads; remote schemes get an initializer;
     # a dataset digest stays only on a deliverable location.
+    # Without a platform file only the built-in runtimes exist; they name no image.
+    if s["serving"].get("runtime", "mlserver") not in runtimes.BUILTIN:
+        s["serving"]["runtime"] = "mlserver"
+    s["serving"].setdefault("image", "server@sha256:" + "0" * 64)
     runtime = s["serving"].get("runtime", "mlserver")
-    loadable = delivery.LOADABLE.get(runtime)
+    loadable = runtimes.BUILTIN[runtime].formats
     if loadable and s["model"].get("format", "custom") not in loadable or (
             runtime == "mlserver" and s["model"].get("format", "custom") == "custom"):
         s["model"]["format"] = loadable[0]

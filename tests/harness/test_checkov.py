@@ -14,7 +14,7 @@ from pathlib import Path
 
 import yaml
 
-from conftest import EXAMPLES, ROOT
+from conftest import ALL_EXAMPLES, ROOT, build_example
 from mlspec import compile_spec, verify
 
 CHECKOV = Path(os.environ.get("MLSPEC_HARNESS_VENVS", "/var/tmp/mlspec-harness")) / "checkov" / "bin" / "checkov"
@@ -50,7 +50,7 @@ def _justified() -> set[str]:
 
 
 def test_checkov_fails_only_the_justified_checks_on_every_emitted_pod(tmp_path):
-    files = {f"{p.stem}/{rel}": text for p in EXAMPLES for rel, text in compile_spec(p.read_bytes(), source=p.name).items()}
+    files = {f"{p.stem}/{rel}": text for p in ALL_EXAMPLES for rel, text in build_example(p).items()}
     passed, failed = _scan(files, tmp_path / "scan")
     assert passed > 200
     assert {check for check, _ in failed} <= _justified(), failed
