@@ -206,10 +206,16 @@ def test_rollback_refuses_an_entry_whose_spec_names_another_model(repo):
     assert run("build", repo.spec, "-o", repo.out).exit_code == 0
     repo.edit_entry("2026.10.1", lambda e: e["spec"]["metadata"].update(name="payments"), reseal=True)
     before = tree(repo.out)
-    result = run("rollback", "fraud-detector", "--to", "2026.10.1", "-o", repo.out, "--accept-feature-mismatch")
-    assert result.exit_code == 1, result.output
-    assert f"{repo.ledger}:1:1: error: the ledger of fraud-detector records release '2026.10.1' with the spec of " \
-           "model 'payments'" in result.stderr
+    # Refused when the ledger is read, by every command (the seal does not bind the file
+    # an entry is in: a sealed entry moved from another model's ledger is the same attack).
+    line = repo.ledger.read_text().splitlines().index("      name: payments") + 1
+    for args in (["rollback", "fraud-detector", "--to", "2026.10.1", "-o", repo.out, "--accept-feature-mismatch"],
+                 ["build", repo.spec, "-o", repo.out], ["build", repo.spec, "-o", repo.out, "--check"]):
+        result = run(*args)
+        assert result.exit_code == 1, result.output
+        assert f"{repo.ledger}:{line}:7: error: the ledger is damaged: the entry of release '2026.10.1' records " \
+               "model 'payments', not 'fraud-detector'" in result.stderr, result.stderr
+        assert "Traceback" not in result.output
     assert tree(repo.out) == before and not (repo.out / "prod" / "payments").exists()
 
 
