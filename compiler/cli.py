@@ -142,7 +142,7 @@ def validate(ctx: click.Context, specs: tuple[str, ...], fmt: str, strict: bool,
             click.echo(f"ok: {len(platforms)} platform file(s) valid", err=True)
         return
     files = find_specs(tuple(s for s in specs if s not in platforms))
-    results = compile_many(files, env=None, context=_platform_context(platform_choice, files))
+    results = compile_many(files, env=None, context=_platform_context(platform_choice, files), keep_files=False)
     count = sum(len(r.environments) for r in results.values())
     warnings = _warnings(results, strict)
     if fmt == "json" or warnings:
@@ -190,7 +190,8 @@ def build(ctx: click.Context, specs: tuple[str, ...], out: Path | None, env: str
         envs = sorted({e for result in results.values() for e in result.environments})
         if len(envs) != 1:
             _fail_usage(f"--stdout prints one environment, but this build has {', '.join(envs)}; select one with --env")
-        click.echo("---\n".join(doc for result in results.values() for doc in result.documents(envs[0])), nl=False)
+        for index, doc in enumerate(d for result in results.values() for d in result.documents(envs[0])):
+            click.echo(("---\n" if index else "") + doc, nl=False)  # one at a time: no second copy of it all
         return
     assert out is not None
     outcomes = build_into(files, out, env=env, ledger_dir=ledger_dir, check=check, jobs=jobs, progress=progress,

@@ -262,6 +262,28 @@ def recorded_changes(old: Any, new: Ledger) -> list[Change]:
                 out.append(Change(f"metric `{metric}` of release {version}", before.get(metric), after.get(metric)))
         if "gate" in entry and entry.get("gate") != now.get("gate"):
             out.append(Change(f"gate verdict of release {version}", entry.get("gate"), now.get("gate")))
+        out.extend(_pin_changes(version, entry, now))
+    return out
+
+
+def _pin_changes(version: str, before: dict[str, Any], now: dict[str, Any]) -> list[Change]:
+    # The seal is a plain content hash anyone can recompute: an edited and resealed
+    # `pins` entry would let the spec swap the artifact (or data, code, evaluation
+    # inputs) of a released version past the immutability check. Only pins present at
+    # the base count: a build adding the evaluation pins once (the upgrade) is no change.
+    out = []
+    scopes = [("", before.get("pins"), now.get("pins"))]
+    old_envs, new_envs = before.get("environmentPins"), now.get("environmentPins")
+    if isinstance(old_envs, dict):
+        new_envs = new_envs if isinstance(new_envs, dict) else {}
+        scopes += [(f" (environment {env})", old_envs[env], new_envs.get(env)) for env in sorted(old_envs)]
+    for where, old_pins, new_pins in scopes:
+        if not isinstance(old_pins, dict):
+            continue
+        new_pins = new_pins if isinstance(new_pins, dict) else {}
+        for key in sorted(old_pins):
+            if old_pins[key] != new_pins.get(key):
+                out.append(Change(f"pin `{key}` of release {version}{where}", old_pins[key], new_pins.get(key)))
     return out
 
 
@@ -273,6 +295,11 @@ def _short(value: Any) -> str:
 
 
 _BASELINE = "a baseline the gate compares against"
+_PINNED = "what a released version is immutable on"
+
+
+def _why(c: Change) -> str:
+    return _PINNED if c.field.startswith("pin ") else _BASELINE
 _JUDGED = "what the model is judged on"
 
 
@@ -297,7 +324,7 @@ def render_text(d: SpecDiff) -> str:
         lines.append(f"  {'WARNING: ' if t.warning else ''}threshold {t.change}: {log_safe(_threshold_line(t))}")
     lines.extend(f"  WARNING: {log_safe(alert.replace('**', ''))}" for alert in d.alerts)
     lines.extend(f"  WARNING: recorded {log_safe(c.field)} changed in the ledger: {log_safe(_short(c.old))} -> "
-                 f"{log_safe(_short(c.new))} ({_BASELINE})" for c in d.recorded)
+                 f"{log_safe(_short(c.new))} ({_why(c)})" for c in d.recorded)
     lines.append("")
     lines.extend(text.rstrip("\n") for text in d.manifests.values())
     return "\n".join(lines) + "\n"
@@ -325,7 +352,7 @@ def render_markdown(d: SpecDiff) -> str:
         out += [f"> [!WARNING]\n> Traffic: {alert}", ""]
     for c in d.recorded:  # a ledger is repository content anyone can edit: every value a code span
         out += [f"> [!WARNING]\n> Ledger: recorded {markdown_code(c.field)} changed: {markdown_code(_short(c.old))} -> "
-                f"{markdown_code(_short(c.new))} ({_BASELINE})", ""]
+                f"{markdown_code(_short(c.new))} ({_why(c)})", ""]
     if d.changes or d.thresholds:
         out += ["| what | before | after |", "|---|---|---|"]
         for c in d.changes:

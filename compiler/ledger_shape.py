@@ -78,6 +78,10 @@ def problems(doc: Document, name: str) -> list[tuple[Path, str]]:
             line = doc.position(("releases", seen, "version"), key=False)[0]
             found.append((("releases", i, "version"), f"version {release['version']!r} is recorded twice "
                            f"(first at line {line})"))
+        recorded = ((release.get("spec") or {}).get("metadata") or {}).get("name")
+        if isinstance(recorded, str) and recorded != name:  # the seal does not bind the file it is in
+            found.append((("releases", i, "spec", "metadata", "name"), f"the entry of release "
+                          f"{release['version']!r} records model {recorded!r}, not {name!r} (moved from its ledger?)"))
     if data.get("current") is not None and data["current"] not in first:
         found.append((("current",), f"the current release {data['current']!r} is not recorded in `releases`"))
     return found

@@ -63,10 +63,14 @@ MAX_BUILD_CHARS = 16 * MIB
 # of annotations in 20 environments emitted 227 MB). Counted as the objects are rendered,
 # one environment at a time, so the build stops before it writes or holds that much.
 MAX_OUTPUT_CHARS = 32 * MIB
+# What one command may hold of every spec's manifests at once: `build --stdout` (the
+# Argo CD plugin's generate command) prints nothing until every spec compiled, so the
+# per-spec budget alone let 32 specs of 750 KB hold 1.1 GB. YAML text, not objects.
+MAX_HELD_CHARS = 40 * MIB
 # Kept for callers and tests that name the spec limits directly.
 MAX_BYTES, MAX_DEPTH, MAX_NODES = SPEC.bytes, SPEC.depth, SPEC.nodes
 
-__all__ = ["LEDGER", "MAX_BUILD_CHARS", "MAX_ENVIRONMENTS", "MAX_OUTPUT_CHARS", "SPEC", "Budget", "Document", "Mark",
+__all__ = ["LEDGER", "MAX_BUILD_CHARS", "MAX_ENVIRONMENTS", "MAX_HELD_CHARS", "MAX_OUTPUT_CHARS", "SPEC", "Budget", "Document", "Mark",
            "Path", "YamlLoader", "copy_data", "diagnostic", "dotted", "load", "load_data", "read_limited", "scalar_value"]
 
 Path = tuple[str | int, ...]

@@ -370,6 +370,7 @@ def anchored(path: str | Path) -> Path:
     parent: a path outside any repository is the caller's choice."""
     absolute = os.path.abspath(path)  # lexical: `..` is resolved, no link is
     cwd = os.getcwd()
+    _same_both_ways(str(path), absolute)
     inside = os.path.commonpath([absolute, cwd]) == cwd
     root: str | None = cwd if inside else None
     for parent in () if inside else Path(absolute).parents:
@@ -380,7 +381,29 @@ def anchored(path: str | Path) -> Path:
             break
     if root is not None:
         confine(os.path.relpath(absolute, root), "." if inside else root)  # messages show what the user typed
-    return Path(path)
+    # The lexical path is the one checked, so it is the one written: the kernel would
+    # resolve `link/..` on the link's side (`-o models/../deploy`, `models` a committed
+    # link, lands beside the link's target).
+    return Path(os.path.normpath(path))
+
+
+def _same_both_ways(path: str, physical: str) -> None:
+    """Refuses a relative `path` with `..` whose target differs seen from the shell's
+    current directory (`$PWD`) and from the physical one: `cd models && mlspec build .
+    -o ../deploy` with `models` a committed link means the repository's `deploy` to
+    whoever wrote it, and the link target's sibling to the kernel."""
+    logical = os.environ.get("PWD", "")
+    if os.path.isabs(path) or ".." not in path.replace(os.sep, "/").split("/") or not os.path.isabs(logical):
+        return
+    try:
+        if not os.path.samefile(logical, "."):
+            return  # a stale $PWD says nothing about how this directory was reached
+    except OSError:
+        return
+    meant = os.path.normpath(os.path.join(logical, path))
+    if os.path.realpath(meant) != os.path.realpath(physical):
+        raise refusal(path, f"leads to {physical}, not to {meant}: the current directory ({logical}) is reached "
+                      "through a symbolic link, and `..` leaves it on the link's side; name the directory without `..`")
 
 
 def walk(top: Dir) -> Iterator[tuple[Dir, list[tuple[str, str]]]]:

@@ -55,6 +55,14 @@ _SECRETS: list[tuple[re.Pattern[str], str, Callable[[str], bool] | None]] = [
     # path or a `$(VAR)` reference is no credential.
     (re.compile(rf"(?i)(?:^|\s)--?{_OPTION_WORDS}(?:=[^\s$/]|\s+[^\s$/-])\S{{3,}}"),
      "a credential passed as a command-line argument", None),
+    # A password written out inside a string: `password=hunter2` in a DSN, `"password":
+    # "hunter2"` in JSON, `PGPASSWORD=hunter2 psql`. The name decides, as for a key.
+    (re.compile(r"(?i)(?<![A-Za-z0-9_.-])([\"']?[A-Za-z0-9_.-]*(?:passw(?:or)?d|passphrase|pass|pwd|secret)[\"']?"
+                r"[ \t]*[:=][ \t]*[\"']?[^\s\"'$/{}(),;&]{3,})"), "a password written out in a string",
+     lambda found: _embedded_password(found)),
+    # An Authorization header with any literal credential, however short.
+    (re.compile(r"(?i)\bauthorization[\"']?[ \t]*[:=][ \t]*[\"']?(?:bearer|basic|token|digest)[ \t]+[^\s\"'$]{3,}"),
+     "an HTTP Authorization header credential", lambda found: "{{" not in found),
     # AWS's secret access key under a name that does not say so: 40 characters of base64,
     # random-looking (a commit is lower-case hex; paths and words repeat letters).
     # (Upper case is required up front: the commit every spec pins never reaches the second look.)
@@ -116,6 +124,13 @@ def _aws_secret_shape(text: str) -> bool:
     """40 random characters of base64: more random than the 3.5 bits of other tokens, and
     at most 3 of `/` and `+` (a key has 1.25 on average; a path of 40 has more)."""
     return text.count("/") + text.count("+") <= 3 and _high_entropy(text, 4.2)
+
+
+def _embedded_password(text: str) -> bool:
+    """`NAME=VALUE` or `NAME: VALUE` found in a string: a password when NAME is a
+    password's name (`db_password`, not `--bypass` or `secretName`)."""
+    name, _, value = re.split(r"[ \t]*([:=])[ \t]*", text, maxsplit=1)
+    return _names_password(name.strip("\"'-")) and not _REFERENCE.match(value.strip("\"'"))
 
 
 def _basic_credential(text: str) -> bool:

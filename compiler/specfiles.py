@@ -159,11 +159,15 @@ def read_spec(path: str) -> bytes:
         raise SpecError.at(path, 1, 1, f"cannot read: {exc.strerror}") from None
 
 
-def _build_one(path: str, env: str | None, context: Context, full_verify: bool) -> tuple[Built | None, list[Diagnostic]]:
+def _build_one(path: str, env: str | None, context: Context, full_verify: bool,
+               keep_files: bool = True) -> tuple[Built | None, list[Diagnostic]]:
     try:
-        return build(read_spec(path), path, env, context, full_verify), []
+        result = build(read_spec(path), path, env, context, full_verify)
     except MlspecError as exc:
         return None, exc.diagnostics
+    if not keep_files:  # `validate`: a batch must not hold every spec's manifests
+        result.files = {}
+    return result, []
 
 
 class _Result(Protocol):
@@ -179,21 +183,36 @@ def _run(work: Callable[..., tuple[R | None, list[Diagnostic]]], paths: list[str
     """`work(path, *args)` for every spec, in worker processes for a batch: the results,
     and every error of every spec (two specs building the same directory is one)."""
     workers = min(jobs or os.cpu_count() or 1, len(paths))
-    outcomes = []
+    outcomes: list[tuple[R | None, list[Diagnostic]]] = []
+    held = 0
+
+    def keep(outcome: tuple[R | None, list[Diagnostic]]) -> bool:
+        # What the parent holds of every result, against one budget for the command.
+        nonlocal held
+        path = paths[len(outcomes)]
+        files = getattr(outcome[0], "files", None)
+        held += sum(len(text) for text in files.values()) if isinstance(files, dict) else 0
+        if held > loader.MAX_HELD_CHARS:
+            outcomes.append((None, [_over_held(path, held)]))
+            return False
+        outcomes.append(outcome)
+        if progress:
+            progress(len(outcomes), len(paths))
+        return True
+
     if workers > 1 and len(paths) >= PARALLEL_FROM:
         from concurrent.futures import ProcessPoolExecutor  # only batches pay for multiprocessing
 
         with ProcessPoolExecutor(max_workers=workers) as pool:
             columns = [[arg] * len(paths) for arg in args]
             for outcome in pool.map(work, paths, *columns, chunksize=max(1, len(paths) // (workers * 4))):
-                outcomes.append(outcome)
-                if progress:
-                    progress(len(outcomes), len(paths))
+                if not keep(outcome):
+                    pool.shutdown(cancel_futures=True)  # what has not started never runs
+                    break
     else:
         for path in paths:
-            outcomes.append(work(path, *args))
-            if progress:
-                progress(len(outcomes), len(paths))
+            if not keep(work(path, *args)):
+                break
     problems = [d for _, diags in outcomes for d in diags]
     results = {p: result for p, (result, _) in zip(paths, outcomes) if result is not None}
     owners: dict[str, str] = {}
@@ -207,11 +226,18 @@ def _run(work: Callable[..., tuple[R | None, list[Diagnostic]]], paths: list[str
     return results, problems
 
 
+def _over_held(path: str, held: int) -> Diagnostic:
+    return Diagnostic(path, 1, 1, f"the manifests of the specs up to this one hold over {loader.MAX_HELD_CHARS} "
+                      f"characters ({held}), the most one command holds before printing them: build fewer specs "
+                      "per command (or one environment with --env), or write them with -o, which holds none")
+
+
 def compile_many(paths: list[str], env: str | None, jobs: int | None = None,
                  context: Context = NO_CONTEXT, progress: Callable[[int, int], None] | None = None,
-                 full_verify: bool = False) -> dict[str, Built]:
-    """Compile every spec; collect every error of every spec before raising."""
-    results, problems = _run(_build_one, paths, (env, context, full_verify), jobs, progress)
+                 full_verify: bool = False, keep_files: bool = True) -> dict[str, Built]:
+    """Compile every spec; collect every error of every spec before raising. Without
+    `keep_files` the results carry no file text (what `validate` needs)."""
+    results, problems = _run(_build_one, paths, (env, context, full_verify, keep_files), jobs, progress)
     if problems:
         raise MlspecError(problems)
     return results

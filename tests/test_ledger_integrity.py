@@ -123,6 +123,29 @@ def test_diff_reports_a_resealed_metric_edit_as_a_loosening(repo):
     assert "> Ledger: recorded ``metric `auc` of release 2026.10.1`` changed: `0.95` -> `0.99`" in markdown
 
 
+def test_diff_reports_a_resealed_pin_edit_that_swaps_a_released_artifact(repo):
+    # The seal is a content hash a PR author can recompute: rewriting the recorded
+    # artifact pin (and resealing) makes `build` accept other bytes under 2026.10.1.
+    from test_reconcile import A_DIGEST
+
+    other = "sha256:" + "1" * 64
+
+    def swap(entry: dict) -> None:
+        entry["pins"]["artifact"]["digest"] = other
+        entry["spec"]["spec"]["model"]["artifact"]["digest"] = other
+
+    repo.edit_entry("2026.10.1", swap, reseal=True)
+    repo.spec.write_text(repo.spec.read_text().replace(A_DIGEST, other))
+    assert run("build", repo.spec, "-o", repo.out).exit_code == 0  # the digest alone cannot see this one
+    result = run("diff", repo.spec, "--fail-on-loosened")
+    assert result.exit_code == 1, result.output
+    assert "WARNING: recorded pin `artifact` of release 2026.10.1 changed in the ledger" in result.stdout
+    assert "(what a released version is immutable on)" in result.stdout
+    recorded = json.loads(run("diff", repo.spec, "--format", "json").stdout)["recorded"]
+    assert [c["field"] for c in recorded] == ["pin `artifact` of release 2026.10.1"]
+    assert recorded[0]["old"]["digest"] == A_DIGEST and recorded[0]["new"]["digest"] == other
+
+
 def test_diff_ignores_a_first_evaluation_and_sees_a_removed_one(repo):
     assert run("diff", repo.spec, "--fail-on-loosened").exit_code == 0  # nothing changed since HEAD
     repo.spec.write_text(FULL)
@@ -183,10 +206,16 @@ def test_rollback_refuses_an_entry_whose_spec_names_another_model(repo):
     assert run("build", repo.spec, "-o", repo.out).exit_code == 0
     repo.edit_entry("2026.10.1", lambda e: e["spec"]["metadata"].update(name="payments"), reseal=True)
     before = tree(repo.out)
-    result = run("rollback", "fraud-detector", "--to", "2026.10.1", "-o", repo.out, "--accept-feature-mismatch")
-    assert result.exit_code == 1, result.output
-    assert f"{repo.ledger}:1:1: error: the ledger of fraud-detector records release '2026.10.1' with the spec of " \
-           "model 'payments'" in result.stderr
+    # Refused when the ledger is read, by every command (the seal does not bind the file
+    # an entry is in: a sealed entry moved from another model's ledger is the same attack).
+    line = repo.ledger.read_text().splitlines().index("      name: payments") + 1
+    for args in (["rollback", "fraud-detector", "--to", "2026.10.1", "-o", repo.out, "--accept-feature-mismatch"],
+                 ["build", repo.spec, "-o", repo.out], ["build", repo.spec, "-o", repo.out, "--check"]):
+        result = run(*args)
+        assert result.exit_code == 1, result.output
+        assert f"{repo.ledger}:{line}:7: error: the ledger is damaged: the entry of release '2026.10.1' records " \
+               "model 'payments', not 'fraud-detector'" in result.stderr, result.stderr
+        assert "Traceback" not in result.output
     assert tree(repo.out) == before and not (repo.out / "prod" / "payments").exists()
 
 

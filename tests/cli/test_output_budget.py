@@ -43,3 +43,27 @@ def test_text_size_counts_shared_text_as_often_as_it_is_emitted():
     objects = {"a.yaml": {"metadata": {"annotations": {"k": value}}}, "b.yaml": {"metadata": {"annotations": {"k": value}}}}
     assert core._text_size(objects) == 2 * (1000 + len("k") + len("annotations") + len("metadata")) + len("a.yaml") * 2
     assert core._text_size([1, True, None]) == 24
+
+
+def test_stdout_over_many_specs_holds_one_budget_for_the_whole_command(tmp_path, monkeypatch):
+    """The budget above is per spec, but `build --stdout` (the plugin's generate command)
+    prints nothing until every spec compiled: 32 specs of 750 KB held 1.1 GB. What the
+    command holds is bounded by `loader.MAX_HELD_CHARS` (here set just above one spec's
+    manifests, so that the second spec crosses it); `validate` holds no manifests at all."""
+    models = tmp_path / "models"
+    models.mkdir()
+    for n in range(3):
+        (models / f"m{n}.mlspec.yaml").write_text(MINIMAL.replace("name: churn", f"name: churn{n}"))
+    one = run("build", models / "m0.mlspec.yaml", "--stdout")
+    assert one.exit_code == 0, one.output
+    monkeypatch.setattr(loader, "MAX_HELD_CHARS", len(one.stdout) * 3 // 2)
+    before = snapshot(tmp_path)
+    result = run("build", models, "--stdout")
+    assert result.exit_code == 1, result.output
+    assert f"{models / 'm1.mlspec.yaml'}:1:1: error: the manifests of the specs up to this one hold over " \
+           f"{loader.MAX_HELD_CHARS} characters" in result.stderr, result.stderr
+    assert "Traceback" not in result.output and result.stdout == "" and snapshot(tmp_path) == before
+    assert run("validate", models).exit_code == 0
+    monkeypatch.setattr(loader, "MAX_HELD_CHARS", len(one.stdout) * 4)  # printed one document at a time, as before
+    whole = run("build", models, "--stdout")
+    assert whole.exit_code == 0 and whole.stdout.startswith(one.stdout + "---\n"), whole.output

@@ -70,3 +70,52 @@ def test_a_real_output_directory_in_the_repository_is_written(repo, tmp_path):
     assert result.exit_code == 0, result.output
     assert (repo / "deploy" / "default" / "churn" / "kustomization.yaml").is_file()
     assert list((tmp_path / "outside").iterdir()) == []
+
+
+def test_dot_dot_after_a_committed_link_is_written_where_it_was_checked(repo, tmp_path):
+    """`-o models/../deploy`: checked lexically as `deploy`, it must not be written
+    where the kernel resolves it (`models` a link: beside the link's target)."""
+    os.unlink(repo / "deploy")
+    (tmp_path / "outside" / "sub").mkdir()
+    os.symlink("../outside/sub", repo / "models")
+    result = run("build", "churn.mlspec.yaml", "-o", "models/../deploy", cwd=repo)
+    assert result.exit_code == 0, result.output
+    assert (repo / "deploy" / "default" / "churn" / "kustomization.yaml").is_file()
+    assert [p.name for p in (tmp_path / "outside").iterdir()] == ["sub"]
+
+
+def test_dot_dot_from_a_current_directory_reached_through_a_link_is_refused(repo, tmp_path, monkeypatch):
+    """`cd models && mlspec build . -o ../deploy`, `models` a committed link: the
+    shell's `..` is the repository, the kernel's the link target's parent."""
+    os.unlink(repo / "deploy")
+    (tmp_path / "outside" / "real").mkdir()
+    (tmp_path / "outside" / "real" / "churn.mlspec.yaml").write_text(MINIMAL)
+    os.symlink("../outside/real", repo / "models")
+    monkeypatch.setenv("PWD", str(repo / "models"))  # what a shell's `cd models` sets
+    before = snapshot(tmp_path)
+    for args in (["build", "churn.mlspec.yaml", "-o", "../deploy"],
+                 ["gate", "churn.mlspec.yaml", "--metrics", "../metrics.json", "--record", "-o", "../deploy"]):
+        result = run(*args, cwd=repo / "models")
+        assert result.exit_code == 1, result.output
+        assert f"../deploy:1:1: error: leads to {tmp_path / 'outside' / 'deploy'}, not to {repo / 'deploy'}" in (
+            result.stderr)
+        assert "Traceback" not in result.output and snapshot(tmp_path) == before
+
+
+def test_a_git_worktree_checkout_builds_into_its_own_deploy(repo, tmp_path):
+    """A worktree's `.git` is a file (`gitdir: …`): it still marks the repository."""
+    os.unlink(repo / "deploy")
+    git = ["git", "-C", str(repo), "-c", "user.email=ci@example.com", "-c", "user.name=ci"]
+    subprocess.run([*git, "add", "churn.mlspec.yaml"], check=True)
+    subprocess.run([*git, "commit", "-qm", "spec"], check=True)
+    subprocess.run([*git, "worktree", "add", "-q", str(tmp_path / "wt")], check=True, capture_output=True)
+    worktree, elsewhere = tmp_path / "wt", tmp_path / "cwd"
+    elsewhere.mkdir()
+    assert (worktree / ".git").is_file()
+    assert run("build", "churn.mlspec.yaml", "-o", "deploy", cwd=worktree).exit_code == 0
+    result = run("build", worktree / "churn.mlspec.yaml", "-o", worktree / "deploy", "--check", cwd=elsewhere)
+    assert result.exit_code == 0, result.output  # from outside: the root is the worktree
+    os.symlink("../outside", worktree / "linked")
+    before = snapshot(tmp_path)
+    result = run("build", worktree / "churn.mlspec.yaml", "-o", worktree / "linked" / "deploy", cwd=elsewhere)
+    assert_refused(result, str(worktree / "linked"), tmp_path, before)

@@ -73,9 +73,22 @@ CAUGHT = [
     ("password-option-space", {"command": "serve --db-password hunter2"},
      "a credential passed as a command-line argument"),
     ("pass-option-then-value", {"args": ["--db-pass", "hunter2"]}, "a credential (the value of `--db-pass`)"),
+    # a password written out inside a string: a DSN, JSON or YAML text, a shell command
+    ("password-in-a-dsn", {"k": "host=db user=app password=hunter2"}, "a password written out in a string"),
+    ("password-in-json-text", {"k": '{"db_password": "hunter2"}'}, "a password written out in a string"),
+    ("password-in-yaml-text", {"k": "db:\n  password: hunter2\n"}, "a password written out in a string"),
+    ("password-in-a-shell-command", {"args": ["sh", "-c", "PGPASSWORD=hunter2 psql"]},
+     "a password written out in a string"),
+    ("authorization-short-bearer", {"args": ["-H", "Authorization: Bearer abc123"]},
+     "an HTTP Authorization header credential"),
+    ("authorization-short-token", {"k": "authorization=token s3cr"}, "an HTTP Authorization header credential"),
 ]
 
 NEAR_MISSES = [
+    ("embedded-password-references", {"k": "host=db password=$(PW)", "j": "password_file: /etc/pw",
+                                      "l": "secretName: db-creds", "m": "--bypass=cache", "n": "passwordLength=12",
+                                      "o": '{"password": "${DB_PASSWORD}"}', "p": "password: /run/secrets/pw"}),
+    ("authorization-references", {"k": "Authorization: Bearer $(TOKEN)", "j": "authorization: token"}),
     ("aws-id-too-short", {"k": "AKIAIOSFODNN7EXAMP"}),
     ("aws-id-inside-a-word", {"k": "XAKIAIOSFODNN7EXAMPLE"}),
     ("aws-secret-reference", {"k": "aws_secret_access_key = from-the-secret"}),
