@@ -358,4 +358,6 @@ def gate_config(doc: ModelDeployment, baseline: str | None, baseline_metrics: di
 
 def _lineage(doc: ModelDeployment, env: str, digest: str) -> dict[str, Any]:
     record = doc.model_dump(mode="json", by_alias=True, exclude_none=True, exclude={"spec": {"environments"}})
+    if doc.spec.serving.autoscaling is not None:  # the autoscaler owns the count: no `replicas` to record
+        del record["spec"]["serving"]["replicas"]
     return {"environment": env, "specDigest": digest, **record}

@@ -78,19 +78,8 @@ def exposure(spec: Spec, default_steps: list[dict[str, Any]], max_surge: int | s
     if spec.rollout.strategy != "canary" or spec.rollout.traffic_routing is not None:
         return
     fewest, most = autoscaling.replica_range(spec)
-    # With an autoscaler, the worst replica count of its range (the first, on a tie). Past
-    # CLOSE_ENOUGH replicas no count can miss: Argo picks the closest option, and one of
-    # them is within 100/replicas points of the weight.
-    counts = range(fewest, max(fewest, min(most, CLOSE_ENOUGH)) + 1)
     for at, weight in weights(spec, default_steps):
-        worst: tuple[Fraction, int, int, int] | None = None
-        for replicas in counts:
-            canary, stable = pod_counts(replicas, weight, max_surge, max_unavailable)
-            share = Fraction(100 * canary, canary + stable) if canary + stable else Fraction(0)
-            if worst is None or abs(share - weight) > abs(worst[0] - weight):
-                worst = (share, replicas, canary, stable)
-        assert worst is not None
-        share, replicas, canary, stable = worst
+        share, replicas, canary, stable = _worst(spec, weight, max_surge, max_unavailable)
         if abs(share - weight) > TOLERANCE:
             scaled = (f" (the worst of the autoscaler's {fewest}..{most})" if spec.serving.autoscaling is not None
                       else "")
@@ -100,19 +89,37 @@ def exposure(spec: Spec, default_steps: list[dict[str, Any]], max_surge: int | s
                    "`spec.rollout.trafficRouting` for exact weights, or more replicas")
 
 
+def _worst(spec: Spec, weight: int, max_surge: int | str | None,
+           max_unavailable: int | str | None) -> tuple[Fraction, int, int, int]:
+    """(share, replicas, canary, stable) at the replica count whose share misses `weight`
+    most: `replicas` itself, or with an autoscaler the worst count of its range (the
+    first, on a tie). Past CLOSE_ENOUGH replicas no count can miss: Argo picks the
+    closest option, and one of them is within 100/replicas points of the weight."""
+    fewest, most = autoscaling.replica_range(spec)
+    worst: tuple[Fraction, int, int, int] | None = None
+    for replicas in range(fewest, max(fewest, min(most, CLOSE_ENOUGH)) + 1):
+        canary, stable = pod_counts(replicas, weight, max_surge, max_unavailable)
+        share = Fraction(100 * canary, canary + stable) if canary + stable else Fraction(0)
+        if worst is None or abs(share - weight) > abs(worst[0] - weight):
+            worst = (share, replicas, canary, stable)
+    assert worst is not None
+    return worst
+
+
 def shares(spec: Spec, default_steps: list[dict[str, Any]], max_surge: int | str | None = None,
            max_unavailable: int | str | None = None) -> list[str]:
     """The traffic each canary weight really gives (`10% -> 1+2 pods = 33.3%`: canary +
-    stable pods), as `mlspec diff` compares it."""
+    stable pods; with an autoscaler, at the worst count of its range), as `mlspec diff`
+    compares it."""
     if spec.rollout.strategy != "canary":
         return ["blueGreen: all traffic switches at promotion"]
     if spec.rollout.traffic_routing is not None:
         return [f"{w}% exact (router)" for _, w in weights(spec, default_steps)]
     out = []
     for _, weight in weights(spec, default_steps):
-        canary, stable = pod_counts(spec.serving.replicas, weight, max_surge, max_unavailable)
-        share = Fraction(100 * canary, canary + stable) if canary + stable else Fraction(0)
-        out.append(f"{weight}% -> {canary}+{stable} pods = {_percent(share)}")
+        share, replicas, canary, stable = _worst(spec, weight, max_surge, max_unavailable)
+        at = f" (at {replicas} replicas, the worst of the autoscaler's range)" if spec.serving.autoscaling else ""
+        out.append(f"{weight}% -> {canary}+{stable} pods = {_percent(share)}{at}")
     return out
 
 

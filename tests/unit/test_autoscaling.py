@@ -138,3 +138,33 @@ def test_platform_min_replicas_reads_the_autoscaler(tmp_path):
     assert result.exit_code == 1
     assert ":21:32: error: `spec.serving.autoscaling.minReplicas` is 2; at least 3 required (policy minReplicas" \
         in result.stderr
+
+
+def test_diff_reports_an_autoscaling_change_and_exposure_at_the_worst_count_of_the_range(tmp_path):
+    import json
+
+    steps = "    steps: [{setWeight: 10}]\n"
+    old = _spec(tmp_path, _scaling(2, 3), steps, name="old")
+    new = _spec(tmp_path, _scaling(6, 8), steps, name="new")
+    result = CliRunner().invoke(main, ["diff", old, new, "--format", "json"])
+    assert result.exit_code == 0, result.output
+    changes = {c["field"]: c for c in json.loads(result.stdout)["changes"]}
+    assert changes["autoscaling"]["old"]["maxReplicas"] == 3 and changes["autoscaling"]["new"]["minReplicas"] == 6
+    # 2..3 replicas at 10%: the worst is 2 (Argo: 1 canary + 2 stable = 33.3%); 6..8: 6 (1+6 = 14.3%)
+    assert changes["exposure"]["old"].startswith("10% -> 1+2 pods = 33.3% (at 2 replicas")
+    assert changes["exposure"]["new"].startswith("10% -> 1+6 pods = 14.3% (at 6 replicas")
+
+
+def test_the_lineage_records_no_fixed_replica_count_under_an_autoscaler(tmp_path):
+    import json
+
+    def lineage(path: str) -> dict:
+        result = CliRunner().invoke(main, ["build", "--stdout", path])
+        assert result.exit_code == 0, result.output
+        [text] = [d["data"]["lineage.json"] for d in yaml.safe_load_all(result.stdout)
+                  if d["kind"] == "ConfigMap" and "lineage.json" in d["data"]]
+        return json.loads(text)["spec"]["serving"]
+
+    scaled = lineage(_spec(tmp_path, _scaling(2, 8)))
+    assert "replicas" not in scaled and scaled["autoscaling"]["maxReplicas"] == 8
+    assert lineage(_spec(tmp_path, "    replicas: 3\n", name="plain"))["replicas"] == 3
