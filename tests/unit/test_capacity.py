@@ -121,3 +121,11 @@ def test_a_traffic_routed_canary_is_not_aborted_unless_said():
     routed = capacity.traffic_routed(10, 0, True, actual_weights=(60, 40))
     assert routed == capacity.traffic_routed(10, 0, True, actual_weights=(60, 40), abort=False)
     assert routed != capacity.traffic_routed(10, 0, True, actual_weights=(60, 40), abort=True)
+
+
+def test_no_option_left_falls_back_to_zero_canary_pods_as_argo_does():
+    # 2 replicas, setWeight 75, maxSurge 0: the ceiling (2) is all replicas, the floor (1) ties
+    # with it, and there is no surge, so Argo's option list is empty and its "should not get
+    # here" branch runs 0 canary + 2 stable (utils/replicaset/canary.go:257-259 at 9f8d111d).
+    assert capacity.canary_stable(2, 75, 0) == (0, 2)
+    assert capacity.canary_stable(2, 75, 1) != (0, 2)  # with a surge there is an option
