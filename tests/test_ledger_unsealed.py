@@ -66,9 +66,18 @@ def test_an_overlay_override_recorded_for_an_environment_is_its_pins():
 
 def test_a_recorded_spec_todays_rules_refuse_gives_its_base_pins():
     (entry,) = legacy().releases
-    for spec in ({**entry["spec"], "kind": "Something"}, ["not", "a", "mapping"]):
+    broken = copy.deepcopy(entry["spec"])
+    broken["spec"]["environments"]["prod"] = 5  # the overlay itself fails on it
+    for spec in ({**entry["spec"], "kind": "Something"}, ["not", "a", "mapping"], broken):
         damaged = {**entry, "spec": spec}
         assert ledger.recorded_pins(damaged, "prod") == entry["pins"], spec
+
+
+def test_a_recorded_value_todays_credential_scan_refuses_keeps_its_environment_pins():
+    """The scan is today's rule for new specs; what was recorded is read for its pins only."""
+    (entry,) = legacy().releases
+    entry["spec"]["spec"]["training"]["hyperparameters"] = {"db_password": "hunter2"}
+    assert accelerator(ledger.recorded_pins(entry, "prod")) == "nvidia-h100"
 
 
 def test_migrate_seals_an_unsealed_entry_with_the_pins_each_environment_recorded():
@@ -94,9 +103,10 @@ def test_migrate_keeps_the_environment_pins_an_unsealed_entry_already_has():
     lg = legacy()
     own = copy.deepcopy(lg.releases[0]["pins"])
     own["seed"] = 7
-    lg.releases[0]["environmentPins"] = {"staging": own}
+    kept = {"prod": copy.deepcopy(lg.releases[0]["pins"]), "staging": own}  # prod's: the base's, written out
+    lg.releases[0]["environmentPins"] = copy.deepcopy(kept)
     (entry,) = ledger.migrate(lg)[0].releases
-    assert entry["environmentPins"] == {"staging": own}  # not replaced by what the spec says of prod
+    assert entry["environmentPins"] == kept  # neither recomputed nor replaced by what the spec says of prod
 
 
 def test_verified_reports_every_unsealed_entry_unless_unsealed_ok():
