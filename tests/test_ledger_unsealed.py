@@ -110,16 +110,17 @@ def test_migrate_keeps_the_environment_pins_an_unsealed_entry_already_has():
 
 
 def test_verified_reports_every_unsealed_entry_unless_unsealed_ok():
-    first, second = legacy().releases[0], legacy(spec_a()).releases[0]
-    second = {**second, "version": "2026.10.2"}
-    lg = Ledger("fraud-detector", "2026.10.2", [first, second], marks=[(4, 3)])  # the second's mark is missing
+    first, other = legacy().releases[0], legacy(spec_a()).releases[0]
+    entries = [first, {**other, "version": "2026.10.2"}, {**other, "version": "2026.10.3"}]
+    lg = Ledger("fraud-detector", "2026.10.3", entries, marks=[(4, 3)])  # the later entries' marks are missing
     assert ledger.verified(lg, "ledger.yaml", unsealed_ok=True) is lg
     with pytest.raises(LedgerError) as info:
         ledger.verified(lg, "ledger.yaml")
     lines = [str(d) for d in info.value.diagnostics]  # sorted by position
-    assert len(lines) == 2
+    assert len(lines) == 3
     assert lines[0].startswith("ledger.yaml:1:1: error: the entry of release '2026.10.2' has no `digest`")
-    assert lines[1].startswith("ledger.yaml:4:3: error: the entry of release '2026.10.1' has no `digest`")
+    assert lines[1].startswith("ledger.yaml:1:1: error: the entry of release '2026.10.3' has no `digest`")
+    assert lines[2].startswith("ledger.yaml:4:3: error: the entry of release '2026.10.1' has no `digest`")
     assert "mlspec ledger migrate" in lines[0]
 
 
