@@ -132,3 +132,12 @@ def test_unsealed_ok_still_refuses_an_entry_that_does_not_match_its_digest():
         ledger.verified(lg, "ledger.yaml", unsealed_ok=True)
     (line,) = [str(d) for d in info.value.diagnostics]
     assert line.startswith("ledger.yaml:2:3: error: the entry of release '2026.10.1' does not match its digest")
+
+
+def test_migrate_seals_an_unsealed_entry_after_a_sealed_one():
+    (sealed_first,) = ledger.migrate(legacy(spec_a()))[0].releases
+    later = {**legacy().releases[0], "version": "2026.10.2"}
+    migrated, sealed = ledger.migrate(Ledger("fraud-detector", "2026.10.2", [sealed_first, later]))
+    assert [e["version"] for e in sealed] == ["2026.10.2"]
+    assert migrated.releases[0] == sealed_first  # the loop goes on past a sealed entry
+    assert migrated.releases[1]["digest"] == ledger.entry_digest(migrated.releases[1])
