@@ -141,3 +141,12 @@ def test_migrate_seals_an_unsealed_entry_after_a_sealed_one():
     assert [e["version"] for e in sealed] == ["2026.10.2"]
     assert migrated.releases[0] == sealed_first  # the loop goes on past a sealed entry
     assert migrated.releases[1]["digest"] == ledger.entry_digest(migrated.releases[1])
+
+
+def test_names_lists_only_the_ledgers_not_other_or_hidden_files(tmp_path):
+    """`ledger migrate` without names works on every model `names` lists."""
+    ledger_dir = (tmp_path / ledger.relpath("churn")).parent
+    ledger_dir.mkdir(parents=True)
+    for name in ("churn.yaml", "fraud-detector.yaml", ".churn.yaml", "README.md", "notes.yaml.orig"):
+        (ledger_dir / name).write_text("")
+    assert sorted(ledger.names(tmp_path)) == ["churn", "fraud-detector"]
