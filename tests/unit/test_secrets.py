@@ -53,6 +53,8 @@ CAUGHT = [
     ("query-amz-signature", {"k": "https://b.s3.amazonaws.com/m.onnx?X-Amz-Date=1&X-Amz-Signature=" + HEX64[:32]},
      "a signed URL or a credential in a URL query"),
     ("basic-header", {"k": "Authorization: Basic YWxpY2U6aHVudGVyMg=="}, "an HTTP Basic credential"),
+    # unpadded, 15 characters: one `=` restores it (three would not decode)
+    ("basic-header-unpadded", {"k": "Authorization: Basic Ym9iOmh1bnRlcjI"}, "an HTTP Basic credential"),
     ("bearer-header", {"k": "Authorization: Bearer 9fJx2LqP7zRt4WbNk8Mc"}, "an HTTP bearer token"),
     ("password-option", {"args": ["serve", "--db-password=hunter22"]}, "a credential passed as a command-line argument"),
     ("token-option", {"args": ["--token=Xk9pQ2vL"]}, "a credential passed as a command-line argument"),
@@ -117,6 +119,8 @@ NEAR_MISSES = [
     ("forty-character-look-alikes", {"commit": COMMIT, "path": "Models/Fraud/Detector/V2/Checkpoints/Bst",
                                      "digest": f"sha256:{HEX64}", "shorter": AWS_SECRET[:39],
                                      "longer": AWS_SECRET + "A"}),
+    # 40 characters of base64 with upper case, but 16 letters repeated (4.0 bits, a key has 4.2+)
+    ("forty-characters-repeating", {"k": "AbCdEfGh12345678" * 2 + "AbCdEfGh"}),
 ]
 
 
