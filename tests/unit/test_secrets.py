@@ -170,3 +170,16 @@ def test_an_aws_secret_in_the_serving_env_fails_the_build_and_writes_nothing(tmp
     assert f"{spec}:22:46: error: `spec.serving.env[0].value` looks like a secret value" in result.stderr
     assert AWS_SECRET not in result.output
     assert not out.exists()
+
+
+def test_a_secret_value_is_said_once_and_the_rest_of_its_mapping_is_still_scanned():
+    found = problems({"password": "changeme", "zz": "AKIAIOSFODNN7EXAMPLE"})
+    assert len(found) == 2, found
+    assert "names a credential" in found[0] + found[1] and "an AWS access key id" in found[0] + found[1]
+
+
+def test_a_query_is_known_by_its_last_four_keys_however_shallow():
+    """`analysis.metrics[i].query` with nothing above it is a query too (its args are checked)."""
+    doc = loader.load('analysis: {metrics: [{query: "rate({{args.nope}}[5m])"}]}\n', "q.yaml")
+    (found,) = [d.message for d in scan.text_problems(doc)]
+    assert found.startswith("query references `{{args.nope}}`, which mlspec does not pass")
