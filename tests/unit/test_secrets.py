@@ -183,3 +183,14 @@ def test_a_query_is_known_by_its_last_four_keys_however_shallow():
     doc = loader.load('analysis: {metrics: [{query: "rate({{args.nope}}[5m])"}]}\n', "q.yaml")
     (found,) = [d.message for d in scan.text_problems(doc)]
     assert found.startswith("query references `{{args.nope}}`, which mlspec does not pass")
+
+
+def test_a_bearer_token_of_exactly_the_entropy_threshold_is_caught():
+    token = "aabbccddEEFFGGHH1111222233334444"  # 8 letters twice, 4 digits four times: 3.5 bits exactly
+    (found,) = problems({"k": f"Authorization: Bearer {token}"})
+    assert "looks like an HTTP bearer token" in found
+
+
+def test_a_key_holding_a_template_tag_is_refused():
+    (found,) = problems({"{{x}}": 1})
+    assert found.startswith("the key `spec.training.hyperparameters.{{x}}` holds `{{`"), found
