@@ -71,6 +71,7 @@ CAUGHT = [
     ("secret-camel-case", {"clientSecret": "abc123"}, "a secret value (`clientSecret` names a credential)"),
     ("pass-suffix", {"db_pass": "letmein"}, "a secret value (`db_pass` names a credential)"),
     ("aws-secret-neutral-name", {"k": AWS_SECRET}, "an AWS secret access key"),
+    ("aws-secret-three-slashes-and-pluses", {"k": AWS_SECRET[:-2] + "+Y"}, "an AWS secret access key"),
     ("pass-option", {"args": ["--db-pass=hunter2"]}, "a credential passed as a command-line argument"),
     ("password-option-space", {"command": "serve --db-password hunter2"},
      "a credential passed as a command-line argument"),
