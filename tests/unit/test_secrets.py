@@ -96,6 +96,7 @@ NEAR_MISSES = [
     ("azure-short", {"k": "AccountKey=short", "j": "sig=abc"}),
     ("query-without-credentials", {"k": "https://h.example.com/x?version=12345678&page=2&token=short"}),
     ("basic-word", {"k": "Basic configuration options", "j": "basic setup"}),
+    ("basic-base64-without-a-colon", {"k": "Basic aGVsbG93b3JsZA=="}),  # "helloworld": no user:password
     ("bearer-word", {"k": "Bearer authentication is used"}),
     ("credential-files", {"args": ["--token-file=/var/run/secrets/token", "--max-tokens=512",
                                    "--password-file", "/etc/pw", "--token", "$(TOKEN)", "--token", "--verbose"]}),
@@ -121,6 +122,7 @@ NEAR_MISSES = [
                                      "digest": f"sha256:{HEX64}", "shorter": AWS_SECRET[:39],
                                      "longer": AWS_SECRET + "A"}),
     # 40 characters of base64 with upper case, but 16 letters repeated (4.0 bits, a key has 4.2+)
+    ("forty-characters-four-pluses", {"k": "wJalrXUtnFEMI+K7MDENG+bPxRfiC+EXAMPLE+EY"}),  # > 3 of / and +
     ("forty-characters-repeating", {"k": "AbCdEfGh12345678" * 2 + "AbCdEfGh"}),
 ]
 
