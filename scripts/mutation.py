@@ -45,8 +45,10 @@ MODULES: dict[str, list[str]] = {
     "releases": ["tests/unit/test_releases.py", "tests/test_release_workflow.py", "tests/cli/test_cli.py",
                  "tests/test_ledger_integrity.py"],
     # parse() and the entry seals: the shape and integrity tests; pins per environment (also in
-    # ledgers an earlier mlspec wrote): the reconcile tests
-    "ledger": ["tests/unit/test_ledger.py", "tests/unit/test_ledger_shape.py", "tests/test_ledger_integrity.py",
+    # ledgers an earlier mlspec wrote): the reconcile tests; each condition of that unsealed path
+    # (recorded_pins, migrate, verified): test_ledger_unsealed.py, first as it is the fastest
+    "ledger": ["tests/test_ledger_unsealed.py", "tests/unit/test_ledger.py", "tests/unit/test_ledger_shape.py",
+               "tests/test_ledger_integrity.py",
                "tests/test_ledger_seal.py", "tests/test_evaluation_pins.py", "tests/test_reconcile.py",
                "tests/test_release_workflow.py", "tests/cli/test_cli.py"],
     "traffic": ["tests/unit/test_traffic_bounds.py", "tests/test_traffic.py", "tests/test_invalid_cases.py"],

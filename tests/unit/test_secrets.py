@@ -53,6 +53,8 @@ CAUGHT = [
     ("query-amz-signature", {"k": "https://b.s3.amazonaws.com/m.onnx?X-Amz-Date=1&X-Amz-Signature=" + HEX64[:32]},
      "a signed URL or a credential in a URL query"),
     ("basic-header", {"k": "Authorization: Basic YWxpY2U6aHVudGVyMg=="}, "an HTTP Basic credential"),
+    # unpadded, 15 characters: one `=` restores it (three would not decode)
+    ("basic-header-unpadded", {"k": "Authorization: Basic Ym9iOmh1bnRlcjI"}, "an HTTP Basic credential"),
     ("bearer-header", {"k": "Authorization: Bearer 9fJx2LqP7zRt4WbNk8Mc"}, "an HTTP bearer token"),
     ("password-option", {"args": ["serve", "--db-password=hunter22"]}, "a credential passed as a command-line argument"),
     ("token-option", {"args": ["--token=Xk9pQ2vL"]}, "a credential passed as a command-line argument"),
@@ -69,6 +71,7 @@ CAUGHT = [
     ("secret-camel-case", {"clientSecret": "abc123"}, "a secret value (`clientSecret` names a credential)"),
     ("pass-suffix", {"db_pass": "letmein"}, "a secret value (`db_pass` names a credential)"),
     ("aws-secret-neutral-name", {"k": AWS_SECRET}, "an AWS secret access key"),
+    ("aws-secret-three-slashes-and-pluses", {"k": AWS_SECRET[:-2] + "+Y"}, "an AWS secret access key"),
     ("pass-option", {"args": ["--db-pass=hunter2"]}, "a credential passed as a command-line argument"),
     ("password-option-space", {"command": "serve --db-password hunter2"},
      "a credential passed as a command-line argument"),
@@ -106,6 +109,7 @@ NEAR_MISSES = [
     ("azure-short", {"k": "AccountKey=short", "j": "sig=abc"}),
     ("query-without-credentials", {"k": "https://h.example.com/x?version=12345678&page=2&token=short"}),
     ("basic-word", {"k": "Basic configuration options", "j": "basic setup"}),
+    ("basic-base64-without-a-colon", {"k": "Basic aGVsbG93b3JsZA=="}),  # "helloworld": no user:password
     ("bearer-word", {"k": "Bearer authentication is used"}),
     ("credential-files", {"args": ["--token-file=/var/run/secrets/token", "--max-tokens=512",
                                    "--password-file", "/etc/pw", "--token", "$(TOKEN)", "--token", "--verbose"]}),
@@ -130,6 +134,9 @@ NEAR_MISSES = [
     ("forty-character-look-alikes", {"commit": COMMIT, "path": "Models/Fraud/Detector/V2/Checkpoints/Bst",
                                      "digest": f"sha256:{HEX64}", "shorter": AWS_SECRET[:39],
                                      "longer": AWS_SECRET + "A"}),
+    # 40 characters of base64 with upper case, but 16 letters repeated (4.0 bits, a key has 4.2+)
+    ("forty-characters-four-pluses", {"k": "wJalrXUtnFEMI+K7MDENG+bPxRfiC+EXAMPLE+EY"}),  # > 3 of / and +
+    ("forty-characters-repeating", {"k": "AbCdEfGh12345678" * 2 + "AbCdEfGh"}),
 ]
 
 
@@ -179,3 +186,27 @@ def test_an_aws_secret_in_the_serving_env_fails_the_build_and_writes_nothing(tmp
     assert f"{spec}:22:46: error: `spec.serving.env[0].value` looks like a secret value" in result.stderr
     assert AWS_SECRET not in result.output
     assert not out.exists()
+
+
+def test_a_secret_value_is_said_once_and_the_rest_of_its_mapping_is_still_scanned():
+    found = problems({"password": "changeme", "zz": "AKIAIOSFODNN7EXAMPLE"})
+    assert len(found) == 2, found
+    assert "names a credential" in found[0] + found[1] and "an AWS access key id" in found[0] + found[1]
+
+
+def test_a_query_is_known_by_its_last_four_keys_however_shallow():
+    """`analysis.metrics[i].query` with nothing above it is a query too (its args are checked)."""
+    doc = loader.load('analysis: {metrics: [{query: "rate({{args.nope}}[5m])"}]}\n', "q.yaml")
+    (found,) = [d.message for d in scan.text_problems(doc)]
+    assert found.startswith("query references `{{args.nope}}`, which mlspec does not pass")
+
+
+def test_a_bearer_token_of_exactly_the_entropy_threshold_is_caught():
+    token = "aabbccddEEFFGGHH1111222233334444"  # 8 letters twice, 4 digits four times: 3.5 bits exactly
+    (found,) = problems({"k": f"Authorization: Bearer {token}"})
+    assert "looks like an HTTP bearer token" in found
+
+
+def test_a_key_holding_a_template_tag_is_refused():
+    (found,) = problems({"{{x}}": 1})
+    assert found.startswith("the key `spec.training.hyperparameters.{{x}}` holds `{{`"), found
