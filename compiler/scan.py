@@ -135,8 +135,9 @@ def _embedded_password(text: str) -> bool:
 
 def _basic_credential(text: str) -> bool:
     """`Basic <base64 of user:password>`, not the English word before a long one."""
+    body = text.rstrip("=")  # padding missing or overdone: lenient decoders read both
     try:
-        decoded = base64.b64decode(text + "=" * (-len(text) % 4), validate=True).decode("utf-8")
+        decoded = base64.b64decode(body + "=" * (-len(body) % 4), validate=True).decode("utf-8")
     except (ValueError, UnicodeDecodeError):
         return False
     return ":" in decoded and decoded.isprintable()

@@ -55,6 +55,7 @@ CAUGHT = [
     ("basic-header", {"k": "Authorization: Basic YWxpY2U6aHVudGVyMg=="}, "an HTTP Basic credential"),
     # unpadded, 15 characters: one `=` restores it (three would not decode)
     ("basic-header-unpadded", {"k": "Authorization: Basic Ym9iOmh1bnRlcjI"}, "an HTTP Basic credential"),
+    ("basic-header-overpadded", {"k": "Authorization: Basic Ym9iOmh1bnRlcjI=="}, "an HTTP Basic credential"),
     ("bearer-header", {"k": "Authorization: Bearer 9fJx2LqP7zRt4WbNk8Mc"}, "an HTTP bearer token"),
     ("password-option", {"args": ["serve", "--db-password=hunter22"]}, "a credential passed as a command-line argument"),
     ("token-option", {"args": ["--token=Xk9pQ2vL"]}, "a credential passed as a command-line argument"),
