@@ -186,7 +186,7 @@ Quantity = Annotated[
     str | int | float,
     AfterValidator(_quantity),
     Field(json_schema_extra={"anyOf": [{"type": "string", "pattern": QUANTITY_RE},
-                                       {"type": "number", "minimum": 0}]}),
+                                       {"type": "number", "minimum": 0, "maximum": 2**63 - 1}]}),
 ]
 LabelKey = Annotated[str, AfterValidator(_label_key), Field(json_schema_extra={"pattern": LABEL_KEY_RE})]
 LabelValue = Annotated[str, AfterValidator(_label_value), Field(max_length=63, json_schema_extra={"pattern": LABEL_VALUE_RE})]

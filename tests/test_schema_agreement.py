@@ -167,6 +167,10 @@ def _repair(spec: dict) -> dict:
         serving["topologySpread"] = list({t["by"]: t for t in serving["topologySpread"]}.values())
     for section in (s["serving"], evaluation):
         resources = section.get("resources", {})
+        for kind in ("requests", "limits"):  # past 2^63-1 (the pattern cannot say it): refused, tested elsewhere
+            for name, value in resources.get(kind, {}).items():
+                if fields.quantity_value(str(value)) > fields.MAX_QUANTITY:
+                    resources[kind][name] = "1"
         for name in resources.get("requests", {}).keys() & resources.get("limits", {}).keys():
             resources["limits"][name] = resources["requests"][name]
     # Overlays may only adjust the namespace and replicas here: anything else could
