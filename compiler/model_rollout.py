@@ -58,7 +58,7 @@ class Step(Strict):
         default=None, description="Istio only: copy live requests to the canary (shadow traffic: users get the "
         "stable answers) until the next `setWeight`; the online analysis judges the canary meanwhile.")
     header_route: HeaderRoute | None = Field(
-        default=None, description="Istio only: send requests with matching headers to the canary until the next "
+        default=None, description="Istio or Gateway API: send requests with matching headers to the canary until the next "
         "`setWeight` (one canary pod).")
 
 

@@ -36,7 +36,8 @@ def strategy(doc: ModelDeployment, names: Names, steps: list[dict[str, Any]]) ->
                                                    "args": _online_args(spec, names.active)}
         return {"blueGreen": blue_green}
     canary: dict[str, Any] = {"stableService": names.stable, "canaryService": names.canary}
-    routing = traffic.rollout_routing(spec, names.rollout, doc.metadata.namespace)
+    routing = traffic.rollout_routing(spec, names.rollout, doc.metadata.namespace,
+                                      header_routes=HEADER_ROUTE in managed_routes(spec))
     if routing is not None and managed_routes(spec):
         routing = {"managedRoutes": [{"name": route} for route in managed_routes(spec)], **routing}
     if routing is not None:
@@ -84,6 +85,12 @@ def steps(spec: Spec, names: Names) -> list[dict[str, Any]]:
 
 MIRROR_ROUTE, HEADER_ROUTE = "mirror", "header"
 ROUTE_STEPS = {MIRROR_ROUTE: "setMirrorRoute", HEADER_ROUTE: "setHeaderRoute"}
+# The routers Argo Rollouts sets each route step through, and the object it changes. The
+# Gateway API plugin documents `setHeaderRoute` with `managedRoutes`; its SetMirrorRoute is
+# a no-op (undocumented), so a mirror step there would silently copy nothing.
+ROUTE_ROUTERS = {"mirror": (("istio", "Istio's VirtualService"),),
+                 "headerRoute": (("istio", "Istio's VirtualService"),
+                                 ("gatewayAPI", "the Gateway API plugin's HTTPRoute"))}
 
 
 def _close(opened: list[str]) -> list[dict[str, Any]]:
@@ -108,9 +115,12 @@ def route_problems(spec: Spec) -> Iterator[tuple[Path, str]]:
     for i, step in enumerate(spec.rollout.steps or []):
         at: Path = ("spec", "rollout", "steps", i)
         for key, value in (("mirror", step.mirror), ("headerRoute", step.header_route)):
-            if value is not None and router != "istio":
-                yield (at + (key,), f"a `{key}` step needs `spec.rollout.trafficRouting.istio`: Argo Rollouts sets "
-                       f"{'mirror' if key == 'mirror' else 'header'} routes through Istio's VirtualService"
+            routers = ROUTE_ROUTERS[key]
+            if value is not None and router not in dict(routers):
+                yield (at + (key,), f"a `{key}` step needs "
+                       + " or ".join(f"`spec.rollout.trafficRouting.{r}`" for r, _ in routers)
+                       + f": Argo Rollouts sets {'mirror' if key == 'mirror' else 'header'} routes through "
+                       + " or ".join(what for _, what in routers)
                        + (f"; this spec routes with {router}" if router else ", and this spec has no router"))
         if step.header_route is not None and not step.header_route.match:
             yield (at + ("headerRoute",), "a header route needs `match`: at least one `{headerName, headerValue}`")

@@ -165,15 +165,20 @@ def router_object(spec: Spec, stable: str, canary: str, port: int) -> tuple[str,
     return "httproute.yaml", body
 
 
-def rollout_routing(spec: Spec, name: str, namespace: str | None) -> dict[str, Any] | None:
-    """The Rollout's `canary.trafficRouting` for the chosen router."""
+def rollout_routing(spec: Spec, name: str, namespace: str | None,
+                    header_routes: bool = False) -> dict[str, Any] | None:
+    """The Rollout's `canary.trafficRouting` for the chosen router (`header_routes`: the
+    steps set a header route, which the Gateway API plugin adds to the HTTPRoute)."""
     key = chosen_router(spec)
     if key == "nginx":
         return {"nginx": {"stableIngress": name}}
     if key == "istio":
         return {"istio": {"virtualService": {"name": name, "routes": [ROUTE_NAME]}}}
     if key == "gatewayAPI":
-        plugin: dict[str, Any] = {"httpRoute": name}
+        # The plugin's header-route docs name the route in `httpRoutes` with
+        # `useHeaderRoutes: true`: only the routes marked so get the managed header rules.
+        plugin: dict[str, Any] = ({"httpRoutes": [{"name": name, "useHeaderRoutes": True}]} if header_routes
+                                  else {"httpRoute": name})
         if namespace:
             plugin["namespace"] = namespace
         return {"plugins": {GATEWAY_PLUGIN: plugin}}

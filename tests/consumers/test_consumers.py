@@ -202,3 +202,33 @@ def test_shadow_steps_autoscaler_and_placement_pass_every_consumer(tmp_path):
         assert proc.returncode == 0, proc.stderr
         rendered = {d["kind"] for d in yaml.safe_load_all(proc.stdout)}
         assert ("HorizontalPodAutoscaler" in rendered) == (directory.parts[-3] == "scaled"), directory
+
+
+GATEWAY_HEADER = """\
+  rollout:
+    trafficRouting: {gatewayAPI: {parentRefs: [{name: public, namespace: gateways}], hostnames: [churn.acme.example]}}
+    steps:
+      - headerRoute: {match: [{headerName: x-canary, headerValue: {exact: "yes"}}]}
+      - pause: manual
+      - setWeight: 10
+"""
+
+
+def test_gateway_api_header_route_passes_the_argo_and_gateway_api_crds():
+    from mlspec import compile_spec
+
+    minimal = (HERE.parent.parent / "examples" / "minimal.yaml").read_text()
+    objects = {f"gateway:{rel}": yaml.safe_load(text)
+               for rel, text in compile_spec(minimal + GATEWAY_HEADER, "gateway.yaml").items()
+               if not rel.endswith("kustomization.yaml")}
+    rollout = next(o for o in objects.values() if o["kind"] == "Rollout")
+    routing = rollout["spec"]["strategy"]["canary"]["trafficRouting"]
+    assert routing["managedRoutes"] == [{"name": "header"}]
+    assert {"setCanaryScale", "setHeaderRoute"} <= {k for s in rollout["spec"]["strategy"]["canary"]["steps"] for k in s}
+    crd = [o for o in objects.values() if o["kind"] in CRD_KINDS]
+    assert {"Rollout", "HTTPRoute"} <= {o["kind"] for o in crd}
+    assert [r for r in validate_crds(crd) if r["errors"]] == []
+    assert verify.full_check(objects) == []
+    broken = copy.deepcopy(rollout)
+    broken["spec"]["strategy"]["canary"]["trafficRouting"]["managedRoutes"] = [{"route": "header"}]
+    assert validate_crds([broken])[0]["errors"]

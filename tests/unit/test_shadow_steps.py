@@ -15,6 +15,7 @@ from mlspec.cli import main
 MINIMAL = (ROOT / "examples" / "minimal.yaml").read_text()
 ISTIO = "    trafficRouting: {istio: {host: churn.acme.example, gateways: [public]}}\n"
 HEADER = "      - headerRoute: {match: [{headerName: x-canary, headerValue: {exact: \"yes\"}}]}\n"
+GATEWAY = "    trafficRouting: {gatewayAPI: {parentRefs: [{name: public, namespace: gateways}]}}\n"
 ANALYSIS = ("    analysis:\n      prometheus: {address: http://prometheus.monitoring:9090}\n"
             "      metrics: [{name: error-rate, query: \"sum(rate(errors[2m]))\", max: 0.5}]\n")
 
@@ -91,11 +92,37 @@ def test_the_capacity_note_counts_the_mirror_pods(tmp_path):
     assert "runs up to 19 pod(s) at once (10 canary + 9 stable pods at promotion" in half.stderr
 
 
+def test_a_gateway_api_header_route_marks_the_httproute_and_lists_the_managed_route(tmp_path):
+    # as the plugin's docs/features/header-based-routing.md shows: `managedRoutes` next to the
+    # plugin config, the route in `httpRoutes` with `useHeaderRoutes: true`
+    canary = _canary(_spec(tmp_path, HEADER + "      - pause: manual\n      - setWeight: 25\n", rollout=GATEWAY))
+    assert canary["trafficRouting"] == {
+        "managedRoutes": [{"name": "header"}],
+        "plugins": {"argoproj-labs/gatewayAPI": {"httpRoutes": [{"name": "churn", "useHeaderRoutes": True}]}}}
+    assert canary["steps"][1:] == [
+        {"setCanaryScale": {"replicas": 1}},
+        {"setHeaderRoute": {"name": "header", "match": [{"headerName": "x-canary", "headerValue": {"exact": "yes"}}]}},
+        {"pause": {}},
+        {"setHeaderRoute": {"name": "header"}},
+        {"setCanaryScale": {"matchTrafficWeight": True}},
+        {"setWeight": 25},
+    ]
+
+
+def test_a_gateway_api_rollout_without_header_routes_keeps_the_single_route(tmp_path):
+    canary = _canary(_spec(tmp_path, "      - setWeight: 25\n", rollout=GATEWAY))
+    assert canary["trafficRouting"] == {"plugins": {"argoproj-labs/gatewayAPI": {"httpRoute": "churn"}}}
+
+
 @pytest.mark.parametrize("rollout, steps, position, text", [
     ("", "      - mirror: {percentage: 10}\n", "30:17", "a `mirror` step needs `spec.rollout.trafficRouting.istio`"),
     ("    trafficRouting: {nginx: {host: churn.acme.example}}\n", HEADER, "31:22",
-     "a `headerRoute` step needs `spec.rollout.trafficRouting.istio`: Argo Rollouts sets header routes through "
-     "Istio's VirtualService; this spec routes with nginx"),
+     "a `headerRoute` step needs `spec.rollout.trafficRouting.istio` or `spec.rollout.trafficRouting.gatewayAPI`: "
+     "Argo Rollouts sets header routes through Istio's VirtualService or the Gateway API plugin's HTTPRoute; "
+     "this spec routes with nginx"),
+    (GATEWAY, "      - mirror: {percentage: 10}\n", "31:17",
+     "a `mirror` step needs `spec.rollout.trafficRouting.istio`: Argo Rollouts sets mirror routes through "
+     "Istio's VirtualService; this spec routes with gatewayAPI"),
     (ISTIO, "      - headerRoute: {match: []}\n", "31:22", "a header route needs `match`"),
     (ISTIO, "      - headerRoute: {}\n", "31:22", "a header route needs `match`"),
     (ISTIO, "      - mirror: {percentage: 0}\n", "31:30", "mirror.percentage`"),
