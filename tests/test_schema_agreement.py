@@ -144,7 +144,8 @@ def _repair(spec: dict) -> dict:
     if str(rollout.get("maxUnavailable", "")).rstrip("%") == "0":
         rollout["maxUnavailable"] = 1
     # Route steps need Istio and a match; the mirror's own match is optional.
-    if "istio" not in rollout.get("trafficRouting", {}) or len(rollout.get("trafficRouting", {})) != 1:
+    if "steps" in rollout and ("istio" not in rollout.get("trafficRouting", {})
+                               or len(rollout.get("trafficRouting", {})) != 1):
         rollout["steps"] = [st for st in rollout.get("steps") or [] if not {"mirror", "headerRoute"} & st.keys()]
     for st in rollout.get("steps") or []:
         if "headerRoute" in st and not st["headerRoute"].get("match"):
