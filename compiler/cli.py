@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import sys
 import traceback
 from dataclasses import replace
@@ -17,9 +16,8 @@ from typing import Any, NoReturn
 
 import click
 
-from mlspec import __version__, core, ledger, model, outtree, releases, report, safepath
+from mlspec import __version__, core, layout, ledger, model, outtree, releases, report, safepath
 from mlspec.errors import Diagnostic, MlspecError
-from mlspec.fields import DNS_LABEL_RE
 from mlspec.resolve import Context
 from mlspec.text import log_safe
 from mlspec.specfiles import abandon, build_into, commit, compile_many, find_specs
@@ -97,9 +95,11 @@ def _directory(path: Path | None, root: str | None) -> Path | None:
 
 
 def _model_name(name: str) -> str:
-    """NAME of history/rollback: a model name, checked before it becomes part of a path."""
-    if len(name) > 63 or not re.fullmatch(DNS_LABEL_RE, name):
-        _fail_usage(f"NAME {name!r} is not a model name (a DNS-1123 label: lowercase letters, digits and `-`)")
+    """NAME of history/rollback/ledger migrate: a model's key (NAME, or NAMESPACE/NAME in the
+    namespaced layout), checked before it becomes part of a path."""
+    if not layout.valid_key(name):
+        _fail_usage(f"NAME {name!r} is not a model name: NAME, or NAMESPACE/NAME in the namespaced layout (DNS-1123 "
+                    "labels: lowercase letters, digits and `-`)")
     return name
 
 
@@ -275,6 +275,8 @@ def init_command(name: str | None, out: Path | None, schema_ref: str | None, pla
     found = platform.find(platform_choice or None, [str(out)])
     if found is not None:  # what the platform provides, the spec does not repeat
         text = platform.omit_provided(text, found)
+        if found.layout == layout.NAMESPACED:
+            text = scaffold.with_namespace(text, name)
     if scaffold.exists(root, rel):
         raise MlspecError([Diagnostic(str(out), 1, 1, "file exists; refusing to overwrite it")])
     if home is not None:

@@ -58,7 +58,7 @@ def gate_command(spec: str, metrics_file: str, baseline_file: str | None, env: s
     passed = all(v.passed for v in verdicts)
     if record:
         assert out is not None
-        name = compiled.name
+        name = compiled.key
         updated = releases.record_gate(recorded.ledger(name), compiled, verdicts, metrics, spec)
         outtree.write_file(out, ledger.relpath(name), ledger.dump(updated))
     click.echo(gate.as_json(verdicts) if fmt == "json" else gate.table(verdicts))
@@ -103,7 +103,7 @@ def diff_command(specs: tuple[str, ...], base: str, env: str | None, fmt: str,
     context = _platform_context(platform_choice, [new_source])  # both sides: the working tree's platform file
     new = core.compile_document(read_spec(new_source), new_source, env, context)
     old = core.compile_document(old_text, old_source, env, context) if old_text is not None else None
-    recorded = _ledger_changes(base, new_source, new.name, ledger_dir) if len(specs) == 1 else []
+    recorded = _ledger_changes(base, new_source, new.key, ledger_dir) if len(specs) == 1 else []
     result = diff_module.compare(old, new, recorded)
     click.echo(diff_module.RENDERERS[fmt](result), nl=False)
     if fail_on_loosened and result.loosened:
@@ -113,7 +113,7 @@ def diff_command(specs: tuple[str, ...], base: str, env: str | None, fmt: str,
 
 
 def _ledger_changes(base: str, spec: str, name: str, ledger_dir: Path | None) -> list[Any]:
-    """What changed in the recorded evaluations of `name`'s ledger since `base`."""
+    """What changed in the recorded evaluations of the ledger of `name` (a model's key) since `base`."""
     from mlspec import diff as diff_module
     from mlspec.loader import load_data
     from mlspec.specfiles import git_show

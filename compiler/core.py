@@ -26,7 +26,7 @@ class Compiled:
 
     @property
     def directory(self) -> str:
-        return f"{self.release.env}/{self.release.name}"
+        return self.release.directory
 
 
 @dataclass
@@ -41,6 +41,11 @@ class CompiledSpec:
     @property
     def name(self) -> str:
         return self.base.metadata.name
+
+    @property
+    def key(self) -> str:
+        """What the repository knows the model by: its name, or NAMESPACE/NAME (`mlspec.layout`)."""
+        return self.items[0].release.key
 
     @property
     def warnings(self) -> list[Diagnostic]:
@@ -155,6 +160,7 @@ class Built:
 
     source: str
     name: str
+    key: str  # the model's key (`mlspec.layout`): names its ledger
     version: str
     version_mark: Mark
     pins: dict[str, Any]
@@ -162,24 +168,26 @@ class Built:
     environment_pins: dict[str, dict[str, Any]]  # environment -> its resolved pins (overlays can change them)
     environments: dict[str, str]  # environment -> spec digest
     files: dict[str, str]
+    env_dirs: dict[str, str] = field(default_factory=dict)  # environment -> its output directory
     warnings: list[Diagnostic] = field(default_factory=list)
 
     def documents(self, env: str) -> list[str]:
         """The objects of one environment, as YAML documents."""
-        prefix = f"{env}/{self.name}/"
+        prefix = f"{self.env_dirs[env]}/"
         return [text for path, text in self.files.items()
                 if path.startswith(prefix) and not path.endswith(emit.KUSTOMIZATION)]
 
 
 def built(compiled: CompiledSpec) -> Built:
     return Built(
-        source=compiled.source, name=compiled.name, version=compiled.base.spec.model.version,
+        source=compiled.source, name=compiled.name, key=compiled.key, version=compiled.base.spec.model.version,
         # the ledger decides what identifies a release
         version_mark=compiled.marks["version"], pins=ledger.pins(compiled.base),
         spec_record=ledger.spec_record(compiled.base),
         environment_pins={i.release.env: ledger.pins(i.release.spec) for i in compiled.items},
         environments={i.release.env: i.release.digest for i in compiled.items},
         files=to_files(compiled.items, compiled.source),
+        env_dirs={i.release.env: i.directory for i in compiled.items},
         warnings=compiled.warnings,
     )
 

@@ -245,7 +245,7 @@ def compare(old: CompiledSpec | None, new: CompiledSpec, recorded: list[Change] 
                 before_text.splitlines(keepends=True), after_text.splitlines(keepends=True),
                 fromfile=f"a/{path}" if path in old_files else "/dev/null",
                 tofile=f"b/{path}" if path in new_files else "/dev/null"))
-    return SpecDiff(new.name, changes, thresholds, manifests, alerts, recorded)
+    return SpecDiff(new.key, changes, thresholds, manifests, alerts, recorded)
 
 
 def recorded_changes(old: Any, new: Ledger) -> list[Change]:

@@ -1,6 +1,7 @@
 """The release ledger: one YAML file per model inside the GitOps repo.
 
-`OUT/_ledger/<name>.yaml` records every version `mlspec build -o OUT` has built:
+`OUT/_ledger/<name>.yaml` (`OUT/_ledger/<namespace>/<name>.yaml` in the namespaced
+layout, see `mlspec.layout`) records every version `mlspec build -o OUT` has built:
 the spec with every pin (per environment, where an overlay changes one), its
 digest, and the evaluation metrics `mlspec gate --record` stored. It is what makes a
 rollback restore a model *with* its data context, and where the gate finds the
@@ -25,7 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
-from mlspec import emit, loader, safepath
+from mlspec import emit, layout, loader, safepath
 from mlspec.errors import Diagnostic, LedgerError
 from mlspec.loader import Mark, copy_data
 from mlspec.model import ModelDeployment
@@ -39,7 +40,7 @@ KIND = "ReleaseLedger"
 
 @dataclass
 class Ledger:
-    model: str
+    model: str  # the model's key: NAME, or NAMESPACE/NAME (`mlspec.layout`)
     current: str | None = None
     releases: list[dict[str, Any]] = field(default_factory=list)
     # Where each release entry starts in the file it was read from (errors point there).
@@ -63,25 +64,53 @@ class Reader(Protocol):
     def ledger(self, name: str) -> Ledger: ...
 
 
-def relpath(name: str) -> str:
-    return f"{LEDGER_DIR}/{name}.yaml"
+def relpath(model_key: str) -> str:
+    return f"{LEDGER_DIR}/{model_key}.yaml"
 
 
-def load(out: Path, name: str) -> Ledger:
-    """The ledger of `name` under `out` (empty when there is none yet)."""
-    path = out / relpath(name)
+def load(out: Path, model_key: str) -> Ledger:
+    """The ledger of the model `model_key` under `out` (empty when there is none yet)."""
+    path = out / relpath(model_key)
     try:
-        data = safepath.read(out, relpath(name), loader.LEDGER.bytes)  # never through a link, bounded
+        data = safepath.read(out, relpath(model_key), loader.LEDGER.bytes)  # never through a link, bounded
     except (FileNotFoundError, NotADirectoryError):  # nothing recorded there (yet)
-        return Ledger(name)
+        _other_layout(out, model_key)
+        return Ledger(model_key)
     except OSError as exc:
         raise LedgerError([Diagnostic(str(path), 1, 1, f"cannot read the ledger: {exc.strerror}")]) from None
-    return parse(data, str(path), name)
+    return parse(data, str(path), model_key)
+
+
+def _other_layout(out: Path, model_key: str) -> None:
+    """Refuse to start an empty history for a model whose ledger the other layout holds:
+    read as "no releases", the switch would drop every recorded release (and the
+    reconciliation of `rollback.previous` with them)."""
+    if not (out / LEDGER_DIR).is_dir():
+        return  # no ledger at all (or no directory to hold one: writing reports that)
+    namespace, name = layout.split(model_key)
+    recorded = names(out)
+    if namespace is not None:  # namespaced: only the flat ledger of this name can be this model's past
+        found = [name] if name in recorded else []
+    else:
+        found = [k for k in recorded if layout.of_key(k) == layout.NAMESPACED and layout.split(k)[1] == name]
+    if not found:
+        return
+    wanted = relpath(model_key)
+    if namespace is not None:
+        message = (f"no ledger of {model_key} at {wanted}, but {relpath(name)} holds releases of a model {name} "
+                   "recorded in the flat layout: the platform file's `layout` changed to `namespaced`; move that "
+                   "ledger with `git mv` to the namespace of its model and remove its old output directories "
+                   "(README: Monorepo layout)")
+    else:
+        message = (f"no ledger of {model_key} at {wanted}; in the namespaced layout a model is named NAMESPACE/NAME, "
+                   f"and models named {name} are recorded as {', '.join(found)} (if the platform file's `layout` "
+                   "changed back to `flat`, move the ledger with `git mv`; README: Monorepo layout)")
+    raise LedgerError([Diagnostic(str(out / relpath(found[0])), 1, 1, message)])
 
 
 def parse(data: bytes | str, source: str, name: str) -> Ledger:
-    """The ledger of model `name` in `data` (the text of `source`), its shape checked once
-    here, so every consumer can index it. Raises `LedgerError` at the damaged place."""
+    """The ledger of the model `name` (its key) in `data` (the text of `source`), its shape
+    checked once here, so every consumer can index it. Raises `LedgerError` at the damaged place."""
     try:
         doc = loader.load(data, source, loader.LEDGER)
     except LedgerError as exc:
@@ -100,17 +129,33 @@ def _damaged(source: str, line: int, col: int, problem: str) -> Diagnostic:
 
 
 def names(out: Path) -> list[str]:
-    """The models with a ledger under `out`, in name order. A file or a link where the
-    ledger directory should be is refused, as `load` refuses it: read as "no history",
-    it would let `rollback` and the baselines forget every recorded release."""
+    """The keys of the models with a ledger under `out`, in order: `NAME` for
+    `_ledger/NAME.yaml`, `NAMESPACE/NAME` for `_ledger/NAMESPACE/NAME.yaml`. A file or
+    a link where the ledger directory should be is refused, as `load` refuses it: read
+    as "no history", it would let `rollback` and the baselines forget every recorded
+    release; so is a link where a namespace's directory would be."""
+    found: list[str] = []
     try:
         with safepath.open_dir(out, LEDGER_DIR) as directory:
-            entries = directory.entries()
+            for entry, kind in directory.entries():
+                if entry.startswith("."):
+                    continue
+                if kind == "link" and not entry.endswith(".yaml"):
+                    raise safepath.refusal(directory.show(entry), safepath.LINK)
+                if kind == "dir" and layout.DNS_LABEL.fullmatch(entry):
+                    with directory.sub(entry) as inner:
+                        found.extend(f"{entry}/{n[:-5]}" for n, _ in inner.entries() if _ledger_name(n))
+                elif _ledger_name(entry):
+                    found.append(entry[:-5])
     except FileNotFoundError:  # nothing recorded there (yet)
         return []
     except OSError as exc:
         raise LedgerError([Diagnostic(str(out / LEDGER_DIR), 1, 1, f"cannot read the ledgers: {exc.strerror}")]) from None
-    return [name[:-5] for name, _ in entries if name.endswith(".yaml") and not name.startswith(".")]
+    return sorted(found)
+
+
+def _ledger_name(entry: str) -> bool:
+    return entry.endswith(".yaml") and not entry.startswith(".")
 
 
 def load_all(out: Path) -> dict[str, Ledger]:
@@ -178,10 +223,12 @@ def migrate(ledger: Ledger) -> tuple[Ledger, list[dict[str, Any]]]:
 
 
 def dump(ledger: Ledger) -> str:
+    namespace, name = layout.split(ledger.model)
     return emit.dump({
         "apiVersion": "mlspec.dev/v1alpha1",
         "kind": KIND,
-        "model": ledger.model,
+        "model": name,
+        **({"namespace": namespace} if namespace else {}),
         "current": ledger.current,
         "releases": ledger.releases,
     }, "# mlspec release ledger: written by `mlspec build` and `mlspec gate --record`. Review, do not edit.\n")

@@ -10,6 +10,7 @@ from typing import Any, Literal
 import pydantic
 from pydantic import BaseModel, ConfigDict
 
+from mlspec import layout
 from mlspec.loader import Document, Path
 
 
@@ -52,6 +53,7 @@ class _LedgerFile(_Shape):
     apiVersion: Literal["mlspec.dev/v1alpha1"]
     kind: Literal["ReleaseLedger"]
     model: str
+    namespace: str | None = None
     current: str | None = None
     releases: list[_Release]
 
@@ -61,16 +63,20 @@ _EXPECTED = {"string_type": "a string", "int_type": "an integer", "float_type": 
              "finite_number": "a finite number"}
 
 
-def problems(doc: Document, name: str) -> list[tuple[Path, str]]:
-    """Where `doc` is not the ledger of model `name`, and what is wrong there."""
+def problems(doc: Document, model_key: str) -> list[tuple[Path, str]]:
+    """Where `doc` is not the ledger of the model `model_key` (`mlspec.layout`), and what is wrong there."""
     try:
         _LedgerFile.model_validate(doc.data)
     except pydantic.ValidationError as exc:
         return _problems(doc, exc)
     data = doc.data
+    namespace, name = layout.split(model_key)
     found: list[tuple[Path, str]] = []
     if data["model"] != name:
         found.append((("model",), f"it is the ledger of model {data['model']!r}, not {name!r}"))
+    if data.get("namespace") != namespace:  # a ledger copied between namespaces (or layouts)
+        found.append((("namespace",) if "namespace" in data else ("model",),
+                      f"it is the ledger of a model in namespace {data.get('namespace')!r}, not {namespace!r}"))
     first: dict[str, int] = {}
     for i, release in enumerate(data["releases"]):
         seen = first.setdefault(release["version"], i)
@@ -82,6 +88,10 @@ def problems(doc: Document, name: str) -> list[tuple[Path, str]]:
         if isinstance(recorded, str) and recorded != name:  # the seal does not bind the file it is in
             found.append((("releases", i, "spec", "metadata", "name"), f"the entry of release "
                           f"{release['version']!r} records model {recorded!r}, not {name!r} (moved from its ledger?)"))
+        home = ((release.get("spec") or {}).get("metadata") or {}).get("namespace")
+        if namespace is not None and home != namespace:
+            found.append((("releases", i, "spec", "metadata"), f"the entry of release {release['version']!r} records "
+                          f"a model in namespace {home!r}, not {namespace!r} (moved from its ledger?)"))
     if data.get("current") is not None and data["current"] not in first:
         found.append((("current",), f"the current release {data['current']!r} is not recorded in `releases`"))
     return found

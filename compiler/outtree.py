@@ -1,6 +1,7 @@
 """Stage 6, on disk: the only code that writes the output tree.
 
-Each output directory `OUT/<env>/<name>/` is staged next to its target and
+Each output directory `OUT/<env>/<name>/` (`OUT/<env>/<namespace>/<name>/` in the
+namespaced layout, see `mlspec.layout`) is staged next to its target and
 swapped in with one rename (an atomic exchange where Linux offers it), so a
 failed or killed build leaves the previous output as it was. Files mlspec owns
 are listed in `.mlspec-owned`; other files in the directory are carried over
@@ -48,9 +49,10 @@ def parent_of(directory: str) -> str:
 
 
 def _pruning(directory: str) -> bool:
-    # The ledger directory holds one file per model, each written by its own
-    # builds: nothing there is ever pruned.
-    return directory.rpartition("/")[2] != LEDGER_DIR
+    # The ledger directory (and, in the namespaced layout, each namespace's directory
+    # in it) holds one file per model, each written by its own builds: nothing there
+    # is ever pruned.
+    return directory.partition("/")[0] != LEDGER_DIR
 
 
 def write_tree(out: Path, files: dict[str, str]) -> list[str]:

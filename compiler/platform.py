@@ -21,7 +21,7 @@ from typing import Any, Literal
 import pydantic
 from pydantic import BaseModel, Field, create_model
 
-from mlspec import fields, loader, model, overlay, runtimes, safepath
+from mlspec import fields, layout, loader, model, overlay, runtimes, safepath
 from mlspec.errors import Diagnostic, MlspecError, SpecError
 from mlspec.loader import Document, Path, copy_data
 from mlspec.runtimes import RuntimeDefinition
@@ -103,6 +103,11 @@ class PlatformEnvironment(fields.Strict):
 
 
 class PlatformSpec(fields.Strict):
+    layout: Literal["flat", "namespaced"] = Field(
+        default="flat", description="Where models live in the output: `flat` (`OUT/<env>/<name>/`, "
+        "`OUT/_ledger/<name>.yaml`: model names are unique) or `namespaced` (`OUT/<env>/<namespace>/<name>/`, "
+        "`OUT/_ledger/<namespace>/<name>.yaml`: every spec sets `metadata.namespace`, and commands name a model "
+        "`NAMESPACE/NAME`).")
     defaults: Defaults | None = Field(  # type: ignore[valid-type]
         default=None, description="Any part of `ModelDeployment.spec`, deep-merged under every spec (the spec wins).")
     policy: Policy | None = Field(default=None, description="Rules every spec must meet.")
@@ -135,6 +140,10 @@ class Platform:
     @property
     def source(self) -> str:
         return self.doc.source
+
+    @property
+    def layout(self) -> str:
+        return str(value_at(self.doc.data, ("spec", "layout")) or layout.FLAT)
 
 
 def parse(text: str | bytes, source: str) -> Platform:
@@ -217,7 +226,7 @@ def with_platform(context: Any, platform: Platform | None) -> Any:
     """`context` (a `resolve.Context`) carrying the platform and its digest."""
     if platform is None:
         return context
-    return replace(context, platform=platform,
+    return replace(context, platform=platform, layout=platform.layout,
                    annotations={**context.annotations, DIGEST_ANNOTATION: platform.digest},
                    lineage={**context.lineage, "platformDigest": platform.digest})
 

@@ -54,7 +54,7 @@ def compare(specs: list[tuple[str, bytes]], old: platform.Platform | None, new: 
 
 def _compile(text: bytes, source: str, env: str | None, plat: platform.Platform | None) -> tuple[str, dict[str, str]]:
     compiled = core.compile_document(text, source, env, platform.with_platform(Context(), plat))
-    return compiled.name, _objects(compiled.items, plat.digest if plat else None)
+    return compiled.key, _objects(compiled.items, plat.digest if plat else None)
 
 
 def render(d: PlatformDiff) -> str:

@@ -22,7 +22,7 @@ from __future__ import annotations
 import re
 from typing import Any, Iterator
 
-from mlspec import ledger
+from mlspec import layout, ledger
 from mlspec.errors import Diagnostic, LedgerError
 from mlspec.ledger import Ledger
 from mlspec.loader import Document, Mark, Path
@@ -58,6 +58,11 @@ def ledger_of(doc: Document, context: Context) -> Ledger | None:
     name = metadata.get("name") if isinstance(metadata, dict) else None
     if not isinstance(name, str) or len(name) > 63 or not re.fullmatch(DNS_LABEL_RE, name):
         return None  # validation reports the name; no file is named after it
+    if context.layout == layout.NAMESPACED:
+        namespace = metadata.get("namespace") if isinstance(metadata, dict) else None
+        if not isinstance(namespace, str) or not layout.DNS_LABEL.fullmatch(namespace):
+            return None  # `resolve` reports it
+        name = layout.key(name, namespace)
     past = reader.ledger(name)
     return past if past.releases else None
 

@@ -103,7 +103,7 @@ def cut(text: bytes, source: str, pins: Pins, ledger_opt: str | None = None) -> 
     home = platform.with_platform(Context(), platform.find(None, [source]))  # the repository's platform file
     current = core.compile_document(text, source, context=home)  # the spec must be valid before it is released
     ledger_dir = (None if ledger_opt == "none" else Path(ledger_opt) if ledger_opt is not None
-                  else find_ledger(source, current.name))
+                  else find_ledger(source, current.key))
     doc = loader.load(text, source)
     old = _spec_pins(doc.data)
     values = dict(pins.values)
@@ -128,7 +128,7 @@ def cut(text: bytes, source: str, pins: Pins, ledger_opt: str | None = None) -> 
     built = core.build(new_text, source, context=home)  # the edited spec is valid on its own
     if ledger_dir is not None:
         recorded = RecordedMetrics(ledger_dir)
-        ledger.record(recorded.ledger(built.name), built)  # refuses a version recorded with other pins
+        ledger.record(recorded.ledger(built.key), built)  # refuses a version recorded with other pins
         # then everything a build with this ledger checks (recorded baselines, and the
         # reconciliation of `rollback.previous` with the ledger)
         core.build(new_text, source, context=replace(home, recorded_metrics=recorded))
@@ -282,7 +282,7 @@ def _move_to_previous(editor: Any, data: dict[str, Any], old: dict[str, Any]) ->
             editor.delete(_PREVIOUS + (name,))  # the replaced release had no such context
 
 
-def find_ledger(spec_path: str, name: str) -> Path | None:
+def find_ledger(spec_path: str, name: str) -> Path | None:  # `name`: the model's key (`mlspec.layout`)
     """The ledger a release is reconciled with when `--ledger` is not given: the
     repository's `deploy/` (the README's, pre-commit's and CI's `-o deploy/`), when it
     holds this model's ledger. The repository is the nearest directory holding `.git`."""

@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 from typing import Any, Iterator, Mapping
 
-from mlspec import gate, ledger
+from mlspec import gate, layout, ledger
 from mlspec.core import CompiledSpec, built, compile_document, to_files
 from mlspec.errors import Diagnostic, LedgerError
 from mlspec.ledger import Ledger
@@ -108,11 +108,13 @@ def rollback(lg: Ledger, to: str, env: str | None, accept_feature_mismatch: bool
     if mismatch:
         annotations["mlspec.dev/rollback-accepted-feature-mismatch"] = "true"
         lineage["rollback"] = {"from": current["version"], "to": to, "acceptedFeatureMismatch": True, "reason": mismatch}
-    context = Context(recorded_metrics=context_from(ledgers).recorded_metrics, annotations=annotations, lineage=lineage)
+    # The layout the ledger was recorded in places the manifests (`mlspec.layout`).
+    context = Context(recorded_metrics=context_from(ledgers).recorded_metrics, annotations=annotations, lineage=lineage,
+                      layout=layout.of_key(lg.model))
     compiled = compile_document(json.dumps(target["spec"]), target["source"], env, context)
-    if compiled.name != lg.model:  # the entry's spec would rewrite another model's manifests
+    if compiled.key != lg.model:  # the entry's spec would rewrite another model's manifests
         raise LedgerError([Diagnostic(where, 1, 1, f"the ledger of {lg.model} records release {to!r} with the spec of "
-                                      f"model {compiled.name!r}: refusing to write {compiled.name}'s manifests from "
+                                      f"model {compiled.key!r}: refusing to write {compiled.key}'s manifests from "
                                       f"{lg.model}'s ledger; restore the ledger from Git")])
     files = to_files(compiled.items, target["source"])
     files[ledger.relpath(lg.model)] = ledger.dump(Ledger(lg.model, to, lg.releases))  # `to` is current now

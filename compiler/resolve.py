@@ -12,7 +12,7 @@ import json
 from dataclasses import dataclass, field, replace
 from typing import Any, Mapping
 
-from mlspec import autoscaling, check, delivery, overlay, placement, platform, policy, runtimes, strategy, surge, traffic
+from mlspec import autoscaling, check, delivery, layout, overlay, placement, platform, policy, runtimes, strategy, surge, traffic
 from mlspec.errors import Diagnostic, SpecError
 from mlspec.loader import MAX_BUILD_CHARS, Document, diagnostic
 from mlspec.model import ModelDeployment, Spec
@@ -58,6 +58,7 @@ class Context:
     annotations: dict[str, str] = field(default_factory=dict)
     lineage: dict[str, Any] = field(default_factory=dict)
     platform: Platform | None = None  # the repository's platform file (defaults and policy)
+    layout: str = layout.FLAT  # where models live in the output (`mlspec.layout`; the platform file's choice)
 
 
 NO_CONTEXT = Context()
@@ -73,6 +74,8 @@ class Release:
     namespace: str | None
     digest: str
     names: Names
+    key: str        # what the repository knows the model by (`mlspec.layout`)
+    directory: str  # its output directory for this environment, relative to OUT
     labels: dict[str, str]
     selector: dict[str, str]
     pod_security: dict[str, Any]
@@ -107,6 +110,7 @@ def resolve(doc: Document, env: str | None = None, context: Context = NO_CONTEXT
                 for key in base.metadata.annotations if overlay.reserved_annotation(key)]
     if reserved:
         raise SpecError(reserved)
+    model_key = _model_key(doc, base, context)
     declared = sorted(base.spec.environments)
     if env is not None and declared and env not in declared:
         raise SpecError([diagnostic(doc, ("spec", "environments"),
@@ -130,7 +134,7 @@ def resolve(doc: Document, env: str | None = None, context: Context = NO_CONTEXT
         except SpecError as exc:
             problems.extend(replace(d, message=f"in environment `{name}`: {d.message}") for d in exc.diagnostics)
             continue
-        release = _release(spec, name, context)
+        release = _release(spec, name, context, model_key)
         problems.extend(policy.problems(context.platform, merged, spec, name, bool(declared), release.plan))
         where = f"in environment `{name}`: " if declared else ""
         assert release.plan is not None
@@ -148,6 +152,20 @@ def resolve(doc: Document, env: str | None = None, context: Context = NO_CONTEXT
     return base, releases
 
 
+def _model_key(doc: Document, base: ModelDeployment, context: Context) -> str:
+    """What the repository knows the model by (`mlspec.layout`): in the namespaced
+    layout its namespace is part of it, so the spec must name one."""
+    if context.layout != layout.NAMESPACED:
+        return base.metadata.name
+    if base.metadata.namespace is None:
+        where = context.platform.doc.position(("spec", "layout"), key=False) if context.platform else (1, 1)
+        source = context.platform.source if context.platform else "the platform file"
+        raise SpecError([diagnostic(doc, ("metadata", "name"), (
+            f"`metadata.namespace` is required: the platform file sets `layout: namespaced` ({source}:{where[0]}:"
+            f"{where[1]}), where a model is known by NAMESPACE/NAME and built into `OUT/<env>/<namespace>/<name>/`"))])
+    return layout.key(base.metadata.name, base.metadata.namespace)
+
+
 # --- the release ---------------------------------------------------------------
 
 
@@ -162,7 +180,7 @@ def spec_digest(spec: ModelDeployment, env: str) -> str:
     return "sha256:" + hashlib.sha256(canonical.encode()).hexdigest()
 
 
-def _release(doc: ModelDeployment, env: str, context: Context) -> Release:
+def _release(doc: ModelDeployment, env: str, context: Context, model_key: str) -> Release:
     spec = doc.spec
     name = doc.metadata.name
     digest = spec_digest(doc, env)
@@ -183,7 +201,7 @@ def _release(doc: ModelDeployment, env: str, context: Context) -> Release:
     pod_annotations = {k: v for k, v in {**pins, **context.annotations}.items() 
                        if k not in ("mlspec.dev/spec-digest", platform.DIGEST_ANNOTATION)}
     baseline = spec.evaluation.baseline or (spec.rollback.previous.version if spec.rollback else None)
-    recorded = context.recorded_metrics.get(name, {}).get(baseline or "")
+    recorded = context.recorded_metrics.get(model_key, {}).get(baseline or "")
     evaluation = _evaluation(doc, baseline)
     gate = gate_config(doc, baseline, recorded)
     pod_security = delivery.pod_user(spec)
@@ -208,7 +226,9 @@ def _release(doc: ModelDeployment, env: str, context: Context) -> Release:
     blue_green = spec.rollout.strategy == "blueGreen"
     services = [names.active, names.preview] if blue_green else [names.stable, names.canary]
     return Release(
-        env=env, spec=doc, name=name, namespace=doc.metadata.namespace, digest=digest, names=names,
+        env=env, spec=doc, name=name, namespace=doc.metadata.namespace, digest=digest, names=names, key=model_key,
+        directory=layout.directory(env, name, doc.metadata.namespace if layout.of_key(model_key) == layout.NAMESPACED
+                                   else None),
         labels=labels, selector=selector,
         pod_security=pod_security, annotations=annotations, pod_annotations=pod_annotations,
         serving=serving, evaluation=evaluation,

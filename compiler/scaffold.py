@@ -46,6 +46,15 @@ def spec(name: str, schema_ref: str) -> str:
     return string.Template(template).substitute(name=name, schema=schema_ref)
 
 
+def with_namespace(text: str, name: str) -> str:
+    """The scaffold with `metadata.namespace`, which the platform's `layout: namespaced`
+    places a model by (so the scaffold still builds there)."""
+    head, sep, rest = text.partition("\nmetadata:\n")
+    first, newline, others = rest.partition("\n")  # `name:` is the first field of `metadata`
+    line = f"  namespace: {name}" + " " * max(1, 30 - len(name)) + "# TODO: where it runs (layout: namespaced)"
+    return head + sep + first + newline + line + "\n" + others
+
+
 def exists(root: str, rel: str) -> bool:
     """Whether `rel` below `root` names anything (a link counts: it is never followed)."""
     try:

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Protocol, Sequence, TypeVar
 
-from mlspec import emit, ledger, loader, outtree, platform, safepath
+from mlspec import layout, ledger, loader, outtree, platform, safepath
 from mlspec.core import Built, build
 from mlspec.errors import Diagnostic, MlspecError, SpecError
 from mlspec.releases import RecordedMetrics
@@ -172,7 +172,9 @@ def _build_one(path: str, env: str | None, context: Context, full_verify: bool,
 
 class _Result(Protocol):
     name: str
+    key: str
     environments: dict[str, str]
+    env_dirs: dict[str, str]
 
 
 R = TypeVar("R", bound=_Result)
@@ -215,15 +217,35 @@ def _run(work: Callable[..., tuple[R | None, list[Diagnostic]]], paths: list[str
                 break
     problems = [d for _, diags in outcomes for d in diags]
     results = {p: result for p, (result, _) in zip(paths, outcomes) if result is not None}
+    problems.extend(_collisions(results))
+    return results, problems
+
+
+def _collisions(results: dict[str, Any]) -> list[Diagnostic]:
+    """Two specs of one model (one key: one ledger) or building one output directory
+    would overwrite each other: an error of the second."""
+    problems = []
+    models: dict[str, str] = {}
     owners: dict[str, str] = {}
     for path, result in results.items():
-        for env_name in result.environments:
-            directory = f"{env_name}/{result.name}"
+        other = models.setdefault(result.key, path)
+        if other != path:
+            problems.append(Diagnostic(path, 1, 1, f"model `{result.key}` is also defined by {other}: one spec per model "
+                                       f"(its environments are `spec.environments`){_LAYOUT_HINT[layout.of_key(result.key)]}"))
+            continue
+        for directory in result.env_dirs.values():
             other = owners.setdefault(directory, path)
             if other != path:
-                problems.append(Diagnostic(path, 1, 1, f"`{directory}` is also built by {other}; "
-                                           "model names must be unique per environment"))
-    return results, problems
+                problems.append(Diagnostic(path, 1, 1, f"`{directory}` is also built by {other}: two models of one "
+                                           "name in one namespace would overwrite each other's objects"))
+    return problems
+
+
+_LAYOUT_HINT = {
+    layout.FLAT: "; models of one name in different namespaces need the platform file's `layout: namespaced` "
+                 "(README: Monorepo layout)",
+    layout.NAMESPACED: "",
+}
 
 
 def _over_held(path: str, held: int) -> Diagnostic:
@@ -248,9 +270,11 @@ class Outcome:
     """What `build_into` keeps of one spec: small, so a batch's parent holds little."""
 
     name: str
+    key: str                                                  # the model's key (`mlspec.layout`)
     environments: dict[str, str]
     warnings: list[Diagnostic]
     directories: list[str]                                    # output directories the spec owns
+    env_dirs: dict[str, str]                                  # environment -> its output directory
     count: int                                                # files in them (ledger included)
     staged: list[outtree.Staged] = field(default_factory=list)  # build: stages to swap in
     created: list[Path] = field(default_factory=list)         # build: parent directories made for them
@@ -266,13 +290,13 @@ def _build_into(path: str, env: str | None, metrics: RecordedMetrics, out: Path,
     try:
         context = platform.with_platform(Context(recorded_metrics=metrics), plat)
         result = build(read_spec(path), path, env, context, full_verify)
-        ledger_file = ledger.relpath(result.name)
+        ledger_file = ledger.relpath(result.key)
         files = dict(result.files)
-        files[ledger_file] = ledger.dump(ledger.record(metrics.ledger(result.name), result))
+        files[ledger_file] = ledger.dump(ledger.record(metrics.ledger(result.key), result))
     except MlspecError as exc:
         return None, exc.diagnostics
-    outcome = Outcome(name=result.name, environments=result.environments, warnings=result.warnings,
-                      directories=[], count=len(files))
+    outcome = Outcome(name=result.name, key=result.key, environments=result.environments, warnings=result.warnings,
+                      directories=[], env_dirs=result.env_dirs, count=len(files))
     try:
         files = outtree.list_foreign_resources(out, files)
         groups = outtree.group_by_directory(files)
@@ -280,7 +304,7 @@ def _build_into(path: str, env: str | None, metrics: RecordedMetrics, out: Path,
         if check:
             outcome.drift = outtree.drift(out, files)
             return outcome, []
-        del groups[emit.LEDGER_DIR]  # the ledger directory is shared by every model: the parent writes ledgers
+        del groups[outtree.parent_of(ledger_file)]  # ledger directories are shared by models: the parent writes ledgers
         outcome.ledger = outtree.changed_files(out, {ledger_file: files[ledger_file]})
         for directory, contents in sorted(groups.items()):
             stage = outtree.stage_directory(out, directory, contents, outcome.created)

@@ -120,11 +120,21 @@ def test_batch_with_invalid_specs_reports_all_and_writes_nothing(tmp_path):
     assert not out.exists()
 
 
-def test_two_specs_building_the_same_directory_is_an_error(tmp_path):
+def test_two_specs_of_one_model_are_an_error(tmp_path):
     (tmp_path / "a.yaml").write_text(MINIMAL)
     (tmp_path / "b.yaml").write_text(MINIMAL)
     result = run("build", tmp_path, "-o", tmp_path / "out")
-    assert result.exit_code == 1 and "`default/churn` is also built by" in result.stderr
+    assert result.exit_code == 1 and f"{tmp_path / 'b.yaml'}:1:1: error: model `churn` is also defined by" in result.stderr
+    assert not (tmp_path / "out").exists()
+
+
+def test_two_specs_of_one_name_in_disjoint_environments_would_share_a_ledger_and_are_an_error(tmp_path):
+    # No output directory in common, but one ledger (and one `current` release) for both.
+    (tmp_path / "a.yaml").write_text(MINIMAL + "  environments: {staging: {}}\n")
+    (tmp_path / "b.yaml").write_text(MINIMAL + "  environments: {prod: {}}\n")
+    result = run("build", tmp_path, "-o", tmp_path / "out")
+    assert result.exit_code == 1 and "model `churn` is also defined by" in result.stderr
+    assert "layout: namespaced" in result.stderr and not (tmp_path / "out").exists()
 
 
 # --- diff ------------------------------------------------------------------------
