@@ -229,3 +229,55 @@ def test_ordered_bounds_and_a_first_weight_of_zero_are_fine():
     ok = {"name": "errors", "query": "q", "min": 0.1, "max": 0.9}
     assert rules(rollout=_analysis(ok)) == []
     assert rules(rollout={"steps": [{"setWeight": 0}, {"pause": "1m"}, {"setWeight": 100}]}) == []
+
+
+def _serving(line: str) -> str:
+    return MINIMAL_TEXT.replace("  serving:\n", f"  serving:\n    {line}\n", 1)
+
+
+def test_other_pydantic_errors_keep_pydantic_wording_from_a_lower_case_letter():
+    assert problems(_serving("replicas: -1")) == [
+        "21:15: `spec.serving.replicas`: input should be greater than or equal to 0 (got number -1)"]
+    # a list that is too long and a mapping that is too short are not the two cases worded apart
+    # (a list too short, a mapping too long): pydantic's own message, at the value
+    many = ", ".join(["{cpu: 70}"] * 17)
+    assert problems(_serving(f"autoscaling: {{minReplicas: 1, maxReplicas: 2, metrics: [{many}]}}")) == [
+        "21:60: `spec.serving.autoscaling.metrics`: list should have at most 16 items after validation, not 17 "
+        "(got a list)"]
+    selector = "{metric: {name: q, selector: {matchLabels: {}}}, target: {type: Value, value: 1}}"
+    assert problems(_serving(f"autoscaling: {{minReplicas: 1, maxReplicas: 2, metrics: [{{external: {selector}}}]}}")) == [
+        "21:115: `spec.serving.autoscaling.metrics[0].external.metric.selector.matchLabels`: dictionary should have at "
+        "least 1 item after validation, not 0 (got a mapping)"]
+
+
+def test_a_list_where_a_union_expects_a_scalar_is_reported_at_the_list():
+    # pydantic tags each member (`cpu`, `str`), which is not a key of the list the spec holds
+    [message] = problems(_serving("resources: {requests: {cpu: [1]}}"))
+    assert message.startswith("21:33: `spec.serving.resources.requests.cpu`: ") and message.endswith(", got a list")
+
+
+def test_an_unknown_key_under_a_camel_case_field_gets_a_suggestion():
+    assert problems(_serving("storageInitializer: {imgae: y}")) == [
+        "21:5: `spec.serving.storageInitializer`: missing required field `image`",
+        "21:26: unknown field `imgae` in `spec.serving.storageInitializer` (did you mean `image`?)"]
+
+
+def test_an_unknown_key_in_a_platform_file_list_gets_a_suggestion():
+    # the platform's defaults are all-optional copies: `thresholds` is `Annotated[list[Threshold], MinLen] | None`
+    from mlspec import platform
+
+    text = "apiVersion: mlspec.dev/v1alpha1\nkind: Platform\nspec:\n  defaults:\n    evaluation:\n" \
+           "      thresholds: [{metric: f1, mni: 0.8}]\n"
+    with pytest.raises(SpecError) as info:
+        platform.parse(text, "platform.yaml")
+    assert [f"{d.line}:{d.col}: {d.message}" for d in info.value.diagnostics] == [
+        "6:33: unknown field `mni` in `spec.defaults.evaluation.thresholds[0]` (did you mean `min`?)"]
+
+
+@pytest.mark.parametrize("path", [
+    ("spec", "training", "seed", "x"), ("spec", "training", "seed", 0),  # below a scalar
+    ("spec", "rollout", "steps", "x"),  # a list asked for a key
+    ("spec", "training", 0),            # a model asked for an index
+])
+def test_a_path_the_model_cannot_follow_allows_no_keys(path):
+    assert check._allowed_keys(path) == []

@@ -147,3 +147,69 @@ def test_problems_of_the_rollout_section():
     assert list(traffic.problems(spec(2, {"strategy": "blueGreen", "blueGreen": {"autoPromotion": True}}))) == []
     assert list(traffic.problems(spec(2, {"blueGreen": {"autoPromotion": True}}))) == [
         (("spec", "rollout", "blueGreen"), "`blueGreen` settings need `strategy: blueGreen`")]
+
+
+def scaled(low: int, high: int, rollout: dict | None = None):
+    doc = copy.deepcopy(MINIMAL)
+    doc["spec"]["serving"]["autoscaling"] = {"minReplicas": low, "maxReplicas": high, "metrics": [{"cpu": 70}]}
+    if rollout is not None:
+        doc["spec"]["rollout"] = rollout
+    return ModelDeployment.model_validate(doc).spec
+
+
+def steps(*weights: int) -> dict:
+    return {"steps": [{"setWeight": w} for w in weights]}
+
+
+def test_no_pods_give_the_canary_no_traffic():
+    # `replicas: 0`: Argo runs no pod at all, so the canary's share is 0% (not a division by zero)
+    [(at, message)] = list(exposure(spec(0, steps(10)), DEFAULT_STEPS))
+    assert "with 0 replica(s) and no traffic router" in message
+    assert "runs 0 canary + 0 stable pod(s), so the canary gets 0% of the traffic" in message
+    assert traffic.shares(spec(0, steps(10)), DEFAULT_STEPS) == ["10% -> 0+0 pods = 0%"]
+
+
+def test_the_worst_count_of_the_range_is_reported_not_the_first_last_or_closest():
+    # 75% over 4..7 replicas: 3+1 = 75%, 4+1 = 80%, 5+2 = 71.4%, 6+2 = 75%: the worst is 5, inside the range
+    assert [pod_counts(r, 75) for r in (4, 5, 6, 7)] == [(3, 1), (4, 1), (5, 2), (6, 2)]
+    assert traffic.shares(scaled(4, 7, steps(75)), DEFAULT_STEPS) == [
+        "75% -> 4+1 pods = 80% (at 5 replicas, the worst of the autoscaler's range)"]
+
+
+def test_a_tie_for_the_worst_names_the_first_count():
+    # 60% over 2..4: 2 replicas and 3 both run 2 + 1 pods (66.7%), 4 run 3 + 2 (60%)
+    assert [pod_counts(r, 60) for r in (2, 3, 4)] == [(2, 1), (2, 1), (3, 2)]
+    [(at, message)] = list(exposure(scaled(2, 4, steps(60)), DEFAULT_STEPS))
+    assert message.startswith("setWeight 60 cannot be met with 2 replica(s) (the worst of the autoscaler's 2..4) ")
+    assert "runs 2 canary + 1 stable pod(s), so the canary gets 66.7% of the traffic" in message
+
+
+def test_the_range_is_searched_up_to_close_enough_and_no_further():
+    assert traffic.CLOSE_ENOUGH == 20  # 100 / TOLERANCE: from 20 replicas on, a count meets any weight within 5
+    # 6% at 19 replicas: 1 + 18 = 5.3%; at 20: 1 + 19 = 5% (worse); at 21: 1 + 20 = 4.8% (worse still)
+    assert [pod_counts(r, 6) for r in (19, 20, 21)] == [(1, 18), (1, 19), (1, 20)]
+    # the autoscaler's 19..20: the worst is its last count, 20, included in the search
+    assert traffic.shares(scaled(19, 20, steps(6)), DEFAULT_STEPS) == [
+        "6% -> 1+19 pods = 5% (at 20 replicas, the worst of the autoscaler's range)"]
+    # a fixed count is that count only, never one more
+    assert traffic.shares(spec(19, steps(6)), DEFAULT_STEPS) == ["6% -> 1+18 pods = 5.3%"]
+    # a range past CLOSE_ENOUGH still names its worst count (2: 1 + 2 pods = 33.3% for 10%)
+    [(at, message)] = list(exposure(scaled(2, 40, steps(10)), DEFAULT_STEPS))
+    assert "with 2 replica(s) (the worst of the autoscaler's 2..40)" in message and "gets 33.3% of" in message
+
+
+def test_shares_as_diff_compares_them():
+    assert traffic.shares(spec(2, steps(10, 50)), DEFAULT_STEPS) == ["10% -> 1+2 pods = 33.3%", "50% -> 1+1 pods = 50%"]
+    assert traffic.shares(spec(2), DEFAULT_STEPS) == [
+        "10% -> 1+2 pods = 33.3%", "25% -> 1+2 pods = 33.3%", "50% -> 1+1 pods = 50%"]
+    router = {**steps(10, 50), "trafficRouting": {"nginx": {"host": "m.example.com"}}}
+    assert traffic.shares(spec(2, router), DEFAULT_STEPS) == ["10% exact (router)", "50% exact (router)"]
+    assert traffic.shares(spec(2, {"strategy": "blueGreen"}), DEFAULT_STEPS) == [
+        "blueGreen: all traffic switches at promotion"]
+
+
+def test_gateway_header_routes_mark_the_route_for_the_plugin():
+    # the plugin adds its managed header rules only to the routes marked `useHeaderRoutes: true`
+    gateway = {"trafficRouting": {"gatewayAPI": {"parentRefs": [{"name": "gw"}]}}}
+    assert traffic.rollout_routing(spec(2, gateway), "m", "ns", header_routes=True) == {"plugins": {
+        traffic.GATEWAY_PLUGIN: {"httpRoutes": [{"name": "m", "useHeaderRoutes": True}], "namespace": "ns"}}}
