@@ -160,12 +160,15 @@ def text_problems(doc: Document) -> Iterator[Diagnostic]:
         path, node = stack.pop()
         if isinstance(node, dict):
             named = node.get("name") if isinstance(node.get("value"), str) else None
+            # `{key, operator, values}` (a label selector's requirement, a toleration): `key`
+            # holds a label's name, which says nothing of a credential.
+            requirement = "operator" in node
             for k, v in node.items():
                 if isinstance(k, str):
                     if _suspect_key(k):
                         yield from _string_problems(doc, path + (k,), k, key=True)
                     name = named if k == "value" and isinstance(named, str) else k
-                    if isinstance(v, str) and _literal_secret(name, v):
+                    if isinstance(v, str) and not (requirement and k == "key") and _literal_secret(name, v):
                         yield _secret(doc, path + (k,), f"a secret value (`{name}` names a credential)")
                         continue  # said once: its shape would name the same credential again
                 stack.append((path + (k,), v))

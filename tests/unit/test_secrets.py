@@ -29,6 +29,8 @@ def problems(data: dict[str, Any]) -> list[str]:
 
 
 # (id, hyperparameters, what the message says it looks like)
+LABEL_KEY = "w.rbt2.g.30o5zuim.l.9lp1i.2.w.3.7.ob6q4we6j.sk4.j.lmq.c/L"  # a valid, random-looking label key
+
 CAUGHT = [
     ("aws-access-key-id", {"k": "AKIAIOSFODNN7EXAMPLE"}, "an AWS access key id"),
     ("aws-secret-shape", {"k": f"aws_secret_access_key = {AWS_SECRET}"}, "an AWS secret access key"),
@@ -138,6 +140,9 @@ NEAR_MISSES = [
     # 40 characters of base64 with upper case, but 16 letters repeated (4.0 bits, a key has 4.2+)
     ("forty-characters-four-pluses", {"k": "wJalrXUtnFEMI+K7MDENG+bPxRfiC+EXAMPLE+EY"}),  # > 3 of / and +
     ("forty-characters-repeating", {"k": "AbCdEfGh12345678" * 2 + "AbCdEfGh"}),
+    # a label's name in a selector requirement or a toleration (found by the property test)
+    ("label-keys-of-requirements", {"matchExpressions": [{"key": LABEL_KEY, "operator": "DoesNotExist"}],
+                                    "tolerations": [{"key": LABEL_KEY, "operator": "Exists", "effect": "NoSchedule"}]}),
 ]
 
 
@@ -187,6 +192,11 @@ def test_an_aws_secret_in_the_serving_env_fails_the_build_and_writes_nothing(tmp
     assert f"{spec}:22:46: error: `spec.serving.env[0].value` looks like a secret value" in result.stderr
     assert AWS_SECRET not in result.output
     assert not out.exists()
+
+
+def test_only_a_requirements_key_is_a_label_name_a_random_value_under_key_elsewhere_is_one():
+    assert len(problems({"key": LABEL_KEY})) == 1
+    assert len(problems({"matchExpressions": [{"key": "x", "operator": "In", "token": LABEL_KEY}]})) == 1
 
 
 def test_a_secret_value_is_said_once_and_the_rest_of_its_mapping_is_still_scanned():
