@@ -90,14 +90,16 @@ def exposure(spec: Spec, default_steps: list[dict[str, Any]], max_surge: int | s
 
 
 def _worst(spec: Spec, weight: int, max_surge: int | str | None,
-           max_unavailable: int | str | None) -> tuple[Fraction, int, int, int]:
+           max_unavailable: int | str | None, whole_range: bool = False) -> tuple[Fraction, int, int, int]:
     """(share, replicas, canary, stable) at the replica count whose share misses `weight`
     most: `replicas` itself, or with an autoscaler the worst count of its range (the
-    first, on a tie). Past CLOSE_ENOUGH replicas no count can miss: Argo picks the
-    closest option, and one of them is within 100/replicas points of the weight."""
+    first, on a tie). For the warning the search stops at CLOSE_ENOUGH: past it no count
+    misses by TOLERANCE (Argo picks the closest option, and one of them is within
+    100/replicas points of the weight). `whole_range` searches every count, for the
+    share `mlspec diff` states (at most `maxReplicas`' bound of counts, in diff only)."""
     fewest, most = autoscaling.replica_range(spec)
     worst: tuple[Fraction, int, int, int] | None = None
-    for replicas in range(fewest, max(fewest, min(most, CLOSE_ENOUGH)) + 1):
+    for replicas in range(fewest, max(fewest, most if whole_range else min(most, CLOSE_ENOUGH)) + 1):
         canary, stable = pod_counts(replicas, weight, max_surge, max_unavailable)
         share = Fraction(100 * canary, canary + stable) if canary + stable else Fraction(0)
         if worst is None or abs(share - weight) > abs(worst[0] - weight):
@@ -117,7 +119,7 @@ def shares(spec: Spec, default_steps: list[dict[str, Any]], max_surge: int | str
         return [f"{w}% exact (router)" for _, w in weights(spec, default_steps)]
     out = []
     for _, weight in weights(spec, default_steps):
-        share, replicas, canary, stable = _worst(spec, weight, max_surge, max_unavailable)
+        share, replicas, canary, stable = _worst(spec, weight, max_surge, max_unavailable, whole_range=True)
         at = f" (at {replicas} replicas, the worst of the autoscaler's range)" if spec.serving.autoscaling else ""
         out.append(f"{weight}% -> {canary}+{stable} pods = {_percent(share)}{at}")
     return out

@@ -198,6 +198,19 @@ def test_the_range_is_searched_up_to_close_enough_and_no_further():
     assert "with 2 replica(s) (the worst of the autoscaler's 2..40)" in message and "gets 33.3% of" in message
 
 
+def test_the_share_diff_states_is_the_worst_of_the_whole_range_past_close_enough():
+    # 19..25 at 6%: no count misses by TOLERANCE (no warning), but the worst count is 21 or
+    # later, not 20: diff states the share of the worst count Argo's arithmetic gives.
+    assert list(exposure(scaled(19, 25, steps(6)), DEFAULT_STEPS)) == []
+    counts = {r: pod_counts(r, 6) for r in range(19, 26)}
+    worst = max(counts, key=lambda r: abs(100 * counts[r][0] / sum(counts[r]) - 6))
+    assert worst > traffic.CLOSE_ENOUGH
+    canary, stable = counts[worst]
+    assert traffic.shares(scaled(19, 25, steps(6)), DEFAULT_STEPS) == [
+        f"6% -> {canary}+{stable} pods = {round(100 * canary / (canary + stable), 1):g}% (at {worst} replicas, "
+        "the worst of the autoscaler's range)"]
+
+
 def test_shares_as_diff_compares_them():
     assert traffic.shares(spec(2, steps(10, 50)), DEFAULT_STEPS) == ["10% -> 1+2 pods = 33.3%", "50% -> 1+1 pods = 50%"]
     assert traffic.shares(spec(2), DEFAULT_STEPS) == [
