@@ -91,8 +91,8 @@ def _other_layout(out: Path, model_key: str) -> None:
     recorded = names(out)
     if namespace is not None:  # namespaced: only the flat ledger of this name can be this model's past
         found = [name] if name in recorded else []
-    else:
-        found = [k for k in recorded if layout.of_key(k) == layout.NAMESPACED and layout.split(k)[1] == name]
+    else:  # the flat ledger itself is missing (we are here), so every match is a namespaced one
+        found = [k for k in recorded if layout.split(k)[1] == name]
     if not found:
         return
     wanted = relpath(model_key)
