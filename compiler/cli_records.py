@@ -207,7 +207,7 @@ def rollback_command(name: str, to: str, out: Path, env: str | None, accept_feat
     ledgers = ledger.load_all(out)
     lg = ledgers.get(name) or ledger.Ledger(name)
     files = releases.rollback(lg, to, env, accept_feature_mismatch, ledgers, str(out / ledger.relpath(name)))
-    outtree.write_tree(out, outtree.list_foreign_resources(out, files))
+    outtree.write_tree(out, outtree.list_foreign_resources(out, files), owner=name)
     click.echo(f"rolled {name} back to {to} under {out}; revert the spec in Git too, or the next build "
                f"brings back {lg.current}", err=True)
 

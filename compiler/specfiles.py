@@ -302,12 +302,12 @@ def _build_into(path: str, env: str | None, metrics: RecordedMetrics, out: Path,
         groups = outtree.group_by_directory(files)
         outcome.directories = sorted(groups)
         if check:
-            outcome.drift = outtree.drift(out, files)
+            outcome.drift = outtree.drift(out, files, result.key)
             return outcome, []
         del groups[outtree.parent_of(ledger_file)]  # ledger directories are shared by models: the parent writes ledgers
         outcome.ledger = outtree.changed_files(out, {ledger_file: files[ledger_file]})
         for directory, contents in sorted(groups.items()):
-            stage = outtree.stage_directory(out, directory, contents, outcome.created)
+            stage = outtree.stage_directory(out, directory, contents, outcome.created, result.key)
             if stage is not None:
                 outcome.staged.append(stage)
     except MlspecError as exc:  # a link, a FIFO or a hand-written file in the output tree
