@@ -96,3 +96,20 @@ def test_a_rollback_from_a_ledger_of_the_other_layout_never_writes_into_a_models
     assert result.exit_code == 1 and "Traceback" not in result.output
     assert "holds the output directory of a model" in result.stderr
     assert _tree(elsewhere / "deploy") == before
+
+
+def test_a_ledger_entry_whose_recorded_metadata_is_not_a_mapping_is_positioned_not_an_internal_error(tmp_path,
+                                                                                                  monkeypatch):
+    repo = _repo(tmp_path / "repo", NAMESPACED, {"a.yaml": _spec("fraud", "risk")})
+    monkeypatch.chdir(repo)
+    assert run("build", "models", "-o", "deploy").exit_code == 0
+    path = repo / "deploy" / "_ledger" / "risk" / "fraud.yaml"
+    text = path.read_text()
+    assert text.count("    metadata:\n") == 1
+    path.write_text(text.replace("    metadata:\n", "    metadata: risk\n    original:\n"))  # what the seal covers too
+    line = path.read_text().splitlines().index("    metadata: risk") + 1
+    for command in (("history", "risk/fraud", "-o", "deploy"), ("build", "models", "-o", "deploy")):
+        result = run(*command)
+        assert result.exit_code == 1, result.output
+        assert (f"deploy/_ledger/risk/fraud.yaml:{line}:5: error: the ledger is damaged: "
+                "`releases[0].spec.metadata` is string \"risk\", expected a mapping" in result.stderr)
