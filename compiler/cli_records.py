@@ -124,7 +124,7 @@ def _ledger_changes(base: str, spec: str, name: str, ledger_dir: Path | None) ->
             return []
         ledger_dir = top / "deploy"
     path = ledger_dir / ledger.relpath(name)
-    old_text = git_show(base, str(path)) if path.parent.is_dir() else None
+    old_text = git_show(base, str(path))
     if old_text is None:
         return []  # no ledger at the base ref: nothing was recorded that could have changed
     old_data = load_data(old_text, f"{base}:{path}")  # the ledger budget; a damaged one is a positioned error

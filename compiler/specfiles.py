@@ -356,6 +356,11 @@ def git_show(ref: str, path: str) -> bytes | None:
     if ref.startswith("-"):
         raise MlspecError([Diagnostic(path, 1, 1, f"--base {ref!r} is not a Git revision (it starts with `-`)")])
     directory, name = os.path.split(os.path.abspath(path))
+    while not os.path.isdir(directory) and os.path.dirname(directory) != directory:
+        # Git removes a directory with its last file (a namespace's only ledger): the
+        # file is still read at `ref`, from the nearest directory that exists.
+        directory, missing = os.path.split(directory)
+        name = f"{missing}/{name}"
     command = ["git", "-C", directory, "show", "--end-of-options", f"{ref}:./{name}"]
     try:
         with subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE) as proc:

@@ -5,6 +5,7 @@ the ledger a pull request planted."""
 from __future__ import annotations
 
 import shutil
+import subprocess
 from pathlib import Path
 
 from tests.cli.test_layout import NAMESPACED, _next_version, _repo, _spec, _tree
@@ -113,3 +114,23 @@ def test_a_ledger_entry_whose_recorded_metadata_is_not_a_mapping_is_positioned_n
         assert result.exit_code == 1, result.output
         assert (f"deploy/_ledger/risk/fraud.yaml:{line}:5: error: the ledger is damaged: "
                 "`releases[0].spec.metadata` is string \"risk\", expected a mapping" in result.stderr)
+
+
+def test_diff_sees_a_namespaces_only_ledger_removed_with_its_directory(tmp_path, monkeypatch):
+    # Git removes a directory with its last file: in the namespaced layout that is a namespace's only ledger.
+    repo = _repo(tmp_path / "repo", NAMESPACED, {"a.yaml": _spec("fraud", "risk"), "b.yaml": _spec("fraud", "payments")})
+    shutil.rmtree(repo / ".git")
+    monkeypatch.chdir(repo)
+    git = ["git", "-c", "user.name=t", "-c", "user.email=t@example.com"]
+    subprocess.run(["git", "init", "-q"], check=True)
+    assert run("build", "models", "-o", "deploy").exit_code == 0
+    (repo / "m.json").write_text('{"f1": 0.9}')
+    assert run("gate", "models/a.yaml", "--metrics", "m.json", "--record", "-o", "deploy").exit_code == 0
+    subprocess.run(git + ["add", "-A"], check=True)
+    subprocess.run(git + ["commit", "-qm", "recorded"], check=True)
+    subprocess.run(["git", "rm", "-q", "deploy/_ledger/risk/fraud.yaml"], check=True)
+    assert not (repo / "deploy" / "_ledger" / "risk").exists()
+    result = run("diff", "models/a.yaml", "--fail-on-loosened")
+    assert result.exit_code == 1, result.output
+    assert "recorded metric `f1` of release 1.0.0 changed in the ledger: 0.9 -> (none)" in result.stdout
+    assert run("diff", "models/b.yaml", "--fail-on-loosened").exit_code == 0  # the other namespace's is unchanged
