@@ -205,7 +205,8 @@ def rollback_command(name: str, to: str, out: Path, env: str | None, accept_feat
     _model_name(name)
     out = _directory(out, None) or out  # it writes manifests there: no link on the way
     ledgers = ledger.load_all(out)
-    lg = ledgers.get(name) or ledger.Ledger(name)
+    # A key with no ledger goes through `load`, which names the other layout's ledgers of that name.
+    lg = ledgers[name] if name in ledgers else ledger.load(out, name)
     files = releases.rollback(lg, to, env, accept_feature_mismatch, ledgers, str(out / ledger.relpath(name)))
     outtree.write_tree(out, outtree.list_foreign_resources(out, files), owner=name)
     click.echo(f"rolled {name} back to {to} under {out}; revert the spec in Git too, or the next build "

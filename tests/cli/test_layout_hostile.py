@@ -134,3 +134,15 @@ def test_diff_sees_a_namespaces_only_ledger_removed_with_its_directory(tmp_path,
     assert result.exit_code == 1, result.output
     assert "recorded metric `f1` of release 1.0.0 changed in the ledger: 0.9 -> (none)" in result.stdout
     assert run("diff", "models/b.yaml", "--fail-on-loosened").exit_code == 0  # the other namespace's is unchanged
+
+
+def test_rollback_of_a_bare_name_lists_the_namespace_slash_names_recorded_as_history_does(tmp_path, monkeypatch):
+    repo = _repo(tmp_path / "repo", NAMESPACED, {"a.yaml": _spec("fraud", "risk"), "b.yaml": _spec("fraud", "payments")})
+    monkeypatch.chdir(repo)
+    assert run("build", "models", "-o", "deploy").exit_code == 0
+    before = _tree(repo / "deploy")
+    for command in ("history", "rollback"):
+        result = run(command, "fraud", *(["--to", "1.0.0"] if command == "rollback" else []), "-o", "deploy")
+        assert result.exit_code == 1, result.output
+        assert "models named fraud are recorded as payments/fraud, risk/fraud" in result.stderr, command
+    assert _tree(repo / "deploy") == before
