@@ -146,3 +146,18 @@ def test_rollback_of_a_bare_name_lists_the_namespace_slash_names_recorded_as_his
         assert result.exit_code == 1, result.output
         assert "models named fraud are recorded as payments/fraud, risk/fraud" in result.stderr, command
     assert _tree(repo / "deploy") == before
+
+
+def test_renaming_a_models_namespace_while_its_objects_stay_put_cannot_start_a_fresh_history(tmp_path, monkeypatch):
+    # A new `metadata.namespace` is a new key, so a new (empty) ledger: with every environment still landing where
+    # it did, the same objects would be rebuilt without their recorded releases (immutability, baselines, previous).
+    repo = _released_twice(tmp_path / "repo", NAMESPACED, "fraud", "risk")
+    monkeypatch.chdir(repo)
+    spec = repo / "models" / "a.yaml"
+    spec.write_text(spec.read_text().replace("  namespace: risk\n", "  namespace: risk2\n")
+                    .replace("    prod: {}", "    prod: {namespace: risk}"))
+    before = _tree(repo / "deploy")
+    result = run("build", "models", "-o", "deploy")
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    assert "holds the manifests of model risk/fraud, not of risk2/fraud" in result.stderr
+    assert _tree(repo / "deploy") == before
