@@ -161,3 +161,22 @@ def test_renaming_a_models_namespace_while_its_objects_stay_put_cannot_start_a_f
     assert result.exit_code == 1 and "Traceback" not in result.output
     assert "holds the manifests of model risk/fraud, not of risk2/fraud" in result.stderr
     assert _tree(repo / "deploy") == before
+
+
+def test_a_process_pool_batch_refuses_another_models_directory_and_writes_nothing(tmp_path, monkeypatch):
+    # >= 8 specs with -j 2: every spec is staged in a worker, so the refusal must come back from one.
+    owners = {f"{name}-{ns}.yaml": (name, ns) for name in ("fraud", "churn") for ns in ("risk", "payments", "t1", "t2")}
+    repo = _repo(tmp_path / "repo", NAMESPACED, {f: _spec(*key) for f, key in owners.items()})
+    monkeypatch.chdir(repo)
+    assert run("build", "models", "-o", "deploy", "-j", "2").exit_code == 0
+    for name, ns in owners.values():
+        assert (repo / "deploy" / "prod" / ns / name / ".mlspec-owned").read_text().startswith(f"# model: {ns}/{name}\n")
+    (repo / "models" / "fraud-payments.yaml").unlink()  # not in this batch: only its directory speaks for it
+    (repo / "models" / "fraud-evil.yaml").write_text(_spec("fraud", "evil").replace("evil-staging", "payments-staging"))
+    before = _tree(repo / "deploy")
+    result = run("build", "models", "-o", "deploy", "-j", "2")
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    assert ("deploy/staging/payments-staging/fraud:1:1: error: holds the manifests of model payments/fraud, not of "
+            "evil/fraud" in result.stderr)
+    assert _tree(repo / "deploy") == before
+    assert not [p for p in (repo / "deploy").rglob(".*mlspec-*") if p.is_dir()]  # no stage left behind
