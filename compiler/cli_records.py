@@ -124,7 +124,9 @@ def _ledger_changes(base: str, spec: str, name: str, ledger_dir: Path | None) ->
             return []
         ledger_dir = top / "deploy"
     path = ledger_dir / ledger.relpath(name)
-    old_text = git_show(base, str(path))
+    # Git removes a directory with its last file (a namespace's only ledger): only a
+    # missing ledger directory means nothing is recorded here.
+    old_text = git_show(base, str(path)) if ledger_dir.is_dir() else None
     if old_text is None:
         return []  # no ledger at the base ref: nothing was recorded that could have changed
     old_data = load_data(old_text, f"{base}:{path}")  # the ledger budget; a damaged one is a positioned error

@@ -196,6 +196,8 @@ def _ownership(directory: safepath.Dir, listing: dict[str, str]) -> tuple[str | 
         return None, set()
     lines = directory.read(OWNED, _OWNED_LIMIT).decode("utf-8", errors="replace").splitlines()
     owner = lines[0][len(OWNER):] if lines and lines[0].startswith(OWNER) else None
+    if owner is not None and not layout.valid_key(owner):  # anyone can edit it: only a model's key claims
+        owner = None
     return owner, {line for line in lines if line and "/" not in line and line not in (".", "..")
                    and not line.startswith("#")}
 
