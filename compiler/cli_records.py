@@ -124,7 +124,9 @@ def _ledger_changes(base: str, spec: str, name: str, ledger_dir: Path | None) ->
             return []
         ledger_dir = top / "deploy"
     path = ledger_dir / ledger.relpath(name)
-    old_text = git_show(base, str(path)) if path.parent.is_dir() else None
+    # Git removes a directory with its last file (a namespace's only ledger): only a
+    # missing ledger directory means nothing is recorded here.
+    old_text = git_show(base, str(path)) if ledger_dir.is_dir() else None
     if old_text is None:
         return []  # no ledger at the base ref: nothing was recorded that could have changed
     old_data = load_data(old_text, f"{base}:{path}")  # the ledger budget; a damaged one is a positioned error
@@ -205,9 +207,10 @@ def rollback_command(name: str, to: str, out: Path, env: str | None, accept_feat
     _model_name(name)
     out = _directory(out, None) or out  # it writes manifests there: no link on the way
     ledgers = ledger.load_all(out)
-    lg = ledgers.get(name) or ledger.Ledger(name)
+    # A key with no ledger goes through `load`, which names the other layout's ledgers of that name.
+    lg = ledgers[name] if name in ledgers else ledger.load(out, name)
     files = releases.rollback(lg, to, env, accept_feature_mismatch, ledgers, str(out / ledger.relpath(name)))
-    outtree.write_tree(out, outtree.list_foreign_resources(out, files))
+    outtree.write_tree(out, outtree.list_foreign_resources(out, files), owner=name)
     click.echo(f"rolled {name} back to {to} under {out}; revert the spec in Git too, or the next build "
                f"brings back {lg.current}", err=True)
 

@@ -38,13 +38,24 @@ class _Pins(_Shape):
     features: _Features | None = None
 
 
+class _RecordedMetadata(_Shape):
+    name: str | None = None
+    namespace: str | None = None
+
+
+class _RecordedSpec(_Shape):
+    # What `problems` reads of the recorded spec (which model it is); the rest is the
+    # spec's own business, checked when a rollback compiles it.
+    metadata: _RecordedMetadata | None = None
+
+
 class _Release(_Shape):
     version: str
     source: str
     specDigest: str
     pins: _Pins
     environments: dict[str, str] = {}
-    spec: dict[str, Any]
+    spec: _RecordedSpec
     metrics: dict[str, float] = {}
     gate: Literal["passed", "failed"] | None = None
 
@@ -84,11 +95,12 @@ def problems(doc: Document, model_key: str) -> list[tuple[Path, str]]:
             line = doc.position(("releases", seen, "version"), key=False)[0]
             found.append((("releases", i, "version"), f"version {release['version']!r} is recorded twice "
                            f"(first at line {line})"))
-        recorded = ((release.get("spec") or {}).get("metadata") or {}).get("name")
+        metadata = release["spec"].get("metadata") or {}  # a mapping, or none (the shape above)
+        recorded = metadata.get("name")
         if isinstance(recorded, str) and recorded != name:  # the seal does not bind the file it is in
             found.append((("releases", i, "spec", "metadata", "name"), f"the entry of release "
                           f"{release['version']!r} records model {recorded!r}, not {name!r} (moved from its ledger?)"))
-        home = ((release.get("spec") or {}).get("metadata") or {}).get("namespace")
+        home = metadata.get("namespace")
         if namespace is not None and home != namespace:
             found.append((("releases", i, "spec", "metadata"), f"the entry of release {release['version']!r} records "
                           f"a model in namespace {home!r}, not {namespace!r} (moved from its ledger?)"))

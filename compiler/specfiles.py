@@ -302,12 +302,12 @@ def _build_into(path: str, env: str | None, metrics: RecordedMetrics, out: Path,
         groups = outtree.group_by_directory(files)
         outcome.directories = sorted(groups)
         if check:
-            outcome.drift = outtree.drift(out, files)
+            outcome.drift = outtree.drift(out, files, result.key)
             return outcome, []
         del groups[outtree.parent_of(ledger_file)]  # ledger directories are shared by models: the parent writes ledgers
         outcome.ledger = outtree.changed_files(out, {ledger_file: files[ledger_file]})
         for directory, contents in sorted(groups.items()):
-            stage = outtree.stage_directory(out, directory, contents, outcome.created)
+            stage = outtree.stage_directory(out, directory, contents, outcome.created, result.key)
             if stage is not None:
                 outcome.staged.append(stage)
     except MlspecError as exc:  # a link, a FIFO or a hand-written file in the output tree
@@ -356,6 +356,11 @@ def git_show(ref: str, path: str) -> bytes | None:
     if ref.startswith("-"):
         raise MlspecError([Diagnostic(path, 1, 1, f"--base {ref!r} is not a Git revision (it starts with `-`)")])
     directory, name = os.path.split(os.path.abspath(path))
+    while not os.path.isdir(directory) and os.path.dirname(directory) != directory:
+        # Git removes a directory with its last file (a namespace's only ledger): the
+        # file is still read at `ref`, from the nearest directory that exists.
+        directory, missing = os.path.split(directory)
+        name = f"{missing}/{name}"
     command = ["git", "-C", directory, "show", "--end-of-options", f"{ref}:./{name}"]
     try:
         with subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE) as proc:
