@@ -59,6 +59,8 @@ MODULES: dict[str, list[str]] = {
     # Argo's pod arithmetic, split from traffic: its own tests, the traffic bounds built on it, and
     # the surge tests (the traffic-routed port, `traffic_routed`, is tested only there)
     "capacity": ["tests/unit/test_capacity.py", "tests/unit/test_traffic_bounds.py", "tests/unit/test_surge.py"],
+    # the model's key and its paths (the namespaced layout): what names a file or a directory
+    "layout": ["tests/cli/test_layout.py", "tests/cli/test_layout_hostile.py"],
 }
 
 # cosmic-ray replaces each binary operator by every other one (11 mutants a site, nearly all
