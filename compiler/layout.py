@@ -17,11 +17,13 @@ from __future__ import annotations
 
 import re
 
+from mlspec.fields import DNS_LABEL_RE
+
 FLAT = "flat"
 NAMESPACED = "namespaced"
 LAYOUTS = (FLAT, NAMESPACED)
 
-DNS_LABEL = re.compile(r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?")
+_DNS_LABEL = re.compile(DNS_LABEL_RE)
 
 
 def key(name: str, namespace: str | None) -> str:
@@ -45,7 +47,12 @@ def directory(env: str, name: str, namespace: str | None) -> str:
     return f"{env}/{namespace}/{name}" if namespace else f"{env}/{name}"
 
 
+def is_label(text: str) -> bool:
+    """Whether `text` is a DNS-1123 label (what a model name and a namespace are)."""
+    return len(text) <= 63 and _DNS_LABEL.fullmatch(text) is not None
+
+
 def valid_key(text: str) -> bool:
     """Whether `text` is NAME or NAMESPACE/NAME (DNS-1123 labels): safe to become a path."""
     parts = text.split("/")
-    return len(parts) <= 2 and all(DNS_LABEL.fullmatch(p) for p in parts)
+    return len(parts) <= 2 and all(is_label(p) for p in parts)

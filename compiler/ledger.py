@@ -142,7 +142,7 @@ def names(out: Path) -> list[str]:
                     continue
                 if kind == "link" and not entry.endswith(".yaml"):
                     raise safepath.refusal(directory.show(entry), safepath.LINK)
-                if kind == "dir" and layout.DNS_LABEL.fullmatch(entry):
+                if kind == "dir" and layout.is_label(entry):
                     with directory.sub(entry) as inner:
                         found.extend(f"{entry}/{n[:-5]}" for n, _ in inner.entries() if _ledger_name(n))
                 elif _ledger_name(entry):

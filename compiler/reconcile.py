@@ -19,14 +19,12 @@ the output is then the same bytes as a build whose ledger agrees.
 
 from __future__ import annotations
 
-import re
 from typing import Any, Iterator
 
 from mlspec import layout, ledger
 from mlspec.errors import Diagnostic, LedgerError
 from mlspec.ledger import Ledger
 from mlspec.loader import Document, Mark, Path
-from mlspec.fields import DNS_LABEL_RE
 from mlspec.model import ModelDeployment
 from mlspec.resolve import Context, Release
 
@@ -56,11 +54,11 @@ def ledger_of(doc: Document, context: Context) -> Ledger | None:
         return None
     metadata = doc.data.get("metadata") if isinstance(doc.data, dict) else None
     name = metadata.get("name") if isinstance(metadata, dict) else None
-    if not isinstance(name, str) or len(name) > 63 or not re.fullmatch(DNS_LABEL_RE, name):
+    if not isinstance(name, str) or not layout.is_label(name):
         return None  # validation reports the name; no file is named after it
     if context.layout == layout.NAMESPACED:
         namespace = metadata.get("namespace") if isinstance(metadata, dict) else None
-        if not isinstance(namespace, str) or not layout.DNS_LABEL.fullmatch(namespace):
+        if not isinstance(namespace, str) or not layout.is_label(namespace):
             return None  # `resolve` reports it
         name = layout.key(name, namespace)
     past = reader.ledger(name)
