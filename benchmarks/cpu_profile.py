@@ -21,7 +21,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import run as bench  # noqa: E402
 
-from mlspec.core import build  # noqa: E402
+from mlspec.pipeline.core import build  # noqa: E402
 
 
 def main() -> int:

@@ -10,8 +10,8 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from mlspec import loader
-from mlspec.check import text_problems  # the scan `check.validate` runs (before: defined in check)
+from mlspec.files import loader
+from mlspec.spec.check import text_problems  # the scan `check.validate` runs (before: defined in check)
 
 ROOT = Path(__file__).resolve().parent.parent
 PASSES, SCANS = 15, 100

@@ -78,6 +78,14 @@ EXCLUDE += ["core/ReplaceComparisonOperator_Eq_(?!NotEq$).*", "core/ReplaceCompa
             "core/ReplaceComparisonOperator_(Lt|LtE|Gt|GtE)_(Is|IsNot)$"]
 
 
+def module_path(name: str) -> str:
+    """`compiler/<subpackage>/<name>.py`: the one file of that module name."""
+    found = sorted(str(p.relative_to(ROOT)) for p in (ROOT / "compiler").glob(f"*/{name}.py"))
+    if len(found) != 1:
+        raise SystemExit(f"mutation: module {name!r} is {found or 'nowhere'} under compiler/")
+    return found[0]
+
+
 def annotation_spans(source: str) -> list[tuple[tuple[int, int], tuple[int, int]]]:
     """(start, end) as (line, col) of every type annotation. With `from __future__ import
     annotations` an annotation is never evaluated at run time, so a mutant inside one (`str | None`
@@ -195,7 +203,7 @@ def run_module(name: str, workers: int, work: Path, since: str | None,
     config = copies[0] / "cosmic-ray.toml"
     config.write_text(
         "[cosmic-ray]\n"
-        f'module-path = "compiler/{name}.py"\n'
+        f'module-path = "{module_path(name)}"\n'
         # a mutant that makes the tests hang is killed by the timeout (cosmic-ray counts it killed)
         f"timeout = {max(60.0, 5 * baseline):.0f}\n"
         "excluded-modules = []\n"
@@ -207,7 +215,7 @@ def run_module(name: str, workers: int, work: Path, since: str | None,
     cr = str(TOOL / "cosmic-ray")
     subprocess.run([cr, "init", str(config), str(session)], cwd=copies[0], env=env, check=True)
     subprocess.run([str(TOOL / "cr-filter-operators"), str(session), str(config)], cwd=copies[0], env=env, check=True)
-    skip_annotations(session, copies[0] / "compiler" / f"{name}.py")
+    skip_annotations(session, copies[0] / module_path(name))
     if survivors_only:
         keep_survivors(session, previous_survivors(name))
     procs = []

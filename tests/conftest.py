@@ -33,10 +33,11 @@ def build_example(path: Path) -> dict[str, str]:
     """One example compiled as `mlspec build` would: with its repository's platform file, if any."""
     if path.parent != PLATFORM_DIR:
         return compile_spec(path.read_bytes(), source=path.name)
-    from mlspec import core, platform
-    from mlspec.resolve import NO_CONTEXT
+    from mlspec.pipeline import core
+    from mlspec.pipeline.resolve import NO_CONTEXT
+    from mlspec.platform import platformfile
 
-    context = platform.with_platform(NO_CONTEXT, platform.read(str(PLATFORM_DIR / platform.HOME)))
+    context = platformfile.with_platform(NO_CONTEXT, platformfile.read(str(PLATFORM_DIR / platformfile.HOME)))
     return core.to_files(core.compile_releases(path.read_bytes(), path.name, context=context), path.name)
 
 
@@ -49,7 +50,7 @@ def built_examples() -> dict[str, dict[str, str]]:
 @pytest.fixture(scope="session")
 def built_tree(tmp_path_factory: pytest.TempPathFactory, built_examples: dict[str, dict[str, str]]) -> Path:
     """All examples written to disk as `mlspec build` lays them out."""
-    from mlspec import outtree
+    from mlspec.files import outtree
 
     out = tmp_path_factory.mktemp("built")
     for files in built_examples.values():

@@ -39,7 +39,7 @@ def test_generated_specs_are_valid_and_varied(tmp_path):
         import run as bench
     finally:
         sys.path.pop(0)
-    from mlspec.core import build
+    from mlspec.pipeline.core import build
 
     results = [build(bench.spec(i), f"m{i}.yaml") for i in range(8)]
     assert {len(r.environments) for r in results} == {1, 2}

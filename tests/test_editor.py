@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-
 from conftest import ALL_EXAMPLES, EXAMPLES, ROOT
 from lsp import LspClient
 
@@ -86,7 +85,7 @@ def test_hover_shows_the_field_description(editor):
 def test_init_scaffold_has_no_diagnostics(editor, tmp_path):
     from click.testing import CliRunner
 
-    from mlspec.cli import main
+    from mlspec.cli.main import main
 
     spec = tmp_path / "demo.mlspec.yaml"
     schema = ROOT / "schemas" / "mlspec.schema.json"

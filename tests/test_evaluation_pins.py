@@ -7,8 +7,9 @@ from __future__ import annotations
 
 import json
 
-from mlspec import ledger
 from test_reconcile import FULL, OTHER, Repo, spec_a, where
+
+from mlspec.records import ledger
 
 HOLDOUT = "s3://acme-data/transactions-holdout/v42.parquet"
 EASY = "s3://acme-data/transactions-holdout/easy.parquet"

@@ -8,7 +8,6 @@ import sys
 
 import pytest
 import yaml
-
 from conftest import ALL_EXAMPLES, EXAMPLES, ROOT, build_example
 
 CASES = [(p, rel) for p in ALL_EXAMPLES for rel in sorted(build_example(p))]
@@ -58,7 +57,7 @@ def test_output_is_identical_across_hash_seeds_and_time_zones(tmp_path):
     for seed, tz in (("0", "UTC"), ("12345", "Asia/Kolkata"), ("random", "America/Los_Angeles")):
         out = tmp_path / f"out-{seed}"
         env = {**os.environ, "PYTHONHASHSEED": seed, "TZ": tz}
-        subprocess.run([sys.executable, "-m", "mlspec.cli", "build", str(ROOT / "examples"), "-o", str(out)],
+        subprocess.run([sys.executable, "-m", "mlspec.cli.main", "build", str(ROOT / "examples"), "-o", str(out)],
                        check=True, env=env, capture_output=True, cwd=tmp_path)
         outputs.append({p.relative_to(out): p.read_bytes() for p in sorted(out.rglob("*")) if p.is_file()})
     assert outputs[0] == outputs[1] == outputs[2]

@@ -10,13 +10,15 @@ from typing import Any
 import jsonschema
 import yaml
 from click.testing import CliRunner
+from conftest import EXAMPLES
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from conftest import EXAMPLES
-from mlspec import compile_spec, loader, schema
-from mlspec.cli import main
-from mlspec.errors import MlspecError
+from mlspec import compile_spec
+from mlspec.cli.main import main
+from mlspec.files import loader
+from mlspec.files.errors import MlspecError
+from mlspec.spec import schema
 
 TEXTS = {p.name: p.read_text() for p in EXAMPLES}
 DATA = {name: yaml.safe_load(text) for name, text in TEXTS.items()}

@@ -16,7 +16,7 @@ import pytest
 import yaml
 from click.testing import CliRunner
 
-from mlspec.cli import main
+from mlspec.cli.main import main
 
 ROOT = Path(__file__).resolve().parent.parent
 FULL = (ROOT / "examples" / "fraud-detector.yaml").read_text()

@@ -11,8 +11,8 @@ import pytest
 from click.testing import CliRunner
 
 from mlspec import compile_spec
-from mlspec.cli import main
-from mlspec.errors import SpecError
+from mlspec.cli.main import main
+from mlspec.files.errors import SpecError
 
 CASES = sorted((Path(__file__).parent / "cases" / "invalid").glob("*.yaml"))
 EXPECT = re.compile(rb"^# expect: (\d+):(\d+): (.+)$", re.MULTILINE)

@@ -13,10 +13,10 @@ from pathlib import Path
 import pytest
 import yaml
 from click.testing import CliRunner
-
-from mlspec import ledger, releases
-from mlspec.cli import main
 from test_reconcile import FULL, spec_a, tree
+
+from mlspec.cli.main import main
+from mlspec.records import ledger, releases
 
 METRICS = {"auc": 0.95, "false_positive_rate": 0.01}
 

@@ -11,10 +11,10 @@ import os
 
 import pytest
 import yaml
-
-from mlspec import ledger
 from test_ledger_integrity import METRICS, GitRepo, run
 from test_reconcile import FULL, tree
+
+from mlspec.records import ledger
 
 
 @pytest.fixture()

@@ -8,11 +8,12 @@ from __future__ import annotations
 import copy
 
 import pytest
-
-from mlspec import core, ledger
-from mlspec.errors import LedgerError
-from mlspec.ledger import Ledger
 from test_reconcile import spec_a
+
+from mlspec.files.errors import LedgerError
+from mlspec.pipeline import core
+from mlspec.records import ledger
+from mlspec.records.ledger import Ledger
 
 H100 = "prod: {serving: {replicas: 6}, training: {environment: {accelerator: nvidia-h100}}}"
 PROD = spec_a().replace("prod: {serving: {replicas: 6}}", H100)

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 from click.testing import CliRunner
-
 from lsp import LspClient
-from mlspec.cli import main
+
+from mlspec.cli.main import main
 
 
 @pytest.fixture(scope="module")

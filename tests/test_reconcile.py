@@ -14,11 +14,12 @@ import pytest
 import yaml
 from click.testing import CliRunner
 
-from mlspec import core, ledger
-from mlspec.cli import main
-from mlspec.errors import LedgerError
-from mlspec.releases import RecordedMetrics
-from mlspec.resolve import Context
+from mlspec.cli.main import main
+from mlspec.files.errors import LedgerError
+from mlspec.pipeline import core
+from mlspec.pipeline.resolve import Context
+from mlspec.records import ledger
+from mlspec.records.releases import RecordedMetrics
 
 ROOT = Path(__file__).resolve().parent.parent
 FULL = (ROOT / "examples" / "fraud-detector.yaml").read_text()

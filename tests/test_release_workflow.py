@@ -14,7 +14,7 @@ import pytest
 import yaml
 from click.testing import CliRunner
 
-from mlspec.cli import main
+from mlspec.cli.main import main
 
 ROOT = Path(__file__).resolve().parent.parent
 MINIMAL = (ROOT / "examples" / "minimal.yaml").read_text()

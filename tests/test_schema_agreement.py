@@ -11,8 +11,11 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis_jsonschema import from_schema
 
-from mlspec import compile_spec, fields, model, runtimes, scan, schema, verify
-from mlspec.errors import SpecError
+from mlspec import compile_spec
+from mlspec.files.errors import SpecError
+from mlspec.pipeline import verify
+from mlspec.platform import runtimes
+from mlspec.spec import fields, model, scan, schema
 
 CROSS_FIELD_RULES = (
     "`maxDrop` needs a baseline",

@@ -8,10 +8,10 @@ import json
 import pytest
 import yaml
 from click.testing import CliRunner
-
 from conftest import ROOT
+
 from mlspec import compile_spec
-from mlspec.cli import main
+from mlspec.cli.main import main
 
 MINIMAL = (ROOT / "examples" / "minimal.yaml").read_text()
 RECOMMENDER = ROOT / "examples" / "recommender.yaml"

@@ -10,12 +10,13 @@ from pathlib import Path
 import pytest
 import yaml
 from click.testing import CliRunner
-
 from conftest import ROOT
 from consumers.test_consumers import validate_crds
-from mlspec import compile_spec, verify
-from mlspec.cli import main
-from mlspec.errors import SpecError
+
+from mlspec import compile_spec
+from mlspec.cli.main import main
+from mlspec.files.errors import SpecError
+from mlspec.pipeline import verify
 
 MINIMAL = (ROOT / "examples" / "minimal.yaml").read_text()
 LABEL_VALUE = re.compile(r"^([A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?)?$")

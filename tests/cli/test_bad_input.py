@@ -10,8 +10,9 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from mlspec import loader, resolve
-from mlspec.cli import main
+from mlspec.cli.main import main
+from mlspec.files import loader
+from mlspec.pipeline import resolve
 
 ROOT = Path(__file__).resolve().parents[2]
 MINIMAL = (ROOT / "examples" / "minimal.yaml").read_text()

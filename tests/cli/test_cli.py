@@ -7,8 +7,8 @@ import pytest
 import yaml
 from click.testing import CliRunner
 
-from mlspec import render
-from mlspec.cli import main
+from mlspec.cli.main import main
+from mlspec.pipeline import render
 
 ROOT = Path(__file__).resolve().parents[2]
 FULL = ROOT / "examples" / "fraud-detector.yaml"
@@ -293,7 +293,7 @@ def test_a_damaged_ledger_fails_only_the_spec_that_needs_it(tmp_path):
 
 
 def test_recorded_metrics_are_read_on_demand(tmp_path):
-    from mlspec import ledger, releases
+    from mlspec.records import ledger, releases
 
     metrics = releases.RecordedMetrics(tmp_path)
     assert dict(metrics) == {} and metrics.get("churn") is None  # no ledger directory yet

@@ -5,8 +5,10 @@ at `loader.MAX_OUTPUT_CHARS`, counted as each environment is rendered."""
 
 from __future__ import annotations
 
-from mlspec import core, loader
 from test_paths import MINIMAL, run, snapshot
+
+from mlspec.files import loader
+from mlspec.pipeline import core
 
 ANNOTATIONS = "".join(f"    acme.example/a{i}: {chr(97 + i) * 250_000}\n" for i in range(3))
 

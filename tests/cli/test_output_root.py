@@ -10,7 +10,6 @@ import os
 import subprocess
 
 import pytest
-
 from test_paths import LINK, MINIMAL, run, snapshot
 
 

@@ -9,8 +9,8 @@ import pytest
 import yaml
 from click.testing import CliRunner
 
-from mlspec import verify
-from mlspec.cli import main
+from mlspec.cli.main import main
+from mlspec.pipeline import verify
 
 H = "a" * 64
 REG = "registry.acme.example"
@@ -408,7 +408,7 @@ def test_a_platform_change_makes_build_check_name_exactly_the_models_built_with_
 def test_schema_platform_is_generated_from_the_models():
     import json
 
-    from mlspec import platform
+    from mlspec.platform import platformfile
 
     result = run("schema", "--platform")
     assert result.exit_code == 0
@@ -421,9 +421,9 @@ def test_schema_platform_is_generated_from_the_models():
     serving = schema["definitions"]["PartialServing"]
     assert "required" not in serving and {"image", "replicas", "storageInitializer"} <= set(serving["properties"])
     # the partial copy follows the spec's model: a field added there is offered here
-    from mlspec.model import Serving
+    from mlspec.spec.model import Serving
     assert {f.alias for f in Serving.model_fields.values()} == set(serving["properties"])
-    assert result.stdout == platform.schema_text()
+    assert result.stdout == platformfile.schema_text()
 
 
 def test_init_writes_the_platform_schema_beside_the_spec_schema_when_a_platform_file_exists(repo):

@@ -13,8 +13,8 @@ import pytest
 import yaml
 from click.testing import CliRunner
 
-from mlspec import digest
-from mlspec.cli import main
+from mlspec.cli.main import main
+from mlspec.pod import digest
 
 HEX1, HEX2, HEX3 = "a1" * 20, "b2" * 20, "1234567890" * 4  # HEX3 is read as a number unless quoted
 OLD_DIGEST = "sha256:" + "a" * 64
@@ -358,7 +358,7 @@ def test_a_killed_release_leaves_the_spec_whole(repo: Path):
     spec = repo / "models" / "churn.mlspec.yaml"
     _artifact(repo, "m1", b"model one")
     program = ("import os, signal, sys\n"
-               "from mlspec.cli import main\n"
+               "from mlspec.cli.main import main\n"
                "os.rename = lambda src, dst, **dir_fds: os.kill(os.getpid(), signal.SIGKILL)\n"
                "main(sys.argv[1:])\n")
     proc = subprocess.run([sys.executable, "-c", program, "release", str(spec), *map(str, _flags(repo))],
@@ -369,7 +369,7 @@ def test_a_killed_release_leaves_the_spec_whole(repo: Path):
 
 def test_build_does_not_import_ruamel(repo: Path):
     program = ("import sys\n"
-               "from mlspec.cli import main\n"
+               "from mlspec.cli.main import main\n"
                "try:\n    main(['build', sys.argv[1], '--stdout', '--env', 'prod'])\n"
                "except SystemExit as exit:\n    assert exit.code == 0, exit.code\n"
                "print(sorted(m for m in sys.modules if m.startswith('ruamel')))\n")
@@ -377,7 +377,7 @@ def test_build_does_not_import_ruamel(repo: Path):
                           capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.splitlines()[-1] == "[]"
-    proc = subprocess.run([sys.executable, "-c", "import sys, mlspec.release\nfrom mlspec import yamledit\n"
+    proc = subprocess.run([sys.executable, "-c", "import sys, mlspec.records.release\nfrom mlspec.records import yamledit\n"
                            "yamledit.Editor('a: 1\\n')\nprint('ruamel.yaml' in sys.modules)"],
                           capture_output=True, text=True, timeout=120)
     assert proc.stdout.strip() == "True"  # the check above can see ruamel when it is loaded

@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 import yaml
-
 from conftest import PLATFORM_DIR
-from mlspec import platform, runtimes
 from test_platform import PLATFORM, REG, H, _container, _load, _repo, run
+
+from mlspec.platform import platformfile, runtimes
 
 VLLM = f"""\
   runtimes:
@@ -154,12 +154,12 @@ def test_the_builtins_are_valid_platform_runtimes():
     # Written in the platform format: a platform file holding them validates as is.
     text = yaml.safe_dump({"apiVersion": "mlspec.dev/v1alpha1", "kind": "Platform",
                            "spec": {"runtimes": runtimes.BUILTIN_DEFINITIONS}}, sort_keys=False)
-    loaded = platform.parse(text, "builtins.yaml")
+    loaded = platformfile.parse(text, "builtins.yaml")
     assert dict(runtimes.registry(loaded)) == runtimes.BUILTIN
 
 
 def test_the_vllm_and_tf_serving_examples_render_exactly_their_runtimes(built_examples):
-    defined = yaml.safe_load((PLATFORM_DIR / platform.HOME).read_text())["spec"]["runtimes"]
+    defined = yaml.safe_load((PLATFORM_DIR / platformfile.HOME).read_text())["spec"]["runtimes"]
     expected = {
         "support-chat.yaml": ("vllm", ["/mnt/models", "--served-model-name", "support-chat", "--host", "0.0.0.0",
                                        "--port", "8000", "--max-model-len", "8192"], "/v1/models", "/health"),
@@ -181,7 +181,7 @@ def test_the_vllm_and_tf_serving_examples_render_exactly_their_runtimes(built_ex
 
 
 def test_the_platform_examples_schema_for_the_editor_is_current():
-    assert (PLATFORM_DIR / ".mlspec" / platform.SCHEMA_NAME).read_text() == platform.schema_text()
+    assert (PLATFORM_DIR / ".mlspec" / platformfile.SCHEMA_NAME).read_text() == platformfile.schema_text()
 
 
 def test_the_specs_own_image_beats_the_runtimes(repo):

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from mlspec import verify
+from mlspec.pipeline import verify
 
 HERE = Path(__file__).resolve().parent
 CRD_KINDS = ("Rollout", "AnalysisTemplate", "VirtualService", "HTTPRoute")
@@ -170,7 +170,8 @@ SCALED = """\
 
 
 def test_shadow_steps_autoscaler_and_placement_pass_every_consumer(tmp_path):
-    from mlspec import compile_spec, outtree
+    from mlspec import compile_spec
+    from mlspec.files import outtree
 
     minimal = (HERE.parent.parent / "examples" / "minimal.yaml").read_text()
     variants = {"shadow": minimal.replace("  serving:\n", "  serving:\n" + SHADOW.split("  rollout:\n")[0], 1)

@@ -15,7 +15,8 @@ from pathlib import Path
 import yaml
 
 from conftest import ALL_EXAMPLES, ROOT, build_example
-from mlspec import compile_spec, verify
+from mlspec import compile_spec
+from mlspec.pipeline import verify
 
 CHECKOV = Path(os.environ.get("MLSPEC_HARNESS_VENVS", "/var/tmp/mlspec-harness")) / "checkov" / "bin" / "checkov"
 

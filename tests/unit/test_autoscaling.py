@@ -9,11 +9,11 @@ from fractions import Fraction
 import pytest
 import yaml
 from click.testing import CliRunner
-
 from conftest import ROOT
-from mlspec import capacity, verify
-from mlspec.cli import main
-from mlspec.traffic import TOLERANCE
+
+from mlspec.cli.main import main
+from mlspec.pipeline import capacity, verify
+from mlspec.pipeline.traffic import TOLERANCE
 
 MINIMAL = (ROOT / "examples" / "minimal.yaml").read_text()
 

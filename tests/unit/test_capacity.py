@@ -8,11 +8,11 @@ from fractions import Fraction
 
 import pytest
 from click.testing import CliRunner
-
 from conftest import ROOT
-from mlspec import capacity
-from mlspec.cli import main
-from mlspec.traffic import TOLERANCE, pod_counts
+
+from mlspec.cli.main import main
+from mlspec.pipeline import capacity
+from mlspec.pipeline.traffic import TOLERANCE, pod_counts
 
 # utils/replicaset/canary_test.go TestApproximateWeightedNewStableReplicaCounts, every row:
 # (replicas, weight, maxWeight, maxSurge, expCanary, expStable)

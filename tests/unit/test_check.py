@@ -7,11 +7,13 @@ import copy
 
 import pytest
 import yaml
-
 from conftest import ROOT
-from mlspec import check, loader
-from mlspec.errors import SpecError
-from mlspec.model import ModelDeployment
+
+from mlspec.files import loader
+from mlspec.files.errors import SpecError
+from mlspec.pipeline import rules as pipeline_rules
+from mlspec.spec import check
+from mlspec.spec.model import ModelDeployment
 
 MINIMAL = yaml.safe_load((ROOT / "examples" / "minimal.yaml").read_text())
 MINIMAL_TEXT = (ROOT / "examples" / "minimal.yaml").read_text()
@@ -26,7 +28,8 @@ def rules(**changes) -> list[tuple[tuple, str]]:
             target[section].update(value)
         else:
             target[section] = value
-    return list(check.semantic_problems(ModelDeployment.model_validate(doc)))
+    spec = ModelDeployment.model_validate(doc)
+    return [*check.semantic_problems(spec), *pipeline_rules.problems(spec)]
 
 
 def test_minimal_has_no_problems():
@@ -264,12 +267,12 @@ def test_an_unknown_key_under_a_camel_case_field_gets_a_suggestion():
 
 def test_an_unknown_key_in_a_platform_file_list_gets_a_suggestion():
     # the platform's defaults are all-optional copies: `thresholds` is `Annotated[list[Threshold], MinLen] | None`
-    from mlspec import platform
+    from mlspec.platform import platformfile
 
     text = "apiVersion: mlspec.dev/v1alpha1\nkind: Platform\nspec:\n  defaults:\n    evaluation:\n" \
            "      thresholds: [{metric: f1, mni: 0.8}]\n"
     with pytest.raises(SpecError) as info:
-        platform.parse(text, "platform.yaml")
+        platformfile.parse(text, "platform.yaml")
     assert [f"{d.line}:{d.col}: {d.message}" for d in info.value.diagnostics] == [
         "6:33: unknown field `mni` in `spec.defaults.evaluation.thresholds[0]` (did you mean `min`?)"]
 

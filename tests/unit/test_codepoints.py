@@ -11,8 +11,8 @@ import pytest
 import yaml
 from click.testing import CliRunner
 
-from mlspec import emit
-from mlspec.cli import main
+from mlspec.cli.main import main
+from mlspec.files import emit
 
 ROOT = Path(__file__).resolve().parents[2]
 MINIMAL = (ROOT / "examples" / "minimal.yaml").read_text()

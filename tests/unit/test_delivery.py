@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import pytest
 import yaml
-
 from conftest import ROOT
+
 from mlspec import compile_spec
 
 MINIMAL = (ROOT / "examples" / "minimal.yaml").read_text()

@@ -9,10 +9,10 @@ from html.parser import HTMLParser
 from pathlib import Path
 
 import cmarkgfm
-from cmarkgfm.cmark import Options
 from click.testing import CliRunner
+from cmarkgfm.cmark import Options
 
-from mlspec.cli import main
+from mlspec.cli.main import main
 
 ROOT = Path(__file__).resolve().parents[2]
 MINIMAL = (ROOT / "examples" / "minimal.yaml").read_text()
@@ -94,7 +94,7 @@ CELLS = ["a|b", "a\\|b", "a\\\\|b", "a\\\\\\|b", "|", "\\", "`", "``x``", " a ",
 
 
 def test_a_code_span_in_a_table_cell_holds_any_text_and_keeps_its_row():
-    from mlspec.text import markdown_code, one_line
+    from mlspec.files.text import markdown_code, one_line
 
     for value in CELLS:
         html = cmarkgfm.github_flavored_markdown_to_html(

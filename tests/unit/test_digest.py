@@ -12,8 +12,9 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from mlspec import compile_spec, digest
-from mlspec.cli import main
+from mlspec import compile_spec
+from mlspec.cli.main import main
+from mlspec.pod import digest
 
 COREUTILS_DIR = "cd \"$1\" && find . -type f -printf '%P\\n' | LC_ALL=C sort | xargs -d '\\n' sha256sum | sha256sum"
 

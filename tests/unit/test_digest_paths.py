@@ -8,7 +8,7 @@ import os
 
 import pytest
 
-from mlspec import digest
+from mlspec.pod import digest
 
 
 @pytest.mark.parametrize("size", [0, 1, digest.CHUNK - 1, digest.CHUNK, digest.CHUNK + 1, 2 * digest.CHUNK])

@@ -6,10 +6,10 @@ from __future__ import annotations
 import json
 
 import pytest
-
 from conftest import ROOT
-from mlspec import gate
-from mlspec.gate import GateInputError, Verdict, evaluate
+
+from mlspec.pod import gate
+from mlspec.pod.gate import GateInputError, Verdict, evaluate
 
 
 def one(threshold: dict, metrics: dict, baseline: dict | None = None) -> Verdict:
@@ -201,7 +201,7 @@ def test_verdicts_are_immutable_values():
 def _gate_cli(tmp_path, metrics):
     from click.testing import CliRunner
 
-    from mlspec.cli import main
+    from mlspec.cli.main import main
 
     spec = tmp_path / "m.mlspec.yaml"
     spec.write_text((ROOT / "examples" / "minimal.yaml").read_text())
@@ -249,7 +249,7 @@ def test_the_in_cluster_gate_fails_closed_without_a_traceback(tmp_path):
     metrics.write_text('{"accuracy": ' + "9" * 5000 + "}")
     config = tmp_path / "gate.json"
     config.write_text('{"thresholds": [{"metric": "accuracy", "min": 0.9}]}')
-    proc = subprocess.run([sys.executable, str(ROOT / "compiler" / "gate.py"), "--config", str(config),
+    proc = subprocess.run([sys.executable, str(ROOT / "compiler" / "pod" / "gate.py"), "--config", str(config),
                            "--metrics", str(metrics)], capture_output=True, text=True, timeout=60)
     assert proc.returncode == 1 and "a number of 5000 characters" in proc.stderr
     assert "Traceback" not in proc.stderr

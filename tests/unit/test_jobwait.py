@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from mlspec import jobwait
+from mlspec.pod import jobwait
 
 JOB = "/apis/batch/v1/namespaces/models/jobs/churn-eval-0123456789"
 

@@ -3,7 +3,7 @@ interval, and the first verdict found wins. (API errors and `status: "False"`: t
 
 from __future__ import annotations
 
-from mlspec import jobwait
+from mlspec.pod import jobwait
 
 
 class Clock:

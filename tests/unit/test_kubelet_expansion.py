@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from mlspec import compile_spec
-from mlspec.text import kubelet_literal
+from mlspec.files.text import kubelet_literal
 
 ROOT = Path(__file__).resolve().parents[2]
 MINIMAL = (ROOT / "examples" / "minimal.yaml").read_text()

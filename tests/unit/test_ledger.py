@@ -4,12 +4,12 @@ a version is built again, metrics, and the canonical spec digest."""
 from __future__ import annotations
 
 import pytest
-
 from conftest import ROOT
-from mlspec import ledger
-from mlspec.core import Context, build
-from mlspec.errors import LedgerError, PathError
-from mlspec.ledger import Ledger
+
+from mlspec.files.errors import LedgerError, PathError
+from mlspec.pipeline.core import Context, build
+from mlspec.records import ledger
+from mlspec.records.ledger import Ledger
 
 MINIMAL = (ROOT / "examples" / "minimal.yaml").read_text()
 FULL = (ROOT / "examples" / "fraud-detector.yaml").read_text()

@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import pytest
 
-from mlspec import emit, ledger, loader
-from mlspec.errors import LedgerError, MlspecError
+from mlspec.files import emit, loader
+from mlspec.files.errors import LedgerError, MlspecError
+from mlspec.records import ledger
 
 PINS = {"artifact": {"uri": "s3://m/1", "digest": "sha256:" + "a" * 64}, "code": {"repo": "https://g/r", "commit": "c"},
         "data": {"uri": "s3://d", "version": "v1"}, "seed": 7, "environment": {"image": "i@sha256:" + "b" * 64}}

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from mlspec import loader
-from mlspec.errors import LedgerError, SpecError
+from mlspec.files import loader
+from mlspec.files.errors import LedgerError, SpecError
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -237,7 +237,7 @@ def test_the_issue_ledger_bomb_is_refused_at_its_first_alias():
 def test_load_data_reads_what_the_emitter_writes_like_yaml_load():
     import yaml
 
-    from mlspec import emit
+    from mlspec.files import emit
 
     data = {"a": ["2026-11-20T00:00:00Z", "1.10", "no", None, True, 3, 2.5, {"b": "x\ny\n"}], "c": {}}
     text = emit.dump(data)

@@ -6,8 +6,8 @@ from pathlib import Path
 import jsonschema
 import pytest
 
-from mlspec import record
-from mlspec.errors import SpecError
+from mlspec.files.errors import SpecError
+from mlspec.records import record
 
 ROOT = Path(__file__).resolve().parents[2]
 COMMITTED = ROOT / "schemas" / "record.schema.json"

@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import pytest
 import yaml
-
 from conftest import ROOT
-from mlspec import gate, ledger, releases
-from mlspec.core import Context, build, compile_document
-from mlspec.errors import LedgerError
-from mlspec.ledger import Ledger
-from mlspec.releases import RecordedMetrics
+
+from mlspec.files.errors import LedgerError
+from mlspec.pipeline.core import Context, build, compile_document
+from mlspec.pod import gate
+from mlspec.records import ledger, releases
+from mlspec.records.ledger import Ledger
+from mlspec.records.releases import RecordedMetrics
 
 MINIMAL = (ROOT / "examples" / "minimal.yaml").read_text()
 V2 = MINIMAL.replace('version: "1.0.0"', 'version: "1.1.0"').replace("seed: 7", "seed: 8")

@@ -5,10 +5,10 @@ from __future__ import annotations
 import copy
 
 import pytest
-
 from conftest import EXAMPLES
-from mlspec import render
-from mlspec.core import compile_releases, compile_spec
+
+from mlspec.pipeline import render
+from mlspec.pipeline.core import compile_releases, compile_spec
 
 HOSTILE = [
     "a: b", "- x", "#not a comment", "{{ args.x }}", "'quoted'", '"dq"', "multi\nline\n", "tab\there",

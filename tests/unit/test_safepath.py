@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from mlspec import safepath
-from mlspec.errors import PathError
+from mlspec.files import safepath
+from mlspec.files.errors import PathError
 
 
 def _message(exc: pytest.ExceptionInfo[PathError]) -> str:

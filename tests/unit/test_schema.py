@@ -6,7 +6,7 @@ from pathlib import Path
 import jsonschema
 import yaml
 
-from mlspec import schema
+from mlspec.spec import schema
 
 ROOT = Path(__file__).resolve().parents[2]
 COMMITTED = ROOT / "schemas" / "mlspec.schema.json"

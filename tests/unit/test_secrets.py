@@ -10,8 +10,9 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 
-from mlspec import loader, scan
-from mlspec.cli import main
+from mlspec.cli.main import main
+from mlspec.files import loader
+from mlspec.spec import scan
 
 ROOT = Path(__file__).resolve().parents[2]
 MINIMAL = (ROOT / "examples" / "minimal.yaml").read_text()

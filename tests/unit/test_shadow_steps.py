@@ -8,9 +8,9 @@ from __future__ import annotations
 import pytest
 import yaml
 from click.testing import CliRunner
-
 from conftest import ROOT
-from mlspec.cli import main
+
+from mlspec.cli.main import main
 
 MINIMAL = (ROOT / "examples" / "minimal.yaml").read_text()
 ISTIO = "    trafficRouting: {istio: {host: churn.acme.example, gateways: [public]}}\n"

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import yaml
-
 from conftest import EXAMPLES
-from mlspec.core import compile_spec
+
+from mlspec.pipeline.core import compile_spec
 
 MINIMAL = next(p for p in EXAMPLES if p.name == "minimal.yaml").read_text()
 

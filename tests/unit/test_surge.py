@@ -10,11 +10,11 @@ from fractions import Fraction
 import pytest
 import yaml
 from click.testing import CliRunner
-
 from conftest import ROOT
-from mlspec import capacity
-from mlspec.cli import main
-from mlspec.traffic import TOLERANCE, pod_counts
+
+from mlspec.cli.main import main
+from mlspec.pipeline import capacity
+from mlspec.pipeline.traffic import TOLERANCE, pod_counts
 
 MINIMAL = (ROOT / "examples" / "minimal.yaml").read_text()
 ISTIO = "    trafficRouting: {istio: {host: churn.acme.example, gateways: [public]}}\n"
@@ -198,7 +198,7 @@ def test_disruption_budget(tmp_path, replicas, serving, expected):
 
 
 def test_kubernetes_strict_schema_checks_the_budget(tmp_path):
-    from mlspec import verify
+    from mlspec.pipeline import verify
 
     pdb = _objects(_spec(tmp_path, 3))["PodDisruptionBudget"]
     assert verify.full_check({"pdb.yaml": pdb}) == []
@@ -218,7 +218,7 @@ def test_one_gpu_replica_without_surge_says_it_goes_down(tmp_path):
 def test_a_quantity_is_bounded_where_kubernetes_bounds_it():
     # 2^63-1 is Kubernetes' largest quantity; one more, or an exponent of a hundred million
     # digits' worth, is refused by the field type before any stage multiplies it by pods.
-    from mlspec.fields import _quantity
+    from mlspec.spec.fields import _quantity
 
     assert _quantity(str(2**63 - 1)) == str(2**63 - 1)
     assert _quantity("7Ei") == "7Ei"

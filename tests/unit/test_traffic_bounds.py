@@ -8,12 +8,12 @@ import copy
 
 import pytest
 import yaml
-
 from conftest import ROOT
-from mlspec import traffic
-from mlspec.model import ModelDeployment
-from mlspec.strategy import DEFAULT_STEPS
-from mlspec.traffic import TOLERANCE, exposure, pod_counts
+
+from mlspec.pipeline import traffic
+from mlspec.pipeline.strategy import DEFAULT_STEPS
+from mlspec.pipeline.traffic import TOLERANCE, exposure, pod_counts
+from mlspec.spec.model import ModelDeployment
 
 MINIMAL = yaml.safe_load((ROOT / "examples" / "minimal.yaml").read_text())
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 import yaml
 
-from mlspec.yamledit import Editor, merge
+from mlspec.records.yamledit import Editor, merge
 
 
 def _edit(text: str, path: tuple[str, ...], value: object) -> str:

@@ -1,0 +1,131 @@
+"""`mlspec validate` and `mlspec build`: specs in, diagnostics or a written output tree out.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+import click
+
+from mlspec.cli import report
+from mlspec.cli.common import (
+    confined,
+    directory,
+    fail_usage,
+    format_option,
+    platform_context,
+    platform_option,
+    progress_counter,
+    report_warnings,
+    root_option,
+    strict_option,
+    warnings_of,
+)
+from mlspec.files.errors import Diagnostic, MlspecError
+from mlspec.records import releases
+from mlspec.records.specfiles import abandon, build_into, commit, compile_many, find_specs
+
+
+@click.command()
+@click.argument("specs", nargs=-1, required=True)
+@format_option
+@strict_option
+@root_option
+@platform_option
+@click.pass_context
+def validate(ctx: click.Context, specs: tuple[str, ...], fmt: str, strict: bool, root: str | None,
+             platform_choice: str | None) -> None:
+    """Validate SPEC files (or directories of them) without writing anything; a platform file
+    (`kind: Platform`) given here is validated itself."""
+    from mlspec.platform import platformfile
+
+    ctx.meta["mlspec.format"] = fmt
+    specs = confined(specs, root)
+    platforms = [s for s in specs if platformfile.is_platform_file(s)]
+    for path in platforms:
+        platformfile.read(path)
+    if platforms and len(platforms) == len(specs):
+        if fmt == "text":
+            click.echo(f"ok: {len(platforms)} platform file(s) valid", err=True)
+        return
+    files = find_specs(tuple(s for s in specs if s not in platforms))
+    results = compile_many(files, env=None, context=platform_context(platform_choice, files), keep_files=False)
+    count = sum(len(r.environments) for r in results.values())
+    warnings = warnings_of(results, strict)
+    if fmt == "json" or warnings:
+        click.echo(report.render(warnings, fmt), err=fmt == "text")
+    if fmt == "text":
+        click.echo(f"ok: {len(files)} spec(s), {count} environment(s) valid"
+                   + "".join(f", {n} {kind}(s)" for kind in ("warning", "note")
+                             if (n := sum(w.severity == kind for w in warnings))), err=True)
+
+
+@click.command()
+@click.argument("specs", nargs=-1, required=True)
+@click.option("-o", "--output", "out", type=click.Path(file_okay=False, path_type=Path), help="Output directory.")
+@click.option("--env", help="Build only this environment.")
+@click.option("--check", is_flag=True, help="Write nothing; exit 1 if the output directory is not up to date.")
+@click.option("--stdout", "to_stdout", is_flag=True, help="Print one environment as a multi-document YAML stream.")
+@click.option("-j", "--jobs", type=click.IntRange(min=1), default=None, help="Parallel workers (default: CPU count).")
+@click.option("--verify", "full_verify", is_flag=True, help="Also validate against the Kubernetes strict schemas.")
+@click.option("--ledger", "ledger_dir", type=click.Path(file_okay=False, path_type=Path),
+              help="Directory holding the release ledger (default: -o). Lets --stdout embed recorded baselines.")
+@format_option
+@strict_option
+@root_option
+@platform_option
+@click.pass_context
+def build(ctx: click.Context, specs: tuple[str, ...], out: Path | None, env: str | None, check: bool,
+          to_stdout: bool, jobs: int | None, full_verify: bool, ledger_dir: Path | None, fmt: str,
+          strict: bool, root: str | None, platform_choice: str | None) -> None:
+    """Compile SPEC files into OUT/<env>/<name>/ (one file per object + kustomization.yaml)."""
+    ctx.meta["mlspec.format"] = fmt
+    if to_stdout and (check or out):
+        fail_usage("--stdout prints instead of writing: do not combine it with -o or --check")
+    if not to_stdout and out is None:
+        fail_usage("missing option -o/--output (or use --stdout)")
+    out, ledger_dir = directory(out, root), directory(ledger_dir, root)
+    files = find_specs(confined(specs, root))
+    if full_verify:
+        _check_verify_installed()
+    progress = progress_counter() if len(files) > 1 else None
+    context = platform_context(platform_choice, files)
+    if to_stdout:
+        context = replace(context, recorded_metrics=releases.RecordedMetrics(ledger_dir))
+        results = compile_many(files, env=env, jobs=jobs, context=context, progress=progress, full_verify=full_verify)
+        report_warnings(results, strict, "text", to_stderr=True)  # stdout carries the manifests
+        envs = sorted({e for result in results.values() for e in result.environments})
+        if len(envs) != 1:
+            fail_usage(f"--stdout prints one environment, but this build has {', '.join(envs)}; select one with --env")
+        for index, doc in enumerate(d for result in results.values() for d in result.documents(envs[0])):
+            click.echo(("---\n" if index else "") + doc, nl=False)  # one at a time: no second copy of it all
+        return
+    assert out is not None
+    outcomes = build_into(files, out, env=env, ledger_dir=ledger_dir, check=check, jobs=jobs, progress=progress,
+                          full_verify=full_verify, plat=context.platform)
+    try:
+        report_warnings(outcomes, strict, fmt, to_stderr=fmt == "text")  # --strict: warnings fail the build
+    except BaseException:
+        abandon(outcomes)  # nothing staged is swapped in
+        raise
+    if check:
+        drift = sorted(d for o in outcomes.values() for d in o.drift)
+        if drift:
+            raise MlspecError([Diagnostic(str(out / rel), 1, 1, message) for rel, message in drift])
+        click.echo(f"up to date: {sum(o.count for o in outcomes.values())} file(s) under {out}", err=True)
+        return
+    try:
+        commit(out, outcomes)
+    except OSError as exc:  # the machine's problem, not mlspec's
+        raise MlspecError([Diagnostic(str(exc.filename or out), 1, 1, f"cannot write: {exc.strerror}")]) from None
+    directories = {d for o in outcomes.values() for d in o.directories}
+    click.echo(f"built {len(files)} spec(s) into {len(directories)} director{'y' if len(directories) == 1 else 'ies'} "
+               f"under {out} ({sum(o.count for o in outcomes.values())} files)", err=True)
+
+
+def _check_verify_installed() -> None:
+    try:
+        import kubernetes_validate  # noqa: F401
+    except ImportError:
+        fail_usage("--verify needs the optional extra: pip install kubernetes-validate (or the extra 'mlspec-gitops[verify]')")

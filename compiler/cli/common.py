@@ -1,0 +1,129 @@
+"""What every command shares: the group that turns exceptions into output and exit
+codes (one place), the common options and the small helpers over paths and warnings.
+
+Exit codes: 0 success; 1 invalid input, drift or a failed gate; 2 usage error;
+3 internal error (a short message; the traceback only with `--debug`).
+"""
+
+from __future__ import annotations
+
+import sys
+import traceback
+from dataclasses import replace
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, NoReturn
+
+import click
+
+from mlspec.cli import report
+from mlspec.files import layout, safepath
+from mlspec.files.errors import Diagnostic, MlspecError
+from mlspec.files.text import log_safe
+
+if TYPE_CHECKING:
+    from mlspec.pipeline import resolve
+
+EXIT_INVALID, EXIT_INTERNAL = 1, 3  # usage errors exit 2, as click does
+
+
+class Group(click.Group):
+    """Turns every exception into output and an exit code, in one place."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except (click.exceptions.ClickException, click.exceptions.Exit, click.exceptions.Abort):
+            raise
+        except MlspecError as exc:
+            # A failed gate or a loosened threshold has already said why: no diagnostics.
+            if exc.diagnostics:
+                fmt = ctx.meta.get("mlspec.format", "text")
+                click.echo(report.render(exc.diagnostics, fmt), err=fmt == "text")
+            ctx.exit(EXIT_INVALID)
+        except KeyboardInterrupt:
+            click.echo("mlspec: interrupted; nothing was written", err=True)
+            ctx.exit(130)
+        except Exception as exc:  # noqa: BLE001 - the one place internal errors are reported
+            if ctx.meta.get("mlspec.debug"):
+                traceback.print_exc()
+            else:
+                click.echo(f"mlspec: internal error: {type(exc).__name__}: {log_safe(str(exc))} (rerun with --debug for a traceback)",
+                           err=True)
+            ctx.exit(EXIT_INTERNAL)
+
+
+def fail_usage(message: str) -> NoReturn:
+    raise click.UsageError(message)
+
+
+strict_option = click.option("--strict", is_flag=True,
+                       help="Treat warnings (e.g. canary weights pod counts cannot meet) as errors: exit 1, write nothing.")
+
+
+def warnings_of(results: dict[str, Any], strict: bool) -> list[Diagnostic]:
+    """Every warning once, in file order; with --strict they fail the command like errors."""
+    warnings = sorted({w for result in results.values() for w in result.warnings})
+    failing = [w for w in warnings if w.severity == "warning"]  # notes (capacity) inform only
+    if strict and failing:
+        raise MlspecError([replace(w, severity="error") for w in failing])
+    return warnings
+
+
+root_option = click.option("--root", type=click.Path(file_okay=False), default=None,
+                     help="Every path given must stay inside DIR: relative to it, no `..`, no symbolic link on "
+                     "the way (the Argo CD plugin passes `--root .`, the application directory).")
+
+
+def confined(paths: tuple[str, ...], root: str | None) -> tuple[str, ...]:
+    return paths if root is None else tuple(safepath.confine(p, root) for p in paths)
+
+
+def directory(path: Path | None, root: str | None) -> Path | None:
+    """An output or ledger directory from the command line, no link on the way: below
+    `--root`, or below the root `safepath.anchored` picks when none is given."""
+    if path is None:
+        return None
+    return Path(safepath.confine(str(path), root)) if root is not None else safepath.anchored(path)
+
+
+def model_name(name: str) -> str:
+    """NAME of history/rollback/ledger migrate: a model's key (NAME, or NAMESPACE/NAME in the
+    namespaced layout), checked before it becomes part of a path."""
+    if not layout.valid_key(name):
+        fail_usage(f"NAME {name!r} is not a model name: NAME, or NAMESPACE/NAME in the namespaced layout (DNS-1123 "
+                    "labels: lowercase letters, digits and `-`)")
+    return name
+
+
+platform_option = click.option("--platform", "platform_choice", metavar="FILE|none",
+                         help="The platform file (defaults and policy). Default: .mlspec/platform.yaml at the "
+                         "repository root (the directory holding .git); `none`: no platform file.")
+
+
+def platform_context(choice: str | None, files: list[str], context: resolve.Context | None = None) -> resolve.Context:
+    """The context of a command's specs: `context` carrying the chosen platform file."""
+    from mlspec.pipeline.resolve import Context
+    from mlspec.platform import platformfile
+
+    return platformfile.with_platform(context or Context(), platformfile.find(choice, files))  # type: ignore[no-any-return]
+
+
+format_option = click.option("--format", "fmt", type=click.Choice(report.FORMATS), default="text", show_default=True,
+                       help="How errors are reported: text, json, or GitHub Actions annotations.")
+
+
+def report_warnings(results: dict[str, Any], strict: bool, fmt: str, to_stderr: bool) -> None:
+    warnings = warnings_of(results, strict)
+    if warnings:
+        click.echo(report.render(warnings, fmt), err=to_stderr)
+
+
+def progress_counter() -> Any:
+    """A one-line counter on stderr when it is a terminal; nothing in CI logs."""
+    if not sys.stderr.isatty():
+        return None
+
+    def show(done: int, total: int) -> None:
+        click.echo(f"\rcompiling {done}/{total}", err=True, nl=done == total)
+
+    return show

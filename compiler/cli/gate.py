@@ -1,0 +1,64 @@
+"""`mlspec gate`: candidate metrics against the spec's thresholds, optionally recorded.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+
+from mlspec.cli.common import confined, directory, fail_usage, platform_context, platform_option, root_option
+from mlspec.files import outtree
+from mlspec.files.errors import Diagnostic, GateFailed, MlspecError
+from mlspec.pipeline import core
+from mlspec.pipeline.resolve import Context
+from mlspec.records import ledger, releases
+from mlspec.records.specfiles import read_spec
+
+
+@click.command("gate")
+@click.argument("spec")
+@click.option("--metrics", "metrics_file", required=True, type=click.Path(dir_okay=False), help="Candidate metrics (flat JSON).")
+@click.option("--baseline-metrics", "baseline_file", type=click.Path(dir_okay=False),
+              help="Baseline metrics (flat JSON). Default: the baseline's metrics recorded in the ledger under -o.")
+@click.option("--env", help="Use this environment's thresholds.")
+@click.option("--record", is_flag=True, help="Store the metrics and the verdict in the ledger under -o.")
+@click.option("-o", "--output", "out", type=click.Path(file_okay=False, path_type=Path),
+              help="GitOps output directory holding the release ledger.")
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@root_option
+@platform_option
+def gate_command(spec: str, metrics_file: str, baseline_file: str | None, env: str | None,
+                 record: bool, out: Path | None, fmt: str, root: str | None, platform_choice: str | None) -> None:
+    """Check candidate metrics against the spec's thresholds (the same gate the evaluation Job runs)."""
+    from mlspec.pod import gate
+
+    if record and out is None:
+        fail_usage("--record needs -o DIR (the directory holding the release ledger)")
+    out = directory(out, root)  # as `build -o`: no link on the way to the ledger it writes
+    spec, metrics_file = confined((spec, metrics_file), root)
+    baseline_file = confined((baseline_file,), root)[0] if baseline_file else None
+    recorded = releases.RecordedMetrics(out)  # reconciles the spec with its ledger, as `build -o` does
+    compiled = core.compile_document(read_spec(spec), spec, env,
+                                     platform_context(platform_choice, [spec], Context(recorded_metrics=recorded)))
+    if len({json.dumps(i.release.gate_config["thresholds"], sort_keys=True) for i in compiled.items}) > 1:
+        fail_usage("the environments of this spec have different thresholds; choose one with --env")
+    config = compiled.items[0].release.gate_config
+    try:
+        metrics = gate.load_metrics(metrics_file)
+        baseline = gate.load_metrics(baseline_file) if baseline_file else (config["baseline"] or {}).get("metrics")
+    except gate.GateInputError as exc:
+        raise MlspecError([Diagnostic(exc.path, exc.line, exc.col, exc.message)]) from None
+    verdicts = gate.evaluate(config["thresholds"], metrics, baseline)
+    passed = all(v.passed for v in verdicts)
+    if record:
+        assert out is not None
+        name = compiled.key
+        updated = releases.record_gate(recorded.ledger(name), compiled, verdicts, metrics, spec)
+        outtree.write_file(out, ledger.relpath(name), ledger.dump(updated))
+    click.echo(gate.as_json(verdicts) if fmt == "json" else gate.table(verdicts))
+    if not passed:
+        failed = [v for v in verdicts if not v.passed]
+        click.echo(f"gate failed: {len(failed)} of {len(verdicts)} check(s)", err=True)
+        raise GateFailed([])

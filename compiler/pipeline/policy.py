@@ -1,0 +1,177 @@
+"""The platform's policy: rules every resolved environment of every spec must meet.
+
+Each violation is positioned at the spec's offending value (at `metadata` when a
+required field is missing) and names the rule and its line in the platform file.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, Iterable, Iterator
+
+from mlspec.files.errors import Diagnostic
+from mlspec.files.loader import Document, Path, diagnostic
+from mlspec.platform import runtimes
+from mlspec.platform.platformfile import value_at
+from mlspec.spec.fields import quantity_value
+from mlspec.spec.model import ModelDeployment
+
+if TYPE_CHECKING:
+    from mlspec.pipeline.surge import Plan
+    from mlspec.platform.platformfile import Platform
+
+OCI = "oci://"
+# The rules in the order they are checked; the YAML spelling is the rule's name.
+RULES = ("allowedRegistries", "requireOwner", "requireDataDigest", "minReplicas", "maxFirstStepWeight",
+         "requireRelativeThreshold", "requireTrafficRouting", "maxPeakPods", "maxPeakExtendedResources")
+# The canary steps mlspec uses when a spec gives none (strategy.DEFAULT_STEPS): the first weight.
+DEFAULT_FIRST_WEIGHT = 10
+
+
+def rules(platform: Platform, env: str) -> dict[str, tuple[Any, int]]:
+    """The rules in force in `env`: `{rule: (value, line in the platform file)}`; an
+    environment's rule replaces the global one of the same name."""
+    doc = platform.doc
+    found: dict[str, tuple[Any, int]] = {}
+    for prefix in (("spec", "policy"), ("spec", "environments", env, "policy")):
+        section = value_at(doc.data, prefix)
+        if isinstance(section, dict):
+            for rule in RULES:
+                if rule in section:
+                    found[rule] = (section[rule], doc.position(prefix + (rule,))[0])
+    return found
+
+
+def problems(platform: Platform | None, doc: Document, spec: ModelDeployment, env: str,
+             declared: bool = True, plan: Plan | None = None) -> list[Diagnostic]:
+    """Every policy violation of one resolved environment (`doc` is its merged document;
+    `declared`: the spec declares its environments, so messages name this one; `plan`:
+    its rollout's peak, for the peak caps)."""
+    if platform is None:
+        return []
+    active = rules(platform, env)
+    out = []
+    taken = runtimes.image_at(spec.spec, platform)
+    registries = active.get("allowedRegistries")
+    if taken is not None and registries is not None:
+        image, _, at = taken
+        for _, message in _registries_of([(at, image)], registries[0]):  # positioned at the runtime's image
+            where = f"in environment `{env}`: " if declared else ""
+            out.append(diagnostic(platform.doc, at, f"{where}{message} (runtime `{spec.spec.serving.runtime}` of "
+                                  f"model `{spec.metadata.name}`; policy allowedRegistries, {platform.source}:"
+                                  f"{registries[1]})", key=False))
+    for rule, (value, line) in active.items():
+        found = _PEAK_CHECKS[rule](plan, value) if rule in _PEAK_CHECKS else _CHECKS[rule](spec, value)
+        for path, message in found:
+            where = f"in environment `{env}`: " if declared else ""
+            # A missing field points at the `metadata` key; a value at the value itself.
+            out.append(diagnostic(doc, path, f"{where}{message} (policy {rule}, {platform.source}:{line})",
+                                  key=path == ("metadata",)))
+    return out
+
+
+def images(spec: ModelDeployment) -> Iterator[tuple[Path, str]]:
+    """Every image the output runs or mounts, with the spec path that names it."""
+    s = spec.spec
+    if s.serving.image is not None:  # else the runtime's (`runtimes.image_at`: in the platform file)
+        yield ("spec", "serving", "image"), s.serving.image
+    if s.serving.verify_image:
+        yield ("spec", "serving", "verifyImage"), s.serving.verify_image
+    if s.serving.storage_initializer:
+        yield ("spec", "serving", "storageInitializer", "image"), s.serving.storage_initializer.image
+    yield ("spec", "training", "environment", "image"), s.training.environment.image
+    yield ("spec", "evaluation", "image"), s.evaluation.image
+    if s.evaluation.gate_image:
+        yield ("spec", "evaluation", "gateImage"), s.evaluation.gate_image
+    uris: list[tuple[Path, str]] = [(("spec", "model", "artifact", "uri"), s.model.artifact.uri),
+                                    (("spec", "evaluation", "dataset", "uri"), s.evaluation.dataset.uri)]
+    if s.rollback:
+        uris.append((("spec", "rollback", "previous", "artifact", "uri"), s.rollback.previous.artifact.uri))
+    for path, uri in uris:
+        if uri.startswith(OCI):  # a Kubernetes image volume
+            yield path, uri[len(OCI):]
+
+
+def _registries(spec: ModelDeployment, allowed: Any) -> Iterator[tuple[Path, str]]:
+    return _registries_of(images(spec), allowed)
+
+
+def _registries_of(found: Iterable[tuple[Path, str]], allowed: Any) -> Iterator[tuple[Path, str]]:
+    prefixes = [str(p) for p in allowed or []]
+    for path, image in found:
+        if not any(image.startswith(p) for p in prefixes):
+            yield path, f"image `{image}` is not from an allowed registry ({', '.join(prefixes) or 'none allowed'})"
+
+
+def _owner(spec: ModelDeployment, required: Any) -> Iterator[tuple[Path, str]]:
+    if required and not spec.metadata.owner:
+        yield ("metadata",), "`metadata.owner` is required"
+
+
+def _data_digest(spec: ModelDeployment, required: Any) -> Iterator[tuple[Path, str]]:
+    if required and spec.spec.training.data.digest is None:
+        yield ("metadata",), "`spec.training.data.digest` is required"
+
+
+def _min_replicas(spec: ModelDeployment, least: Any) -> Iterator[tuple[Path, str]]:
+    scaling = spec.spec.serving.autoscaling
+    if least is not None and scaling is not None and scaling.min_replicas < least:  # the autoscaler's floor
+        yield (("spec", "serving", "autoscaling", "minReplicas"),
+               f"`spec.serving.autoscaling.minReplicas` is {scaling.min_replicas}; at least {least} required")
+    elif least is not None and scaling is None and spec.spec.serving.replicas < least:
+        yield ("spec", "serving", "replicas"), f"`spec.serving.replicas` is {spec.spec.serving.replicas}; at least {least} required"
+
+
+def _first_step(spec: ModelDeployment, most: Any) -> Iterator[tuple[Path, str]]:
+    rollout = spec.spec.rollout
+    if most is None or rollout.strategy == "blueGreen":
+        return
+    if rollout.steps is None:
+        if DEFAULT_FIRST_WEIGHT > most:
+            yield ("spec", "rollout"), f"the default first canary step sends {DEFAULT_FIRST_WEIGHT}%; at most {most}% allowed"
+        return
+    for i, step in enumerate(rollout.steps):
+        if step.set_weight is not None:
+            if step.set_weight > most:
+                yield (("spec", "rollout", "steps", i, "setWeight"),
+                       f"the first canary step sends {step.set_weight}%; at most {most}% allowed")
+            return
+
+
+def _relative(spec: ModelDeployment, required: Any) -> Iterator[tuple[Path, str]]:
+    if required and spec.spec.rollback is not None and not any(t.max_drop is not None for t in spec.spec.evaluation.thresholds):
+        yield (("spec", "evaluation", "thresholds"),
+               "a previous release exists: a `maxDrop` threshold (relative to it) is required")
+
+
+def _routing(spec: ModelDeployment, required: Any) -> Iterator[tuple[Path, str]]:
+    rollout = spec.spec.rollout
+    if required and rollout.strategy != "blueGreen" and rollout.traffic_routing is None:
+        yield (("spec", "rollout"),
+               "exact traffic weights are required: set `rollout.trafficRouting` or `strategy: blueGreen`")
+
+
+_CHECKS = {
+    "allowedRegistries": _registries, "requireOwner": _owner, "requireDataDigest": _data_digest,
+    "minReplicas": _min_replicas, "maxFirstStepWeight": _first_step, "requireRelativeThreshold": _relative,
+    "requireTrafficRouting": _routing,
+}
+
+
+
+def _peak_pods(plan: Plan | None, most: Any) -> Iterator[tuple[Path, str]]:
+    if plan is not None and most is not None and plan.peak.pods > most:
+        # where the capacity note points (the surge setting, GPUs, maxReplicas), else the count
+        yield plan.at if plan.noted else ("spec", "serving", "replicas"), f"the rollout runs up to {plan.peak.pods} pod(s) at once ({plan.peak.why}); at most {most} allowed"
+
+
+def _peak_resources(plan: Plan | None, most: Any) -> Iterator[tuple[Path, str]]:
+    if plan is None or not isinstance(most, dict):
+        return
+    for name, cap in sorted(most.items()):
+        total = plan.peak.totals.get(name)
+        if total is not None and quantity_value(total) > quantity_value(str(cap)):
+            yield plan.at, (f"the rollout requests {total} {name} at its peak ({plan.peak.pods} pod(s): "
+                            f"{plan.peak.why}); at most {cap} allowed")
+
+
+_PEAK_CHECKS = {"maxPeakPods": _peak_pods, "maxPeakExtendedResources": _peak_resources}
