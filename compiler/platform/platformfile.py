@@ -73,7 +73,16 @@ def partial(cls: type[BaseModel]) -> type[BaseModel]:
     return create_model(f"Partial{cls.__name__}", __base__=fields.Strict, __doc__=cls.__doc__, **partial_fields)
 
 
-Defaults = partial(model.Spec)
+if typing.TYPE_CHECKING:
+    Defaults: Any  # the partial spec model, made by `_complete` on first use
+
+
+def _complete() -> None:
+    """Make `Defaults` (an all-optional copy of ~30 spec models) and finish the platform
+    file's models on first use: a build without a platform file never pays for them."""
+    if "Defaults" not in globals():
+        globals()["Defaults"] = partial(model.Spec)
+        PlatformFile.model_rebuild()
 
 
 class Policy(fields.Strict):
@@ -153,6 +162,7 @@ def parse(text: str | bytes, source: str) -> Platform:
     raw = text.encode("utf-8", "replace") if isinstance(text, str) else text
     doc = loader.load(raw, source)
     try:
+        _complete()
         PlatformFile.model_validate(doc.data)
     except pydantic.ValidationError as exc:
         from mlspec.spec import check
@@ -314,6 +324,7 @@ def json_schema() -> dict[str, Any]:
     """The platform file's JSON Schema (draft-07, like the spec's), from the models."""
     from mlspec.spec import schema
 
+    _complete()
     generated = PlatformFile.model_json_schema(by_alias=True, mode="validation", ref_template="#/definitions/{model}")
     definitions = generated.pop("$defs")
     schema.tidy(generated)

@@ -189,3 +189,16 @@ def test_the_specs_own_image_beats_the_runtimes(repo):
     _spec(repo, f"{{runtime: vllm, image: '{own}'}}")
     assert run("build", "models", "-o", "out", "--env", "staging").exit_code == 0
     assert _container(_load(repo / "out" / "staging" / "churn" / "rollout.yaml"), "server")["image"] == own
+
+
+@pytest.mark.parametrize("name", sorted(runtimes.BUILTIN_DEFINITIONS))
+def test_each_builtin_runtime_is_exactly_what_validating_its_definition_gives(name):
+    # The built-ins are made without validation (a cold build need not build the model's
+    # validator): validating the same data must give the same object, fields set included.
+    validated = runtimes.RuntimeDefinition.model_validate(runtimes.BUILTIN_DEFINITIONS[name])
+    built = runtimes.BUILTIN[name]
+    assert built == validated
+    assert built.model_fields_set == validated.model_fields_set
+    assert built.model_dump(by_alias=True) == validated.model_dump(by_alias=True)
+    assert all(isinstance(v, runtimes.RuntimeEnvVar) for v in built.env)
+    assert all(isinstance(v, runtimes.RuntimeEnvVar) for vs in built.format_env.values() for v in vs)
