@@ -179,3 +179,22 @@ def test_the_command_table_agrees_with_the_commands():
         command = getattr(__import__(f"mlspec.cli.{module}", fromlist=[attr]), attr)
         assert command.name == name
         assert command.get_short_help_str(limit=1000) == short, name
+
+
+def test_the_library_example_in_the_architecture_page_runs_as_written(tmp_path):
+    page = (ROOT / "docs" / "architecture.md").read_text()
+    blocks = [b.split("```", 1)[0] for b in page.split("```python\n")[1:]]
+    assert blocks, "docs/architecture.md has no python example"
+    for block in blocks:
+        proc = subprocess.run([sys.executable, "-c", block + "\nassert 'default/churn/rollout.yaml' in files\n"],
+                              cwd=ROOT, capture_output=True, text=True, timeout=120)
+        assert proc.returncode == 0, proc.stderr
+
+
+def test_the_public_library_names_load_on_first_use_only():
+    program = ("import sys, mlspec\nassert 'mlspec.pipeline.core' not in sys.modules\n"
+               "assert mlspec.compile_spec.__module__ == 'mlspec.pipeline.core'\n"
+               "assert issubclass(mlspec.SpecError, mlspec.MlspecError) and mlspec.Diagnostic\n"
+               "try:\n    mlspec.nothing_here\nexcept AttributeError:\n    pass\nelse:\n    raise SystemExit(1)\n")
+    proc = subprocess.run([sys.executable, "-c", program], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
