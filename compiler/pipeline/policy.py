@@ -6,6 +6,7 @@ required field is missing) and names the rule and its line in the platform file.
 
 from __future__ import annotations
 
+from fractions import Fraction
 from typing import TYPE_CHECKING, Any, Iterable, Iterator
 
 from mlspec.files.errors import Diagnostic
@@ -23,8 +24,15 @@ OCI = "oci://"
 # The rules in the order they are checked; the YAML spelling is the rule's name.
 RULES = ("allowedRegistries", "requireOwner", "requireDataDigest", "minReplicas", "maxFirstStepWeight",
          "requireRelativeThreshold", "requireTrafficRouting", "maxPeakPods", "maxPeakExtendedResources")
-# The canary steps mlspec uses when a spec gives none (strategy.DEFAULT_STEPS): the first weight.
-DEFAULT_FIRST_WEIGHT = 10
+# Headers ordinary clients send (or every proxy adds): a header route matching one of them
+# catches ordinary users' requests, so the policy counts it as all of the traffic. A route
+# on any other header (`x-canary: 1`) reaches only the clients that opt in.
+ORDINARY_HEADERS = frozenset({
+    "accept", "accept-charset", "accept-encoding", "accept-language", "authorization", "cache-control", "connection",
+    "content-length", "content-type", "cookie", "forwarded", "host", "origin", "pragma", "referer", "te",
+    "traceparent", "tracestate", "upgrade-insecure-requests", "user-agent", "via", "x-forwarded-for",
+    "x-forwarded-host", "x-forwarded-proto", "x-real-ip", "x-request-id", ":authority", ":method", ":path", ":scheme",
+})
 
 
 def rules(platform: Platform, env: str) -> dict[str, tuple[Any, int]]:
@@ -60,7 +68,8 @@ def problems(platform: Platform | None, doc: Document, spec: ModelDeployment, en
                                   f"model `{spec.metadata.name}`; policy allowedRegistries, {platform.source}:"
                                   f"{registries[1]})", key=False))
     for rule, (value, line) in active.items():
-        found = _PEAK_CHECKS[rule](plan, value) if rule in _PEAK_CHECKS else _CHECKS[rule](spec, value)
+        found = (_PEAK_CHECKS[rule](plan, value) if rule in _PEAK_CHECKS
+                 else _first_step(spec, value, plan) if rule == "maxFirstStepWeight" else _CHECKS[rule](spec, value))
         for path, message in found:
             where = f"in environment `{env}`: " if declared else ""
             # A missing field points at the `metadata` key; a value at the value itself.
@@ -121,20 +130,50 @@ def _min_replicas(spec: ModelDeployment, least: Any) -> Iterator[tuple[Path, str
         yield ("spec", "serving", "replicas"), f"`spec.serving.replicas` is {spec.spec.serving.replicas}; at least {least} required"
 
 
-def _first_step(spec: ModelDeployment, most: Any) -> Iterator[tuple[Path, str]]:
+def _first_step(spec: ModelDeployment, most: Any, plan: Plan | None = None) -> Iterator[tuple[Path, str]]:
+    """The steps up to and including the first `setWeight`, judged by the share of real
+    traffic the cluster gives the canary (Argo's pod arithmetic without a router), a
+    header route on a header every client sends as all of it, and a mirror as the share
+    of requests it copies to the canary."""
     rollout = spec.spec.rollout
     if most is None or rollout.strategy == "blueGreen":
         return
+    from mlspec.pipeline import strategy, traffic  # the rollout arithmetic, for this rule only
+
+    settings = plan.settings if plan is not None else None
+    surge = (settings.max_surge, settings.max_unavailable) if settings is not None else (None, None)
     if rollout.steps is None:
-        if DEFAULT_FIRST_WEIGHT > most:
-            yield ("spec", "rollout"), f"the default first canary step sends {DEFAULT_FIRST_WEIGHT}%; at most {most}% allowed"
+        for at, weight in traffic.weights(spec.spec, strategy.DEFAULT_STEPS)[:1]:
+            share, replicas, canary, stable = traffic.served_share(spec.spec, weight, *surge)
+            if share > most:
+                yield at, (f"the default first canary step (setWeight {weight}) {_served(share, weight, replicas, canary, stable)}"
+                           f"; at most {most}% allowed")
         return
     for i, step in enumerate(rollout.steps):
-        if step.set_weight is not None:
-            if step.set_weight > most:
-                yield (("spec", "rollout", "steps", i, "setWeight"),
-                       f"the first canary step sends {step.set_weight}%; at most {most}% allowed")
+        at: Path = ("spec", "rollout", "steps", i)
+        if step.header_route is not None:
+            ordinary = sorted({m.header_name for m in step.header_route.match if m.header_name.lower() in ORDINARY_HEADERS})
+            if ordinary:
+                yield (at + ("headerRoute",), f"this header route matches `{ordinary[0]}`, a header every client sends: "
+                       f"it can send all traffic to the canary before any weight; at most {most}% allowed (route on a "
+                       "header only testers send, e.g. `x-canary`)")
+        elif step.mirror is not None and step.mirror.percentage > most:
+            yield (at + ("mirror", "percentage"), f"this step copies {step.mirror.percentage}% of live requests to "
+                   f"the canary before any weight; at most {most}% allowed")
+        elif step.set_weight is not None:
+            share, replicas, canary, stable = traffic.served_share(spec.spec, step.set_weight, *surge)
+            if share > most:
+                yield (at + ("setWeight",), f"the first canary step (setWeight {step.set_weight}) "
+                       f"{_served(share, step.set_weight, replicas, canary, stable)}; at most {most}% allowed")
             return
+
+
+def _served(share: Fraction, weight: int, replicas: int, canary: int, stable: int) -> str:
+    if share == weight and not replicas:
+        return f"sends {weight}%"
+    shown = f"{float(share):.1f}".rstrip("0").rstrip(".")
+    return (f"sends {shown}% of the traffic ({canary} canary + {stable} stable pod(s) at {replicas} replica(s): "
+            "Argo Rollouts approximates a weight by pod counts without a traffic router)")
 
 
 def _relative(spec: ModelDeployment, required: Any) -> Iterator[tuple[Path, str]]:
@@ -152,7 +191,7 @@ def _routing(spec: ModelDeployment, required: Any) -> Iterator[tuple[Path, str]]
 
 _CHECKS = {
     "allowedRegistries": _registries, "requireOwner": _owner, "requireDataDigest": _data_digest,
-    "minReplicas": _min_replicas, "maxFirstStepWeight": _first_step, "requireRelativeThreshold": _relative,
+    "minReplicas": _min_replicas, "requireRelativeThreshold": _relative,
     "requireTrafficRouting": _routing,
 }
 

@@ -108,6 +108,16 @@ def _worst(spec: Spec, weight: int, max_surge: int | str | None,
     return worst
 
 
+def served_share(spec: Spec, weight: int, max_surge: int | str | None = None,
+                 max_unavailable: int | str | None = None) -> tuple[Fraction, int, int, int]:
+    """(share, replicas, canary, stable): the traffic `setWeight: weight` really gives the
+    canary, at the worst replica count (the autoscaler's whole range); with a router,
+    exactly `weight`."""
+    if spec.rollout.traffic_routing is not None:
+        return Fraction(weight), 0, 0, 0
+    return _worst(spec, weight, max_surge, max_unavailable, whole_range=True)
+
+
 def shares(spec: Spec, default_steps: list[dict[str, Any]], max_surge: int | str | None = None,
            max_unavailable: int | str | None = None) -> list[str]:
     """The traffic each canary weight really gives (`10% -> 1+2 pods = 33.3%`: canary +

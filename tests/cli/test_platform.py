@@ -284,8 +284,9 @@ POLICY_CASES = {
     "minReplicas": ("    minReplicas: 2", _spec_edit("  evaluation:\n", "  serving: {replicas: 1}\n  evaluation:\n"),
                     "models/churn.yaml:15:23", "`spec.serving.replicas` is 1; at least 2 required", NO_OP),
     "maxFirstStepWeight": ("    maxFirstStepWeight: 25", _spec_edit("  rollout:\n", "  rollout:\n    steps: [{setWeight: 50}]\n"),
-                           "models/churn.yaml:20:25", "the first canary step sends 50%; at most 25% allowed",
-                           _spec_edit("  rollout:\n", "  rollout:\n    steps: [{setWeight: 20}, {setWeight: 60}]\n")),
+                           "models/churn.yaml:20:25", "the first canary step (setWeight 50) sends 50",
+                           _spec_edit("  rollout:\n", "  rollout:\n    trafficRouting: {nginx: {host: churn.acme.example}}\n"
+                                      "    steps: [{setWeight: 20}, {setWeight: 60}]\n")),
     "requireRelativeThreshold": ("    requireRelativeThreshold: true", _spec_edit("  environments:\n", ROLLBACK + "  environments:\n"),
                                  "models/churn.yaml:18:7", "a `maxDrop` threshold (relative to it) is required",
                                  _both(_spec_edit("  environments:\n", ROLLBACK + "  environments:\n"),
