@@ -200,13 +200,44 @@ def is_platform_file(path: str) -> bool:
 
 
 def repo_file(spec_path: str) -> FsPath | None:
-    """`.mlspec/platform.yaml` in the nearest directory holding `.git` above the spec."""
+    """`.mlspec/platform.yaml` of the repository holding the spec: the nearest directory
+    above it with a `.git` directory, or a `.git` file that is not a submodule's (a linked
+    worktree's). A submodule is part of its superproject's repository (Argo CD checks it
+    out with it), so its `.git` file does not stop the search; a platform file met on the
+    way below the one in force is an error (one repository, one platform file)."""
     start = FsPath(spec_path).absolute().parent
+    met: list[FsPath] = []
     for directory in (start, *start.parents):
-        if (directory / ".git").exists():
-            candidate = directory / HOME
+        candidate = directory / HOME
+        if candidate.is_file():
+            met.append(candidate)
+        git = directory / ".git"
+        if git.is_dir() or (git.is_file() and not _submodule(git)):
+            below = [m for m in met if m != candidate]  # below the repository's root: not the one in force
+            if below:
+                raise SpecError([Diagnostic(_display(below[0]), 1, 1, (
+                    f"a second platform file below the repository's ({_display(candidate)}): a repository has one "
+                    "platform file, its submodules and folders included; move what differs into the repository's "
+                    "`spec.environments`, or remove this one") if candidate.is_file() else (
+                    f"a platform file below the repository's root ({_display(directory)}), which has none: it would "
+                    f"not apply; move it to {_display(candidate)}"))])
             return candidate if candidate.is_file() else None
     return None
+
+
+def _submodule(git_file: FsPath) -> bool:
+    """A `.git` file of a submodule: its `gitdir:` lies in a superproject's `.git/modules/`
+    (a linked worktree's lies in `.git/worktrees/`)."""
+    try:
+        with open(git_file, "rb") as handle:
+            first = handle.read(4096).split(b"\n", 1)[0].decode("utf-8", "replace")
+    except OSError:
+        return False
+    if not first.startswith("gitdir:"):
+        return False
+    target = (git_file.parent / first[len("gitdir:"):].strip()).resolve()
+    parts = target.parts
+    return any(parts[i] == ".git" and parts[i + 1] == "modules" for i in range(len(parts) - 1))
 
 
 def _display(path: FsPath) -> str:
