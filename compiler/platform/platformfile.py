@@ -82,7 +82,8 @@ def _complete() -> None:
     file's models on first use: a build without a platform file never pays for them."""
     if "Defaults" not in globals():
         globals()["Defaults"] = partial(model.Spec)
-        PlatformFile.model_rebuild()
+        for cls in (PlatformEnvironment, PlatformSpec, PlatformFile):  # each resolves `Defaults` in its fields
+            cls.model_rebuild(force=True)
 
 
 class Policy(fields.Strict):
