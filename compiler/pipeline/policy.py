@@ -143,10 +143,10 @@ def _first_step(spec: ModelDeployment, most: Any, plan: Plan | None = None) -> I
     settings = plan.settings if plan is not None else None
     surge = (settings.max_surge, settings.max_unavailable) if settings is not None else (None, None)
     if rollout.steps is None:
-        for at, weight in traffic.weights(spec.spec, strategy.DEFAULT_STEPS)[:1]:
+        for chose, weight in traffic.weights(spec.spec, strategy.DEFAULT_STEPS)[:1]:
             share, replicas, canary, stable = traffic.served_share(spec.spec, weight, *surge)
             if share > most:
-                yield at, (f"the default first canary step (setWeight {weight}) {_served(share, weight, replicas, canary, stable)}"
+                yield chose, (f"the default first canary step (setWeight {weight}) {_served(share, weight, replicas, canary, stable)}"
                            f"; at most {most}% allowed")
         return
     for i, step in enumerate(rollout.steps):

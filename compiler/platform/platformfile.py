@@ -109,7 +109,7 @@ class Policy(fields.Strict):
 
 
 class PlatformEnvironment(fields.Strict):
-    defaults: Defaults | None = Field(  # type: ignore[valid-type]
+    defaults: Defaults | None = Field(
         default=None, description="Defaults for this environment: between the platform's defaults and the spec.")
     policy: Policy | None = Field(default=None, description="Rules for this environment (tighten or relax the global ones).")
 
@@ -120,7 +120,7 @@ class PlatformSpec(fields.Strict):
         "`OUT/_ledger/<name>.yaml`: model names are unique) or `namespaced` (`OUT/<env>/<namespace>/<name>/`, "
         "`OUT/_ledger/<namespace>/<name>.yaml`: every spec sets `metadata.namespace`, and commands name a model "
         "`NAMESPACE/NAME`).")
-    defaults: Defaults | None = Field(  # type: ignore[valid-type]
+    defaults: Defaults | None = Field(
         default=None, description="Any part of `ModelDeployment.spec`, deep-merged under every spec (the spec wins).")
     policy: Policy | None = Field(default=None, description="Rules every spec must meet.")
     environments: dict[fields.DnsLabel, PlatformEnvironment] = Field(

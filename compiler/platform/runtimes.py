@@ -33,6 +33,9 @@ class Platform(Protocol):
     @property
     def doc(self) -> Document: ...
 
+    @property
+    def source(self) -> str: ...
+
 MODEL_DIR = "/mnt/models"  # delivery.MOUNTS["model"]
 RUNTIME_DIR = "/mlspec/runtime"
 # Paths mlspec itself mounts in the server container: a runtime's writable paths stay off them.
@@ -128,7 +131,7 @@ def _trusted(body: dict[str, Any]) -> RuntimeDefinition:
     `tests/cli/test_runtimes.py` validates against the model. Building the model's
     validator costs a cold `build` more than everything it validates."""
     def env(items: list[dict[str, str]]) -> list[RuntimeEnvVar]:
-        return [RuntimeEnvVar.model_construct(**item) for item in items]
+        return [RuntimeEnvVar.model_construct(name=item["name"], value=item["value"]) for item in items]
 
     nested: dict[str, Any] = {}
     if "env" in body:

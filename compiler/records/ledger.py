@@ -29,7 +29,8 @@ from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 from mlspec.files import emit, layout, loader, safepath
 from mlspec.files.errors import Diagnostic, LedgerError
 from mlspec.files.loader import Mark, copy_data
-from mlspec.spec.pins import pins, spec_record  # noqa: F401 - ledger.spec_record is the records' name for it
+from mlspec.spec.pins import pins as pins  # re-exported: what the ledger records of a spec
+from mlspec.spec.pins import spec_record as spec_record
 
 if TYPE_CHECKING:
     from mlspec.pipeline.core import Built

@@ -13,7 +13,7 @@ from typing import Annotated, Any
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
 from pydantic.alias_generators import to_camel
 
-from mlspec.files.layout import DNS_LABEL_RE
+from mlspec.files.layout import DNS_LABEL_RE as DNS_LABEL_RE  # re-exported: the field types' regex
 
 API_VERSION = "mlspec.dev/v1alpha1"
 SCHEMA_URL = "https://mlspec.dev/schemas/v1alpha1/mlspec.schema.json"
