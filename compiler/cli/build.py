@@ -128,4 +128,5 @@ def _check_verify_installed() -> None:
     try:
         import kubernetes_validate  # noqa: F401
     except ImportError:
-        fail_usage("--verify needs the optional extra: pip install kubernetes-validate (or the extra 'mlspec-gitops[verify]')")
+        fail_usage("--verify needs kubernetes-validate: install mlspec with the extra `verify` "
+                   "(its wheel or Git URL with `[verify]`; README.md, Install)")

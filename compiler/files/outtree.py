@@ -220,7 +220,7 @@ def _refuse_others(parent: safepath.Dir, target: safepath.Dir | None, listing: d
     if parent.kind(OWNED) == "file":
         raise safepath.refusal(parent.shown, "is the output directory of a model (it holds `.mlspec-owned`): refusing "
                                "to write another model's directory inside it; a directory of the other layout? "
-                               "(README: Monorepo layout)")
+                               "(docs/platform.md: Monorepo layout)")
     if target is None:
         return
     found = _ownership(target, listing)[0]
@@ -228,13 +228,13 @@ def _refuse_others(parent: safepath.Dir, target: safepath.Dir | None, listing: d
         raise safepath.refusal(target.shown, f"holds the manifests of model {found}, not of {owner or 'this model'} "
                                "(its `.mlspec-owned`): two models of one name whose objects land in one namespace "
                                f"would overwrite each other's objects; if {found} no longer builds here, delete the "
-                               "directory (README: Monorepo layout)")
+                               "directory (docs/platform.md: Monorepo layout)")
     for name in sorted(n for n, kind in listing.items() if kind == "dir"):
         with target.sub(name) as inner:
             if inner.kind(OWNED) == "file":
                 raise safepath.refusal(target.shown, f"holds the output directory of a model ({name}/{OWNED}): "
                                        "refusing to write another model's manifests around it; a directory of the "
-                                       "other layout? (README: Monorepo layout)")
+                                       "other layout? (docs/platform.md: Monorepo layout)")
 
 
 def _generated(directory: safepath.Dir, name: str) -> bool:
@@ -336,7 +336,7 @@ def drift(out: Path, files: dict[str, str], owner: str | None = None) -> list[tu
             other = _ownership(target, listing)[0] if _pruning(directory) else None
             if other is not None and other != mine:
                 found.append((directory, f"holds the manifests of model {other}, not of {owner}: building would refuse "
-                              "to overwrite them (README: Monorepo layout)"))
+                              "to overwrite them (docs/platform.md: Monorepo layout)"))
                 continue
             for name, text in sorted(contents.items()):
                 rel = f"{directory}/{name}"

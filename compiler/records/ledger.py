@@ -13,7 +13,7 @@ a hand edit (a recorded metric nudged to let a regression pass) no longer matche
 and every build that reads the ledger refuses it. An entry without `digest` is
 refused too: it may be one an earlier mlspec wrote, or a hand edit that removed the
 seal, and nothing tells them apart. Only `mlspec ledger migrate` seals such entries,
-a deliberate step whose diff a reviewer reads (see README, "Ledger integrity").
+a deliberate step whose diff a reviewer reads (see docs/release-loop.md, "Ledger integrity").
 
 Functions here are pure (data in, data out) except `load`, which reads a file.
 """
@@ -101,11 +101,11 @@ def _other_layout(out: Path, model_key: str) -> None:
         message = (f"no ledger of {model_key} at {wanted}, but {relpath(name)} holds releases of a model {name} "
                    "recorded in the flat layout: the platform file's `layout` changed to `namespaced`; move that "
                    "ledger with `git mv` to the namespace of its model and remove its old output directories "
-                   "(README: Monorepo layout)")
+                   "(docs/platform.md: Monorepo layout)")
     else:
         message = (f"no ledger of {model_key} at {wanted}; in the namespaced layout a model is named NAMESPACE/NAME, "
                    f"and models named {name} are recorded as {', '.join(found)} (if the platform file's `layout` "
-                   "changed back to `flat`, move the ledger with `git mv`; README: Monorepo layout)")
+                   "changed back to `flat`, move the ledger with `git mv`; docs/platform.md: Monorepo layout)")
     raise LedgerError([Diagnostic(str(out / relpath(found[0])), 1, 1, message)])
 
 
@@ -202,7 +202,7 @@ def verified(ledger: Ledger, where: str, unsealed_ok: bool = False) -> Ledger:
 
 UNSEALED = ("the entry of release {version!r} has no `digest`, so nothing shows whether its metrics and pins are what "
             "mlspec recorded (an entry an earlier mlspec wrote, or one whose seal was removed by hand); check it "
-            "against the ledger's Git history, then seal it with `mlspec ledger migrate` (README: Ledger integrity)")
+            "against the ledger's Git history, then seal it with `mlspec ledger migrate` (docs/release-loop.md: Ledger integrity)")
 
 
 def migrate(ledger: Ledger) -> tuple[Ledger, list[dict[str, Any]]]:

@@ -32,7 +32,9 @@ from typing import Any, TypeVar
 from mlspec.files.errors import Diagnostic, RecordError
 from mlspec.records.record import API_VERSION, KIND
 
-INSTALL = "pip install 'mlspec-gitops[mlflow]'"
+# mlspec-gitops is on no package index: `pip install 'mlspec-gitops[mlflow]'` fails as typed.
+INSTALL = ("the extra `mlflow` (install mlspec's wheel or Git URL with `[mlflow]`, e.g. "
+           "`pipx install 'mlspec-gitops[mlflow] @ git+URL@COMMIT'`; README.md, Install)")
 TAG_COMMIT, TAG_REPO = "mlflow.source.git.commit", "mlflow.source.git.repoURL"
 TAG_DATA_VERSION, TAG_DATA_DIGEST = "mlspec.data.version", "mlspec.data.digest"
 TAG_IMAGE, TAG_LOCKFILE = "mlspec.training.image", "mlspec.training.lockfileDigest"

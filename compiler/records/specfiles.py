@@ -245,7 +245,7 @@ def _collisions(results: dict[str, Any]) -> list[Diagnostic]:
 
 _LAYOUT_HINT = {
     layout.FLAT: "; models of one name in different namespaces need the platform file's `layout: namespaced` "
-                 "(README: Monorepo layout)",
+                 "(docs/platform.md: Monorepo layout)",
     layout.NAMESPACED: "",
 }
 

@@ -188,13 +188,13 @@ def test_switching_to_the_namespaced_layout_refuses_until_the_ledger_is_moved(tm
     assert "git mv" in result.stderr
     assert _tree(root / "deploy") == before  # nothing written
 
-    # The README's migration, run as written (a real Git repository: it uses `git mv`).
+    # docs/platform.md's migration, run as written (a real Git repository: it uses `git mv`).
     shutil.rmtree(root / ".git")
     git = ["git", "-c", "user.name=t", "-c", "user.email=t@example.com"]
     subprocess.run(["git", "init", "-q"], cwd=root, check=True)
     subprocess.run(git + ["add", "-A"], cwd=root, check=True)
     subprocess.run(git + ["commit", "-qm", "flat"], cwd=root, check=True)
-    readme = (Path(__file__).parents[2] / "README.md").read_text()
+    readme = (Path(__file__).parents[2] / "docs" / "platform.md").read_text()
     steps = readme.split("**Switching a repository to `namespaced`**")[1].split("```sh\n")[1].split("```")[0]
     done = subprocess.run(["bash", "-euo", "pipefail", "-c", steps], cwd=root, capture_output=True, text=True,
                           env={**os.environ, "PATH": os.pathsep.join([str(Path(sys.executable).parent),

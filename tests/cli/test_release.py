@@ -430,8 +430,8 @@ def test_schema_record_prints_the_published_schema():
     assert run("schema", "--record").stdout == committed.read_text()
 
 
-def test_the_readme_training_script_example_writes_a_record_release_takes(repo: Path):
-    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+def test_the_docs_training_script_example_writes_a_record_release_takes(repo: Path):
+    readme = (Path(__file__).resolve().parents[2] / "docs" / "release-loop.md").read_text()
     example = readme.split("writes it, after saving the model into `model_dir`:\n\n```python\n", 1)[1].split("```", 1)[0]
     assert len(example.splitlines()) <= 10
     subprocess.run(["git", "init", "-q", str(repo)], check=True)  # the script records the training code's commit
@@ -441,7 +441,7 @@ def test_the_readme_training_script_example_writes_a_record_release_takes(repo: 
     model_dir.mkdir(parents=True)
     (model_dir / "model.joblib").write_bytes(b"trained")
     namespace: dict[str, object] = {}
-    exec(compile(example, "README.md", "exec"), namespace)
+    exec(compile(example, "docs/release-loop.md", "exec"), namespace)
     old = os.getcwd()
     os.chdir(repo)
     try:
