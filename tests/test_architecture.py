@@ -147,7 +147,8 @@ def test_no_module_grows_past_a_sitting():
 
 
 HEAVY = ["pydantic", "jinja2", "yaml", "ruamel", "mlflow", "jsonschema", "kubernetes_validate", "model_signing",
-         "cryptography", "securesystemslib", "mlspec.spec.model", "mlspec.pipeline.render", "mlspec.records.ledger"]
+         "cryptography", "securesystemslib", "mlspec.spec.model", "mlspec.pipeline.render", "mlspec.records.ledger",
+         "mlspec.cli.report", "mlspec.files.safepath"]
 
 
 def _loaded(args: list[str], cwd: Path) -> list[str]:
@@ -159,9 +160,13 @@ def _loaded(args: list[str], cwd: Path) -> list[str]:
     return proc.stderr.strip().splitlines()[-1].split() if proc.stderr.strip() else []
 
 
-@pytest.mark.parametrize("args", [["--help"], ["--version"], ["completion", "bash"], ["digest", "examples/minimal.yaml"]])
-def test_help_version_completion_and_digest_import_nothing_heavy(args):
+@pytest.mark.parametrize("args", [["--help"], ["--version"], ["completion", "bash"]])
+def test_help_version_and_completion_import_nothing_heavy(args):
     assert _loaded(args, ROOT) == []
+
+
+def test_digest_imports_nothing_of_the_compiler():
+    assert _loaded(["digest", "examples/minimal.yaml"], ROOT) == []
 
 
 def test_build_loads_the_compiler_but_no_editor_record_or_signing_library():
@@ -198,3 +203,9 @@ def test_the_public_library_names_load_on_first_use_only():
                "try:\n    mlspec.nothing_here\nexcept AttributeError:\n    pass\nelse:\n    raise SystemExit(1)\n")
     proc = subprocess.run([sys.executable, "-c", program], capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
+
+
+def test_the_formats_the_options_offer_are_the_reporters():
+    from mlspec.cli import common, report
+
+    assert common.FORMATS == report.FORMATS

@@ -8,15 +8,13 @@ Exit codes: 0 success; 1 invalid input, drift or a failed gate; 2 usage error;
 from __future__ import annotations
 
 import sys
-import traceback
 from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
 
 import click
 
-from mlspec.cli import report
-from mlspec.files import layout, safepath
+from mlspec.files import layout
 from mlspec.files.errors import Diagnostic, MlspecError
 from mlspec.files.text import log_safe
 
@@ -24,6 +22,8 @@ if TYPE_CHECKING:
     from mlspec.pipeline import resolve
 
 EXIT_INVALID, EXIT_INTERNAL = 1, 3  # usage errors exit 2, as click does
+# `report.FORMATS`, spelled here so `--help` loads no reporter (a test checks they agree).
+FORMATS = ("text", "json", "github")
 
 
 class Group(click.Group):
@@ -37,6 +37,8 @@ class Group(click.Group):
         except MlspecError as exc:
             # A failed gate or a loosened threshold has already said why: no diagnostics.
             if exc.diagnostics:
+                from mlspec.cli import report
+
                 fmt = ctx.meta.get("mlspec.format", "text")
                 click.echo(report.render(exc.diagnostics, fmt), err=fmt == "text")
             ctx.exit(EXIT_INVALID)
@@ -45,6 +47,8 @@ class Group(click.Group):
             ctx.exit(130)
         except Exception as exc:  # noqa: BLE001 - the one place internal errors are reported
             if ctx.meta.get("mlspec.debug"):
+                import traceback
+
                 traceback.print_exc()
             else:
                 click.echo(f"mlspec: internal error: {type(exc).__name__}: {log_safe(str(exc))} (rerun with --debug for a traceback)",
@@ -75,6 +79,8 @@ root_option = click.option("--root", type=click.Path(file_okay=False), default=N
 
 
 def confined(paths: tuple[str, ...], root: str | None) -> tuple[str, ...]:
+    from mlspec.files import safepath
+
     return paths if root is None else tuple(safepath.confine(p, root) for p in paths)
 
 
@@ -83,6 +89,8 @@ def directory(path: Path | None, root: str | None) -> Path | None:
     `--root`, or below the root `safepath.anchored` picks when none is given."""
     if path is None:
         return None
+    from mlspec.files import safepath
+
     return Path(safepath.confine(str(path), root)) if root is not None else safepath.anchored(path)
 
 
@@ -108,13 +116,15 @@ def platform_context(choice: str | None, files: list[str], context: resolve.Cont
     return platformfile.with_platform(context or Context(), platformfile.find(choice, files))  # type: ignore[no-any-return]
 
 
-format_option = click.option("--format", "fmt", type=click.Choice(report.FORMATS), default="text", show_default=True,
+format_option = click.option("--format", "fmt", type=click.Choice(FORMATS), default="text", show_default=True,
                        help="How errors are reported: text, json, or GitHub Actions annotations.")
 
 
 def report_warnings(results: dict[str, Any], strict: bool, fmt: str, to_stderr: bool) -> None:
     warnings = warnings_of(results, strict)
     if warnings:
+        from mlspec.cli import report
+
         click.echo(report.render(warnings, fmt), err=to_stderr)
 
 
