@@ -236,7 +236,13 @@ def find_spec(root: Path, model_key: str) -> list[str]:
 
     namespace, name = layout.split(model_key)
     found = []
-    for path in specfiles.find_specs([str(root)]):
+    try:
+        paths = specfiles.find_specs([str(root)])
+    except MlspecError as exc:
+        if all(d.message == "no ModelDeployment spec found here" for d in exc.diagnostics):
+            return []  # no spec at all in the repository
+        raise  # a link where discovery looks: refused as `build` refuses it
+    for path in paths:
         try:
             data = loader.load(specfiles.read_spec(path), path).data
         except MlspecError:
