@@ -30,6 +30,7 @@ from mlspec.files.errors import Diagnostic, MlspecError
 def rollback_command(name: str, to: str, out: Path | None, spec: str | None, no_spec: bool, env: str | None,
                      accept_feature_mismatch: bool, dry_run: bool, platform_choice: str | None) -> None:
     """Return NAME to release VERSION: the spec's pins, the output and the ledger, with its data and feature context."""
+    from mlspec.files import layout
     from mlspec.pipeline.resolve import Context
     from mlspec.platform import platformfile
     from mlspec.records import ledger, release, rollback, specfiles
@@ -64,7 +65,8 @@ def rollback_command(name: str, to: str, out: Path | None, spec: str | None, no_
                          text, spec_path)
     metrics = RecordedMetrics(out)
     metrics.seed(plan.ledger)  # the build reads the ledger with the rollback recorded
-    outcome = specfiles.build_one(spec_path or plan.source, plan.new_text.encode("utf-8"), out, metrics, env, plat)
+    outcome = specfiles.build_one(spec_path or plan.source, plan.new_text.encode("utf-8"), out, metrics, env, plat,
+                                  layout.of_key(name))  # the layout the ledger was recorded in
     try:
         if dry_run:
             specfiles.abandon({plan.source: outcome})
