@@ -1,16 +1,14 @@
-"""Release workflows over the ledger: what `build`, `gate --record`, `history` and
-`rollback` write. Pure: ledgers and compiled specs in, files out; the CLI does I/O."""
+"""Release workflows over the ledger: what `build`, `gate --record` and `history`
+write, and what a build reads of a rollback (`rollback_lineage`; `rollback` itself is
+`mlspec.records.rollback`). Pure: ledgers and compiled specs in, files out; the CLI does I/O."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any, Iterator, Mapping
 
-from mlspec.files import layout
-from mlspec.files.errors import Diagnostic, LedgerError
 from mlspec.files.loader import Document
-from mlspec.pipeline.core import CompiledSpec, built, compile_document, to_files
+from mlspec.pipeline.core import CompiledSpec, built
 from mlspec.pipeline.resolve import Context, Release
 from mlspec.pod import gate
 from mlspec.records import ledger, reconcile

@@ -195,7 +195,7 @@ def edit(text: str, source: str, target: dict[str, Any], leaving: dict[str, Any]
 
 def _spec_path(key: str) -> tuple[str, ...]:
     section, *rest = key.split(".")
-    return ("spec",) + reconcile.PIN_SECTIONS.get(section, (section,)) + tuple(rest)
+    return ("spec",) + tuple(str(k) for k in reconcile.PIN_SECTIONS.get(section, (section,))) + tuple(rest)
 
 
 def _delete(editor: Any, path: tuple[str, ...]) -> None:
@@ -212,7 +212,7 @@ def overridden(text: str, source: str, target: dict[str, Any]) -> list[Diagnosti
     spec would not be the target release in that environment."""
     doc = loader.load(text, source)
     environments = (doc.data.get("spec") or {}).get("environments") or {}
-    written = [_spec_path(k) for k in ledger.flat(ledger.recorded_pins(target, None))] + [reconcile.PREVIOUS]
+    written = [_spec_path(k) for k in ledger.flat(ledger.recorded_pins(target, None))] + [("spec", "rollback", "previous")]
     return [loader.diagnostic(doc, ("spec", "environments", env, *path[1:]), f"environment `{env}` overrides "
                               f"`{'.'.join(path)}`, which a rollback sets: the rolled-back release would not reach "
                               f"`{env}`; remove the override (pins belong to the model, not to an environment)")
