@@ -368,3 +368,17 @@ def test_dry_run_prints_the_spec_diff_and_writes_nothing(repo):
     assert result.exit_code == 0, result.output
     assert result.stdout.startswith("--- a/") and '+    version: "1.1.0"' in result.stdout
     assert repo.status() == "" and not any(p.name.startswith(".") for p in repo.out.rglob("*") if p.is_dir())
+
+
+def test_review_sees_no_history_rewritten_and_two_specs_of_the_model_need_spec(repo):
+    assert run("rollback", "scorer", "--to", "1.1.0").exit_code == 0
+    reviewed = run("diff", repo.spec, "--base", "HEAD", "--fail-on-loosened")
+    assert reviewed.exit_code == 0, reviewed.output  # same pins, same metrics: nothing loosened
+    repo.git("checkout", "--", ".")
+    shutil.copy(repo.spec, repo.path / "models" / "copy.mlspec.yaml")
+    ambiguous = run("rollback", "scorer", "--to", "1.1.0")
+    assert ambiguous.exit_code == 1 and "one of 2 specs of model scorer: name the one to edit with --spec" in ambiguous.stderr
+    named = run("rollback", "scorer", "--to", "1.1.0", "--spec", repo.spec)
+    assert named.exit_code == 0, named.output
+    assert "1.1.0" in yaml.safe_load(repo.spec.read_text())["spec"]["model"]["version"]
+    assert yaml.safe_load((repo.path / "models" / "copy.mlspec.yaml").read_text())["spec"]["model"]["version"] == "1.2.0"

@@ -50,7 +50,7 @@ def rollback_command(name: str, to: str, out: Path | None, spec: str | None, no_
     lg = ledgers[name] if name in ledgers else ledger.load(out, name)
     where = str(out / ledger.relpath(name))
     repo = rollback.repository_of(out)
-    found = [] if no_spec or repo is None else [spec] if spec else rollback.find_spec(repo, name)
+    found = [spec] if spec else [] if no_spec or repo is None else rollback.find_spec(repo, name)
     if len(found) > 1:
         raise MlspecError([Diagnostic(path, 1, 1, f"one of {len(found)} specs of model {name}: name the one to edit "
                                       "with --spec") for path in found])
