@@ -382,3 +382,19 @@ def test_review_sees_no_history_rewritten_and_two_specs_of_the_model_need_spec(r
     assert named.exit_code == 0, named.output
     assert "1.1.0" in yaml.safe_load(repo.spec.read_text())["spec"]["model"]["version"]
     assert yaml.safe_load((repo.path / "models" / "copy.mlspec.yaml").read_text())["spec"]["model"]["version"] == "1.2.0"
+
+
+def test_a_rollback_record_is_sealed_like_an_entry(repo):
+    assert run("rollback", "scorer", "--to", "1.1.0").exit_code == 0
+    repo.commit("rollback")
+    assert run("build", repo.spec, "-o", repo.out, "--check").exit_code == 0  # the neighbour: as written, accepted
+    path = repo.out / "_ledger" / "scorer.yaml"
+    text = path.read_text()
+    path.write_text(text.replace("  from: '1.2.0'\n", "  from: '1.0.0'\n"))  # who was left, rewritten
+    check = run("build", repo.spec, "-o", repo.out, "--check")
+    assert check.exit_code == 1 and "the rollback record #4 does not match its digest" in check.stderr
+    line = text.splitlines().index("- sequence: 4") + 1
+    assert f"deploy/_ledger/scorer.yaml:{line}:3: error:" in check.stderr
+    path.write_text(text.replace("  from: '1.2.0'\n", "  from: '0.9.0'\n"))  # a release nobody recorded
+    check = run("build", repo.spec, "-o", repo.out, "--check")
+    assert check.exit_code == 1 and "rollback #4 names release '0.9.0', which is not recorded" in check.stderr
