@@ -398,3 +398,15 @@ def test_a_rollback_record_is_sealed_like_an_entry(repo):
     path.write_text(text.replace("  from: '1.2.0'\n", "  from: '0.9.0'\n"))  # a release nobody recorded
     check = run("build", repo.spec, "-o", repo.out, "--check")
     assert check.exit_code == 1 and "rollback #4 names release '0.9.0', which is not recorded" in check.stderr
+
+
+def test_a_spec_that_is_not_at_the_current_release_is_refused_at_its_version(repo):
+    text = repo.spec.read_text().replace('version: "1.2.0"              #', 'version: "1.3.0"              #')
+    repo.spec.write_text(text)  # a release cut but not built yet
+    repo.commit("cut 1.3.0")
+    result = run("rollback", "scorer", "--to", "1.1.0")
+    line = text.splitlines().index('    version: "1.3.0"              # release id: always quoted') + 1
+    assert result.exit_code == 1
+    assert (f"models/scorer.mlspec.yaml:{line}:14: error: this spec is at version '1.3.0', but the current release "
+            "of scorer is '1.2.0'") in result.stderr
+    assert repo.status() == ""

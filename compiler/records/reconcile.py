@@ -9,8 +9,9 @@ these rules between loading and rendering:
   schema digest); feature fields it omits are taken from the record (`fill`);
 - a new version's `previous` is the ledger's current release (skipping the deployed
   model would make the baseline and the rollback target a model nobody runs);
-- a rebuild of a recorded version keeps the `previous` it was recorded with (after
-  `mlspec rollback` restored it: the release the rollback left), and every pin it was recorded with, in every environment (an overlay is checked like the base).
+- a rebuild of a recorded version keeps the `previous` it was recorded with (once
+  `mlspec rollback` restored it: the release that rollback left), and every pin it was
+  recorded with, in every environment (an overlay is checked like the base).
 
 Each disagreement is an error at the spec's field (the overlay's, when an overlay set
 it) quoting the recorded value. A ledger without releases has nothing to reconcile:

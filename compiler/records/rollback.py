@@ -87,7 +87,8 @@ def plan(lg: Ledger, to: str, where: str, context: Context, accept_feature_misma
     if problems:
         raise LedgerError(problems)
     mismatch = releases.feature_context_mismatch(target, leaving)
-    if mismatch and not accept_feature_mismatch:
+    accepted = accept_feature_mismatch or (finishing and done is not None and done.get("acceptedFeatureMismatch"))
+    if mismatch and not accepted:
         raise LedgerError([Diagnostic(where, 1, 1, f"refusing to roll back {lg.model}: {mismatch}. Roll back the "
                                       "feature pipeline first, or pass --accept-feature-mismatch (recorded in the "
                                       "ledger and the lineage)")])
@@ -108,8 +109,7 @@ def plan(lg: Ledger, to: str, where: str, context: Context, accept_feature_misma
 
 
 def _version(text: str, source: str) -> Any:
-    data = loader.load(text, source).data
-    return ((data.get("spec") or {}).get("model") or {}).get("version") if isinstance(data, dict) else None
+    return reconcile._dig(loader.load(text, source).data, "spec", "model", "version")
 
 
 def _at_release(text: str, source: str, version: str, model: str) -> None:
