@@ -38,8 +38,8 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
              "evaluation Job runs)."),
     "history": ("history", "history_command", "List the recorded releases of model NAME (newest last; * marks the "
                 "current one)."),
-    "rollback": ("rollback", "rollback_command", "Regenerate release VERSION of NAME from the ledger: its artifact, "
-                 "data and feature context."),
+    "rollback": ("rollback", "rollback_command", "Return NAME to release VERSION: the spec's pins, the output and "
+                 "the ledger, with its data and feature context."),
     "release": ("release", "release_command", "Cut the next release in SPEC: the current pins move to "
                 "rollback.previous, the new ones replace them."),
     "digest": ("digest", "digest_command", "Print the artifact digest of each file or directory (what "

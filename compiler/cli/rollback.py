@@ -1,4 +1,4 @@
-"""`mlspec rollback`: regenerate a recorded release with its data context.
+"""`mlspec rollback`: return a model to a recorded release; spec, output and ledger agree after it.
 """
 
 from __future__ import annotations
@@ -7,27 +7,85 @@ from pathlib import Path
 
 import click
 
-from mlspec.cli.common import directory, model_name
-from mlspec.files import outtree
-from mlspec.records import ledger, releases
+from mlspec.cli.common import directory, fail_usage, model_name, platform_option
+from mlspec.files.errors import Diagnostic, MlspecError
 
 
 @click.command("rollback")
 @click.argument("name")
 @click.option("--to", "to", required=True, help="The recorded version to return to.")
-@click.option("-o", "--output", "out", required=True, type=click.Path(file_okay=False, path_type=Path),
-              help="GitOps output directory holding the manifests and the release ledger.")
-@click.option("--env", help="Roll back only this environment.")
+@click.option("-o", "--output", "out", type=click.Path(file_okay=False, path_type=Path),
+              help="GitOps output directory holding the manifests and the release ledger. Default: deploy/ at the "
+              "repository root.")
+@click.option("--spec", "spec", type=click.Path(dir_okay=False), metavar="FILE",
+              help="The model's spec file, edited back to VERSION's pins. Default: the spec of NAME that `build` "
+              "finds in the repository.")
+@click.option("--no-spec", is_flag=True,
+              help="Emergency: from the ledger alone (no spec file at hand); prints the spec edit to commit.")
+@click.option("--env", help="With --no-spec: roll back only this environment.")
 @click.option("--accept-feature-mismatch", is_flag=True,
-              help="Roll back even though the feature schema differs (recorded in the lineage).")
-def rollback_command(name: str, to: str, out: Path, env: str | None, accept_feature_mismatch: bool) -> None:
-    """Regenerate release VERSION of NAME from the ledger: its artifact, data and feature context."""
+              help="Roll back even though the feature schema differs (recorded in the ledger and the lineage).")
+@click.option("--dry-run", is_flag=True, help="Print the spec's unified diff; write nothing.")
+@platform_option
+def rollback_command(name: str, to: str, out: Path | None, spec: str | None, no_spec: bool, env: str | None,
+                     accept_feature_mismatch: bool, dry_run: bool, platform_choice: str | None) -> None:
+    """Return NAME to release VERSION: the spec's pins, the output and the ledger, with its data and feature context."""
+    from mlspec.files import layout
+    from mlspec.pipeline.resolve import Context
+    from mlspec.platform import platformfile
+    from mlspec.records import ledger, release, rollback, specfiles
+    from mlspec.records.releases import RecordedMetrics
+
     model_name(name)
+    if spec and no_spec:
+        fail_usage("--spec names the spec to edit, --no-spec rolls back without one: give one of them")
+    if out is None:
+        repo = rollback.repository_of(Path.cwd())
+        if repo is None:
+            fail_usage("missing option -o/--output (no Git repository here to find deploy/ in)")
+        out = repo / "deploy"
     out = directory(out, None) or out  # it writes manifests there: no link on the way
     ledgers = ledger.load_all(out)
     # A key with no ledger goes through `load`, which names the other layout's ledgers of that name.
     lg = ledgers[name] if name in ledgers else ledger.load(out, name)
-    files = releases.rollback(lg, to, env, accept_feature_mismatch, ledgers, str(out / ledger.relpath(name)))
-    outtree.write_tree(out, outtree.list_foreign_resources(out, files), owner=name)
-    click.echo(f"rolled {name} back to {to} under {out}; revert the spec in Git too, or the next build "
-               f"brings back {lg.current}", err=True)
+    where = str(out / ledger.relpath(name))
+    repo = rollback.repository_of(out)
+    found = [spec] if spec else [] if no_spec or repo is None else rollback.find_spec(repo, name)
+    if len(found) > 1:
+        raise MlspecError([Diagnostic(path, 1, 1, f"one of {len(found)} specs of model {name}: name the one to edit "
+                                      "with --spec") for path in found])
+    spec_path = found[0] if found else None
+    if env is not None and spec_path is not None:
+        fail_usage("--env rolls back one environment, but the spec's pins are the model's in every environment: "
+                   "roll back without --env, or in an emergency with --no-spec --env (then run the rollback again "
+                   "without --env where the spec is, to edit it)")
+    plat = platformfile.find(platform_choice, [spec_path] if spec_path else [str(out / "-")])
+    text = specfiles.read_spec(spec_path).decode("utf-8") if spec_path else None
+    plan = rollback.plan(lg, to, where, platformfile.with_platform(Context(), plat), accept_feature_mismatch,
+                         text, spec_path)
+    metrics = RecordedMetrics(out)
+    metrics.seed(plan.ledger)  # the build reads the ledger with the rollback recorded
+    outcome = specfiles.build_one(spec_path or plan.source, plan.new_text.encode("utf-8"), out, metrics, env, plat,
+                                  layout.of_key(name))  # the layout the ledger was recorded in
+    try:
+        if dry_run:
+            specfiles.abandon({plan.source: outcome})
+            click.echo(plan.diff(), nl=False)
+            return
+        if spec_path is not None:
+            release.write(spec_path, plan.new_text)
+        specfiles.commit(out, {plan.source: outcome})
+    except OSError as exc:
+        specfiles.abandon({plan.source: outcome})
+        raise MlspecError([Diagnostic(str(exc.filename or out), 1, 1, f"cannot write: {exc.strerror}")]) from None
+    sequence = plan.ledger.rollbacks[-1]["sequence"] if plan.ledger.rollbacks else 0
+    if spec_path is not None:
+        click.echo(f"rolled {name} back to {to} (leaving {plan.leaving}): edited {spec_path}, wrote {out} and "
+                   f"{'recorded' if plan.recorded else 'kept'} rollback #{sequence} in its ledger; review with "
+                   "`git diff`, then commit all three", err=True)
+        return
+    why = "--no-spec" if no_spec else f"no spec of {name} found{f' under {repo}' if repo else ''}"
+    click.echo(f"rolled {name} back to {to} (leaving {plan.leaving}) under {out} from the ledger alone ({why}); "
+               f"rollback #{sequence} recorded. Commit {out}, and the spec edit below (or run `mlspec rollback {name} "
+               f"--to {to} --spec FILE` where the spec is: it makes this edit and the output stays as it is):", err=True)
+    click.echo(plan.diff(f"{plan.source} (as recorded for {plan.leaving})"), nl=False)

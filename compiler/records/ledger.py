@@ -46,6 +46,9 @@ class Ledger:
     releases: list[dict[str, Any]] = field(default_factory=list)
     # Where each release entry starts in the file it was read from (errors point there).
     marks: list[Mark] = field(default_factory=list, compare=False, repr=False)
+    # Rollbacks `mlspec rollback` recorded, oldest first (`with_rollback`); sealed like entries.
+    rollbacks: list[dict[str, Any]] = field(default_factory=list)
+    rollback_marks: list[Mark] = field(default_factory=list, compare=False, repr=False)
 
     def find(self, version: str) -> dict[str, Any] | None:
         return next((r for r in self.releases if r["version"] == version), None)
@@ -122,7 +125,9 @@ def parse(data: bytes | str, source: str, name: str) -> Ledger:
     if problems:
         raise LedgerError([_damaged(source, *doc.position(path), problem) for path, problem in problems])
     marks = [doc.position(("releases", i), key=False) for i in range(len(doc.data["releases"]))]
-    return Ledger(name, doc.data.get("current"), doc.data["releases"], marks)
+    rollbacks = doc.data.get("rollbacks") or []
+    rollback_marks = [doc.position(("rollbacks", i), key=False) for i in range(len(rollbacks))]
+    return Ledger(name, doc.data.get("current"), doc.data["releases"], marks, rollbacks, rollback_marks)
 
 
 def _damaged(source: str, line: int, col: int, problem: str) -> Diagnostic:
@@ -195,9 +200,30 @@ def verified(ledger: Ledger, where: str, unsealed_ok: bool = False) -> Ledger:
                                        "digest: it was changed after mlspec wrote it (recorded metrics, the gate verdict "
                                        "or pins edited by hand?); restore it from Git, then record again with "
                                        "`mlspec gate --record`"))
+    for i, r in enumerate(ledger.rollbacks):
+        line, col = ledger.rollback_marks[i] if i < len(ledger.rollback_marks) else (1, 1)
+        if r.get("digest") != entry_digest(r):
+            problems.append(Diagnostic(where, line, col, f"the rollback record #{r.get('sequence')} does not match its "
+                                       "digest: it was changed after mlspec wrote it; restore it from Git"))
     if problems:
         raise LedgerError(problems)
     return ledger
+
+
+def with_rollback(ledger: Ledger, record: dict[str, Any]) -> Ledger:
+    """The ledger with a rollback to `record["to"]` recorded (sealed) and that release current.
+    `sequence` orders it among the ledger's records (releases and rollbacks): the ledger
+    keeps no clock, so the output stays byte-identical wherever it is written."""
+    sequence = len(ledger.releases) + len(ledger.rollbacks) + 1
+    entry = _sealed({"sequence": sequence, **record})
+    return Ledger(ledger.model, record["to"], copy_data(ledger.releases), ledger.marks,
+                  copy_data(ledger.rollbacks) + [entry], ledger.rollback_marks)
+
+
+def restored(ledger: Ledger, version: str) -> dict[str, Any] | None:
+    """The latest rollback that restored `version`, if any: a rebuild of that version keeps
+    the `rollback.previous` it names (the release it replaced)."""
+    return next((r for r in reversed(ledger.rollbacks) if r.get("to") == version), None)
 
 
 UNSEALED = ("the entry of release {version!r} has no `digest`, so nothing shows whether its metrics and pins are what "
@@ -209,7 +235,7 @@ def migrate(ledger: Ledger) -> tuple[Ledger, list[dict[str, Any]]]:
     """The ledger with every entry an earlier mlspec wrote sealed, and those entries.
     Such entries recorded only the base's pins: the per-environment pins are read from
     the spec they recorded, so that sealing changes nothing a rebuild compares."""
-    result = Ledger(ledger.model, ledger.current, copy_data(ledger.releases), ledger.marks)
+    result = Ledger(ledger.model, ledger.current, copy_data(ledger.releases), ledger.marks, ledger.rollbacks)
     sealed = []
     for entry in result.releases:
         if "digest" in entry:
@@ -232,6 +258,7 @@ def dump(ledger: Ledger) -> str:
         **({"namespace": namespace} if namespace else {}),
         "current": ledger.current,
         "releases": ledger.releases,
+        **({"rollbacks": ledger.rollbacks} if ledger.rollbacks else {}),
     }, "# mlspec release ledger: written by `mlspec build` and `mlspec gate --record`. Review, do not edit.\n")
 
 
@@ -296,7 +323,7 @@ def record(ledger: Ledger, build: Built) -> Ledger:
         "spec": spec_data,
     }
     overrides = {env: p for env, p in build.environment_pins.items() if p != new_pins}
-    result = Ledger(ledger.model, version, copy_data(ledger.releases))
+    result = Ledger(ledger.model, version, copy_data(ledger.releases), rollbacks=copy_data(ledger.rollbacks))
     existing = result.find(version)
     if existing is None:
         if overrides:
@@ -332,7 +359,7 @@ def _changes(old: dict[str, Any], new: dict[str, Any]) -> list[tuple[str | None,
 
 
 def with_metrics(ledger: Ledger, version: str, metrics: dict[str, Any], passed: bool) -> Ledger:
-    result = Ledger(ledger.model, ledger.current, copy_data(ledger.releases))
+    result = Ledger(ledger.model, ledger.current, copy_data(ledger.releases), rollbacks=copy_data(ledger.rollbacks))
     entry = result.find(version)
     assert entry is not None, "record the release before its metrics"
     entry["metrics"] = dict(sorted(metrics.items()))

@@ -8,7 +8,7 @@ import json
 from typing import Any, Literal
 
 import pydantic
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 from mlspec.files import layout
 from mlspec.files.loader import Document, Path
@@ -60,6 +60,13 @@ class _Release(_Shape):
     gate: Literal["passed", "failed"] | None = None
 
 
+class _Rollback(_Shape):
+    sequence: int
+    to: str
+    from_: str = Field(alias="from")
+    digest: str
+
+
 class _LedgerFile(_Shape):
     apiVersion: Literal["mlspec.dev/v1alpha1"]
     kind: Literal["ReleaseLedger"]
@@ -67,6 +74,7 @@ class _LedgerFile(_Shape):
     namespace: str | None = None
     current: str | None = None
     releases: list[_Release]
+    rollbacks: list[_Rollback] = []
 
 
 _EXPECTED = {"string_type": "a string", "int_type": "an integer", "float_type": "a number", "dict_type": "a mapping",
@@ -104,6 +112,11 @@ def problems(doc: Document, model_key: str) -> list[tuple[Path, str]]:
         if namespace is not None and home != namespace:
             found.append((("releases", i, "spec", "metadata"), f"the entry of release {release['version']!r} records "
                           f"a model in namespace {home!r}, not {namespace!r} (moved from its ledger?)"))
+    for i, rollback in enumerate(data.get("rollbacks") or []):
+        for key in ("to", "from"):
+            if rollback[key] not in first:
+                found.append((("rollbacks", i, key), f"rollback #{rollback['sequence']} names release "
+                              f"{rollback[key]!r}, which is not recorded in `releases`"))
     if data.get("current") is not None and data["current"] not in first:
         found.append((("current",), f"the current release {data['current']!r} is not recorded in `releases`"))
     return found

@@ -9,8 +9,9 @@ these rules between loading and rendering:
   schema digest); feature fields it omits are taken from the record (`fill`);
 - a new version's `previous` is the ledger's current release (skipping the deployed
   model would make the baseline and the rollback target a model nobody runs);
-- a rebuild of a recorded version keeps the `previous` it was recorded with, and every
-  pin it was recorded with, in every environment (an overlay is checked like the base).
+- a rebuild of a recorded version keeps the `previous` it was recorded with (once
+  `mlspec rollback` restored it: the release that rollback left), and every pin it was
+  recorded with, in every environment (an overlay is checked like the base).
 
 Each disagreement is an error at the spec's field (the overlay's, when an overlay set
 it) quoting the recorded value. A ledger without releases has nothing to reconcile:
@@ -149,11 +150,14 @@ def _previous(doc: Document, base: ModelDeployment, release: Release, past: Ledg
     rollback = release.spec.spec.rollback
     previous = rollback.previous if rollback else None
     where = PREVIOUS + ("version",)
-    if entry is not None:  # a rebuild: the previous it was recorded with
-        recorded = _recorded_previous(entry, env)
+    if entry is not None:  # a rebuild: the previous it was recorded with (or restored by a rollback from)
+        restored = ledger.restored(past, version)
+        recorded = restored["from"] if restored else _recorded_previous(entry, env)
         given = previous.version if previous else None
         if given != recorded:
-            was = f"recorded with `rollback.previous` {recorded!r}" if recorded else "recorded as a first release (no `rollback.previous`)"
+            was = (f"restored by rollback #{restored['sequence']} from {recorded!r}, its `rollback.previous`"
+                   if restored else f"recorded with `rollback.previous` {recorded!r}" if recorded
+                   else "recorded as a first release (no `rollback.previous`)")
             message = (f"version {version!r} was {was}; a rebuild of a recorded release keeps the `previous` "
                        "it was recorded with: give this model a new `spec.model.version`")
             if previous is None:

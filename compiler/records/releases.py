@@ -1,16 +1,14 @@
-"""Release workflows over the ledger: what `build`, `gate --record`, `history` and
-`rollback` write. Pure: ledgers and compiled specs in, files out; the CLI does I/O."""
+"""Release workflows over the ledger: what `build`, `gate --record` and `history`
+write, and what a build reads of a rollback (`rollback_lineage`; `rollback` itself is
+`mlspec.records.rollback`). Pure: ledgers and compiled specs in, files out; the CLI does I/O."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any, Iterator, Mapping
 
-from mlspec.files import layout
-from mlspec.files.errors import Diagnostic, LedgerError
 from mlspec.files.loader import Document
-from mlspec.pipeline.core import CompiledSpec, built, compile_document, to_files
+from mlspec.pipeline.core import CompiledSpec, built
 from mlspec.pipeline.resolve import Context, Release
 from mlspec.pod import gate
 from mlspec.records import ledger, reconcile
@@ -51,6 +49,11 @@ class RecordedMetrics(Mapping[str, dict[str, dict[str, float]]]):
         """The core's `Reconciler`: every disagreement with the ledger, as one `LedgerError`."""
         if state is not None:
             reconcile.check(doc, base, releases, state)
+            rollback_lineage(state, base.spec.model.version, releases)
+
+    def seed(self, lg: Ledger) -> None:
+        """Read `lg` as its model's ledger (`rollback`: the ledger with the rollback recorded, not yet written)."""
+        self._ledgers[lg.model] = lg
 
     def __getitem__(self, name: str) -> dict[str, dict[str, float]]:
         metrics = self.ledger(name).metrics()
@@ -66,8 +69,21 @@ class RecordedMetrics(Mapping[str, dict[str, dict[str, float]]]):
         return sum(1 for _ in self)
 
 
+def rollback_lineage(past: Ledger, version: str, releases: list[Release]) -> None:
+    """Record in each release's lineage that it is a rollback, when the ledger says so and
+    the spec names the release the rollback left as its `previous` (as `mlspec rollback` writes it)."""
+    restored = ledger.restored(past, version)
+    if restored is None:
+        return
+    for release in releases:
+        rollback = release.spec.spec.rollback
+        if rollback is not None and rollback.previous is not None and rollback.previous.version == restored["from"]:
+            release.lineage["rollback"] = {k: v for k, v in restored.items() if k != "digest"}
+
+
 def history(lg: Ledger) -> list[dict[str, Any]]:
-    rows = []
+    """One row per release, in order, then one per rollback (`"rollback": true`, in sequence order)."""
+    rows: list[dict[str, Any]] = []
     for r in lg.releases:
         pins = r["pins"]
         rows.append({
@@ -80,17 +96,24 @@ def history(lg: Ledger) -> list[dict[str, Any]]:
             "gate": r.get("gate"),
             "metrics": r.get("metrics", {}),
         })
+    for r in lg.rollbacks:
+        rows.append({"rollback": True, "sequence": r["sequence"], "from": r["from"], "version": r["to"],
+                     "current": False, "acceptedFeatureMismatch": bool(r.get("acceptedFeatureMismatch"))})
     return rows
 
 
 def history_table(rows: list[dict[str, Any]]) -> str:
     header = ("", "version", "data", "seed", "features", "spec digest", "gate", "metrics")
+    rollbacks = [r for r in rows if r.get("rollback")]
+    rows = [r for r in rows if not r.get("rollback")]
     table = [header] + [(
         "*" if r["current"] else "", r["version"], r["dataVersion"], str(r["seed"]), r["featurePipelineVersion"] or "-",
         r["specDigest"][7:19], r["gate"] or "-",
         ", ".join(f"{k}={v:g}" if isinstance(v, (int, float)) else f"{k}={v}" for k, v in r["metrics"].items()) or "-",
     ) for r in rows]
-    return gate.format_table(table)
+    lines = [f"rollback #{r['sequence']}: {r['from']} -> {r['version']}"
+             + (" (accepted feature mismatch)" if r["acceptedFeatureMismatch"] else "") for r in rollbacks]
+    return gate.format_table(table) + "".join(f"\n{line}" for line in lines)
 
 
 def feature_context_mismatch(target: dict[str, Any], current: dict[str, Any]) -> str | None:
@@ -103,38 +126,6 @@ def feature_context_mismatch(target: dict[str, Any], current: dict[str, Any]) ->
             f"(schema {t_digest or 'unrecorded'}), but the current release {current['version']} uses "
             f"{c.get('pipelineVersion', '-')} (schema {c_digest or 'unrecorded'}); its data context: training data "
             f"{target['pins']['data']['version']} (current {current['pins']['data']['version']})")
-
-
-def rollback(lg: Ledger, to: str, env: str | None, accept_feature_mismatch: bool,
-             ledgers: dict[str, Ledger], where: str) -> dict[str, str]:
-    """The target release's manifests regenerated from the ledger, annotated with the rollback."""
-    target = lg.find(to)
-    if target is None:
-        versions = ", ".join(r["version"] for r in lg.releases) or "none"
-        raise LedgerError([Diagnostic(where, 1, 1, f"{lg.model} has no recorded release {to!r}; recorded: {versions}")])
-    current = lg.find(lg.current or "")
-    if current is None or current is target:
-        raise LedgerError([Diagnostic(where, 1, 1, f"{to!r} is already the current release of {lg.model}")])
-    mismatch = feature_context_mismatch(target, current)
-    if mismatch and not accept_feature_mismatch:
-        raise LedgerError([Diagnostic(where, 1, 1, f"refusing to roll back {lg.model}: {mismatch}. Roll back the "
-                                      "feature pipeline first, or pass --accept-feature-mismatch (recorded in the lineage)")])
-    annotations = {"mlspec.dev/rollback-from": current["version"], "mlspec.dev/rollback-to": to}
-    lineage: dict[str, Any] = {}
-    if mismatch:
-        annotations["mlspec.dev/rollback-accepted-feature-mismatch"] = "true"
-        lineage["rollback"] = {"from": current["version"], "to": to, "acceptedFeatureMismatch": True, "reason": mismatch}
-    # The layout the ledger was recorded in places the manifests (`mlspec.layout`).
-    context = Context(recorded_metrics=context_from(ledgers).recorded_metrics, annotations=annotations, lineage=lineage,
-                      layout=layout.of_key(lg.model))
-    compiled = compile_document(json.dumps(target["spec"]), target["source"], env, context)
-    if compiled.key != lg.model:  # the entry's spec would rewrite another model's manifests
-        raise LedgerError([Diagnostic(where, 1, 1, f"the ledger of {lg.model} records release {to!r} with the spec of "
-                                      f"model {compiled.key!r}: refusing to write {compiled.key}'s manifests from "
-                                      f"{lg.model}'s ledger; restore the ledger from Git")])
-    files = to_files(compiled.items, target["source"])
-    files[ledger.relpath(lg.model)] = ledger.dump(Ledger(lg.model, to, lg.releases))  # `to` is current now
-    return files
 
 
 def record_gate(lg: Ledger, compiled: CompiledSpec, verdicts: list[gate.Verdict], metrics: dict[str, Any],

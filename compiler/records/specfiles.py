@@ -6,7 +6,7 @@ import glob
 import os
 import re
 import stat
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable, Protocol, Sequence, TypeVar
 
@@ -285,13 +285,16 @@ class Outcome:
 
 
 def _build_into(path: str, env: str | None, metrics: RecordedMetrics, out: Path, check: bool,
-                full_verify: bool, plat: platformfile.Platform | None = None) -> tuple[Outcome | None, list[Diagnostic]]:
+                full_verify: bool, plat: platformfile.Platform | None = None,
+                text: bytes | None = None, model_layout: str | None = None) -> tuple[Outcome | None, list[Diagnostic]]:
     """Compile one spec, record it in its ledger and compare the result with `out`; when
     building, also write the spec's changed directories into staging directories. All
     in the worker: the parent receives no file text, and writing overlaps compiling."""
     try:
         context = platformfile.with_platform(Context(recorded_metrics=metrics), plat)
-        result = build(read_spec(path), path, env, context, full_verify)
+        if model_layout is not None:  # `rollback`: the layout the model's ledger was recorded in
+            context = replace(context, layout=model_layout)
+        result = build(read_spec(path) if text is None else text, path, env, context, full_verify)
         ledger_file = ledger.relpath(result.key)
         files = dict(result.files)
         files[ledger_file] = ledger.dump(ledger.record(metrics.ledger(result.key), result))
@@ -334,6 +337,16 @@ def build_into(paths: list[str], out: Path, env: str | None = None, ledger_dir: 
         abandon(results)
         raise MlspecError(problems)
     return results
+
+
+def build_one(path: str, text: bytes, out: Path, metrics: RecordedMetrics, env: str | None = None,
+              plat: platformfile.Platform | None = None, model_layout: str | None = None) -> Outcome:
+    """`text`, the spec `path` is about to hold, through `build_into`'s path (`rollback`:
+    the bytes are what `build` writes for it). Staged only; `commit` or `abandon` it."""
+    outcome, problems = _build_into(path, env, metrics, out, False, False, plat, text, model_layout)
+    if problems or outcome is None:
+        raise MlspecError(problems)
+    return outcome
 
 
 def abandon(outcomes: dict[str, Outcome]) -> None:

@@ -161,10 +161,15 @@ def test_history_rollback_and_gate_address_a_model_as_namespace_slash_name(monor
     assert bare.exit_code == 1 and "payments/fraud, risk/fraud" in bare.stderr and "NAMESPACE/NAME" in bare.stderr
 
     payments = _tree(monorepo / "deploy" / "prod" / "payments")
-    result = run("rollback", "risk/fraud", "--to", "1.0.0", "-o", "deploy", "--env", "prod")
+    result = run("rollback", "risk/fraud", "--to", "1.0.0", "-o", "deploy")  # finds risk/fraud's spec, not payments'
     assert result.exit_code == 0, result.output
+    assert _load(spec)["spec"]["model"]["version"] == "1.0.0"
+    assert _load(monorepo / "models" / "payments-fraud.yaml")["spec"]["model"]["version"] == "1.0.0"
     rolled = _load(monorepo / "deploy" / "prod" / "risk" / "fraud" / "rollout.yaml")
-    assert rolled["metadata"]["annotations"]["mlspec.dev/rollback-to"] == "1.0.0"
+    assert rolled["metadata"]["labels"]["app.kubernetes.io/version"] == "1.0.0"
+    lineage = _load(monorepo / "deploy" / "prod" / "risk" / "fraud" / "configmap-lineage.yaml")["data"]["lineage.json"]
+    assert json.loads(lineage)["rollback"] == {"sequence": 3, "to": "1.0.0", "from": "1.1.0"}
+    assert run("build", "models", "-o", "deploy", "--check").exit_code == 0
     assert _tree(monorepo / "deploy" / "prod" / "payments") == payments  # the other model is untouched
     assert _load(monorepo / "deploy" / "_ledger" / "risk" / "fraud.yaml")["current"] == "1.0.0"
 

@@ -33,18 +33,20 @@ def _released_twice(root: Path, platform: str, name: str, namespace: str | None,
     return repo
 
 
-def test_a_rollback_to_a_release_that_landed_where_another_model_lives_now_is_refused(tmp_path, monkeypatch):
+def test_a_rollback_to_a_release_that_landed_where_another_model_lives_now_stays_where_the_model_lives(
+        tmp_path, monkeypatch):
     # risk/fraud 1.0.0 ran its staging in `shared`; 1.1.0 moved to risk-staging, and payments/fraud took `shared`.
+    # A rollback restores 1.0.0's pins, not its environments: both paths write risk-staging, never `shared`.
     repo = _released_twice(tmp_path / "repo", NAMESPACED, "fraud", "risk", staging="shared")
     (repo / "models" / "b.yaml").write_text(_spec("fraud", "payments").replace("payments-staging", "shared"))
     monkeypatch.chdir(repo)
     assert run("build", "models", "-o", "deploy").exit_code == 0
-    before = _tree(repo / "deploy")
-    result = run("rollback", "risk/fraud", "--to", "1.0.0", "-o", "deploy")
-    assert result.exit_code == 1 and "Traceback" not in result.output
-    assert ("deploy/staging/shared/fraud:1:1: error: holds the manifests of model payments/fraud, not of risk/fraud"
-            in result.stderr)
-    assert _tree(repo / "deploy") == before  # nothing written: payments/fraud's manifests and risk's ledger as they were
+    shared = _tree(repo / "deploy" / "staging" / "shared")
+    for extra in (["--no-spec"], []):
+        result = run("rollback", "risk/fraud", "--to", "1.0.0", "-o", "deploy", *extra)
+        assert result.exit_code == 0, result.output
+        assert _tree(repo / "deploy" / "staging" / "shared") == shared  # payments/fraud's manifests untouched
+        assert (repo / "deploy" / "staging" / "risk-staging" / "fraud" / "rollout.yaml").is_file()
 
 
 def test_building_one_spec_alone_never_overwrites_another_models_directory(tmp_path, monkeypatch):

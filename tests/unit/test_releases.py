@@ -1,5 +1,5 @@
 """Release workflows as data: recorded metrics read on demand, history rows and table,
-rollback refusals, and what `gate --record` stores (the current release stays)."""
+rollback plans and refusals, and what `gate --record` stores (the current release stays)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from conftest import ROOT
 from mlspec.files.errors import LedgerError
 from mlspec.pipeline.core import Context, build, compile_document
 from mlspec.pod import gate
-from mlspec.records import ledger, releases
+from mlspec.records import ledger, releases, rollback
 from mlspec.records.ledger import Ledger
 from mlspec.records.releases import RecordedMetrics
 
@@ -61,38 +61,45 @@ def test_history_rows_and_table():
 def test_rollback_refuses_unknown_and_current_versions():
     lg = recorded(MINIMAL, V2)
     with pytest.raises(LedgerError) as info:
-        releases.rollback(lg, "0.1.0", None, False, {}, "deploy/_ledger/churn.yaml")
+        rollback.plan(lg, "0.1.0", "deploy/_ledger/churn.yaml", Context())
     [diag] = info.value.diagnostics
     assert (diag.source, diag.line, diag.col) == ("deploy/_ledger/churn.yaml", 1, 1)
     assert diag.message == "churn has no recorded release '0.1.0'; recorded: 1.0.0, 1.1.0"
     with pytest.raises(LedgerError, match="recorded: none"):
-        releases.rollback(Ledger("churn"), "1.0.0", None, False, {}, "l.yaml")
+        rollback.plan(Ledger("churn"), "1.0.0", "l.yaml", Context())
     with pytest.raises(LedgerError, match="'1.1.0' is already the current release of churn"):
-        releases.rollback(lg, "1.1.0", None, False, {}, "l.yaml")
+        rollback.plan(lg, "1.1.0", "l.yaml", Context())
     no_current = Ledger("churn", None, lg.releases)
     with pytest.raises(LedgerError, match="'1.0.0' is already the current release"):
-        releases.rollback(no_current, "1.0.0", None, False, {}, "l.yaml")
+        rollback.plan(no_current, "1.0.0", "l.yaml", Context())
 
 
-def test_rollback_regenerates_the_target_and_makes_it_current():
+def test_rollback_edits_the_recorded_spec_back_and_records_the_rollback():
     lg = recorded(MINIMAL, V2)
-    files = releases.rollback(lg, "1.0.0", None, False, {"churn": lg}, "l.yaml")
-    assert yaml.safe_load(files["_ledger/churn.yaml"])["current"] == "1.0.0"
-    rollout = files["default/churn/rollout.yaml"]
-    assert "mlspec.dev/rollback-from: '1.1.0'" in rollout and "mlspec.dev/rollback-to: '1.0.0'" in rollout
-    assert "mlspec.dev/seed: '7'" in rollout
-    assert "rollback-accepted-feature-mismatch" not in rollout
+    plan = rollback.plan(lg, "1.0.0", "l.yaml", Context())  # no spec file: the spec recorded for 1.1.0
+    assert (plan.leaving, plan.source, plan.ledger.current, plan.recorded) == ("1.1.0", "churn.yaml", "1.0.0", True)
+    [record] = plan.ledger.rollbacks
+    assert {k: v for k, v in record.items() if k != "digest"} == {"sequence": 3, "to": "1.0.0", "from": "1.1.0"}
+    assert record["digest"] == ledger.entry_digest(record)  # sealed like an entry
+    spec = yaml.safe_load(plan.new_text)["spec"]
+    assert (spec["model"]["version"], spec["training"]["seed"]) == ("1.0.0", 7)
+    assert spec["rollback"]["previous"]["version"] == "1.1.0"
+    assert lg.current == "1.1.0" and not lg.rollbacks  # the ledger read is left as it was
 
 
 def test_rollback_refuses_an_entry_whose_spec_names_another_model_at_the_ledger():
     lg = recorded(MINIMAL, V2)
-    lg.releases[0]["spec"]["metadata"]["name"] = "payments"  # the entry would rewrite payments' manifests
+    entry = lg.releases[0]
+    entry["spec"]["metadata"]["name"] = "payments"  # the entry would rewrite payments' manifests
+    with pytest.raises(LedgerError, match="does not match its `specDigest`"):
+        rollback.plan(lg, "1.0.0", "deploy/_ledger/churn.yaml", Context())
+    entry["specDigest"] = ledger.digest(entry["spec"])  # and with the digest recomputed
     with pytest.raises(LedgerError) as info:
-        releases.rollback(lg, "1.0.0", None, False, {"churn": lg}, "deploy/_ledger/churn.yaml")
+        rollback.plan(lg, "1.0.0", "deploy/_ledger/churn.yaml", Context())
     [diag] = info.value.diagnostics
     assert (diag.source, diag.line, diag.col) == ("deploy/_ledger/churn.yaml", 1, 1)
-    assert diag.message == ("the ledger of churn records release '1.0.0' with the spec of model 'payments': refusing "
-                            "to write payments's manifests from churn's ledger; restore the ledger from Git")
+    assert diag.message == ("the entry of release '1.0.0': it records the spec of model 'payments': refusing to "
+                            "write payments's manifests from churn's ledger; restore the ledger from Git")
 
 
 def test_record_gate_stores_numbers_and_the_verdict_but_keeps_the_current_release():
@@ -134,14 +141,14 @@ def test_a_feature_mismatch_names_both_pipelines_and_what_was_not_recorded():
 
 
 def test_every_rollback_refusal_is_positioned_at_the_ledger():
-    lg = recorded(MINIMAL, V2)
-    features = {"pipelineVersion": "fp-1", "schemaDigest": "sha256:" + "a" * 64}
-    lg.releases[0]["pins"]["features"] = features
+    with_features = MINIMAL.replace("  serving:\n", f"  features: {{pipelineVersion: fp-1, schemaDigest: "
+                                    f"'sha256:{'a' * 64}'}}\n  serving:\n")
+    lg = recorded(with_features, V2)
     for to in ("1.1.0", "1.0.0"):  # already current; a feature mismatch
         with pytest.raises(LedgerError) as info:
-            releases.rollback(lg, to, None, False, {}, "deploy/_ledger/churn.yaml")
+            rollback.plan(lg, to, "deploy/_ledger/churn.yaml", Context())
         [diag] = info.value.diagnostics
         assert (diag.source, diag.line, diag.col) == ("deploy/_ledger/churn.yaml", 1, 1)
     assert diag.message.startswith("refusing to roll back churn: 1.0.0 was trained for feature pipeline fp-1")
     assert diag.message.endswith("Roll back the feature pipeline first, or pass --accept-feature-mismatch "
-                                 "(recorded in the lineage)")
+                                 "(recorded in the ledger and the lineage)")
