@@ -88,7 +88,9 @@ def test_the_readme_tutorial_runs_verbatim_and_does_what_it_says(repo: Path):
     # 8: back to 1.0.0, spec and manifests alike, everything committed.
     assert _ledger(repo)["current"] == "1.0.0"
     spec = yaml.safe_load((repo / "models" / "churn.mlspec.yaml").read_text())
-    assert spec["spec"]["model"]["version"] == "1.0.0" and "rollback" not in spec["spec"]
+    assert spec["spec"]["model"]["version"] == "1.0.0"
+    assert spec["spec"]["rollback"]["previous"]["version"] == "1.1.0"  # the release left, as `release` records one
+    assert _ledger(repo)["rollbacks"][-1]["to"] == "1.0.0" and _ledger(repo)["rollbacks"][-1]["from"] == "1.1.0"
     rollout = yaml.safe_load((repo / "deploy" / "default" / "churn" / "rollout.yaml").read_text())
     assert rollout["metadata"]["annotations"]["mlspec.dev/artifact-digest"] == printed
     status = subprocess.run(["git", "status", "--porcelain", "--", "models", "deploy", ".mlspec"], cwd=repo,
