@@ -81,7 +81,7 @@ def plan(item: Compiled) -> EnvPlan:
             continue
         label, pause = _other(step)
         out.rows.append(Row(f"{i}: {label}", "-", _share(replicas, weight, router, settings),
-                            _pods(replicas, weight, weight, router, settings), " ".join(p for p in (pause, gate) if p)))
+                            _pods(replicas, weight, weight, router, settings), "; ".join(p for p in (pause, gate) if p)))
     out.rows.append(Row("promotion", "100%", "100%", f"0 + {replicas}", ""))
     return out
 
