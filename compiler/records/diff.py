@@ -111,7 +111,7 @@ def compare(old: CompiledSpec | None, new: CompiledSpec, recorded: list[Change] 
 
 
 def render_text(d: SpecDiff) -> str:
-    # Spec values pass `log_safe`; the manifest diffs are emitted YAML, already escaped.
+    # Spec values pass `log_safe`, and so does each hunk line (emitted YAML keeps user text as it is).
     lines = [f"mlspec diff: {log_safe(d.name)}"]
     if not d.changed:
         return lines[0] + ": no changes\n"
@@ -127,7 +127,7 @@ def render_text(d: SpecDiff) -> str:
     if d.stamp_line:
         lines.append(f"  {d.stamp_line}")
     lines.append("")
-    lines.extend(text.rstrip("\n") for text in d.manifests.values())
+    lines.extend(log_safe(line) for text in d.manifests.values() for line in text.rstrip("\n").split("\n"))
     return "\n".join(lines) + "\n"
 
 

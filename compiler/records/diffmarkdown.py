@@ -16,7 +16,7 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING
 
-from mlspec.files.text import markdown_code
+from mlspec.files.text import markdown_code, one_line
 from mlspec.records import rolloutplan
 from mlspec.records.diffsummary import JUDGED_WHY, short, threshold_line, why
 
@@ -95,7 +95,9 @@ def compact(d: SpecDiff) -> str:
 
 def _hunk(path: str, text: str) -> str:
     lines = []
-    for line in text.rstrip("\n").split("\n"):
+    # emitted YAML carries user text as it is (a bidi override, a NUL in a JSON block):
+    # each line is escaped as diagnostics are, so a hunk shows what a reader can trust
+    for line in map(one_line, text.rstrip("\n").split("\n")):
         lines.append(line if len(line) <= LONG_LINE else
                      f"{line[:LONG_LINE]} … ({len(line) - LONG_LINE} more characters)")
     body = "\n".join(lines)
@@ -146,8 +148,8 @@ def document(diffs: list[SpecDiff], command: str, limit: int = LIMIT) -> str:
         body = "".join(parts) + "\n"
         return head + _note(total, total, compacted, command, limit) + body
     room -= sum(map(len, parts))
-    blocks, shown_total = [], 0
-    for d, text in zip(diffs, parts):
+    blocks, shown_total = list(parts), 0  # every summary first, then the manifests
+    for d in diffs:
         shown: list[str] = []
         for path, hunk in d.manifests.items():
             block = _hunk(path, hunk)
@@ -156,7 +158,6 @@ def document(diffs: list[SpecDiff], command: str, limit: int = LIMIT) -> str:
             if len(block) + overhead <= room:
                 shown.append(block)
                 room -= len(block) + overhead
-        blocks.append(text)
         if shown:
             opening, closing = _details(d, len(shown))
             blocks.append(opening + "".join(shown) + closing)
