@@ -35,8 +35,11 @@ from mlspec.records.specfiles import find_specs, read_spec
               "the specs to compile, default the repository's). With FILE|none: the platform both sides use.")
 def diff_command(specs: tuple[str, ...], base: str | None, env: str | None, fmt: str, fail_on_loosened: bool,
                  exit_code: bool, ledger_dir: Path | None, platform_choice: str | None) -> None:
-    """Compare specs with their version at a Git ref (SPEC..., files or directories: one document for a pull
-    request) or two specs (OLD NEW): ML summary, then manifests."""
+    """Compare specs (files or directories) with their version at a Git ref, or two specs (OLD NEW): ML summary,
+    then manifests.
+
+    Several specs or a directory give one document (in markdown: one pull-request comment of at most 60,000
+    characters)."""
     from mlspec.records import diff as diff_module
 
     if platform_choice == "":

@@ -17,53 +17,18 @@ evaluator image (it changes what the model is judged on).
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, replace
 from typing import Any
 
 from mlspec.files.text import log_safe
 from mlspec.pipeline.core import CompiledSpec
-from mlspec.records import hunks, rolloutplan
-from mlspec.records.diffsummary import (JUDGED, JUDGED_WHY, Change, ThresholdChange, _summary, exposure_changes,
+from mlspec.records import diffmarkdown, hunks, rolloutplan
+from mlspec.records.diffsummary import (JUDGED_WHY, Change, SpecDiff, ThresholdChange, _summary, exposure_changes,
                                         recorded_changes, routing_changes, short, threshold_changes,
                                         threshold_line, why)
 
 __all__ = ["Change", "ThresholdChange", "SpecDiff", "compare", "recorded_changes", "routing_changes",
            "threshold_changes", "render_text", "render_json", "RENDERERS"]
-
-
-@dataclass
-class SpecDiff:
-    name: str
-    changes: list[Change]
-    thresholds: list[ThresholdChange]
-    manifests: dict[str, str]  # path -> unified diff, behaviour changes only
-    alerts: list[str] = field(default_factory=list)  # rollout changes that widen exposure, edited records
-    recorded: list[Change] = field(default_factory=list)  # recorded metrics/verdicts changed in the ledger
-    stamped: list[str] = field(default_factory=list)  # paths whose only change is their release stamps
-    stamp_line: str | None = None  # `27 objects: release stamps only (1.0.0 -> 1.1.0)`
-    plans: list[rolloutplan.EnvPlan] = field(default_factory=list)  # environments whose Rollout changes
-    source: str = ""
-
-    @property
-    def warnings(self) -> list[ThresholdChange]:
-        return [t for t in self.thresholds if t.warning]
-
-    @property
-    def judged(self) -> list[Change]:
-        """Changes of what the model is judged on (evaluation dataset, evaluator image)."""
-        return [c for c in self.changes if c.field.split(" (")[0] in JUDGED and c.old is not None]
-
-    @property
-    def loosened(self) -> int:
-        """Gate bounds loosened or removed, evaluation inputs changed, plus recorded
-        evaluations changed (each moves what a passed gate means, or a baseline)."""
-        return len(self.warnings) + len(self.judged) + len(self.recorded)
-
-    @property
-    def changed(self) -> bool:
-        """Anything at all changed (`--exit-code`), stamps included."""
-        return bool(self.changes or self.thresholds or self.manifests or self.alerts or self.recorded
-                    or self.stamped)
 
 
 def compare(old: CompiledSpec | None, new: CompiledSpec, recorded: list[Change] | None = None,
@@ -152,8 +117,6 @@ def render_json(d: SpecDiff) -> str:
 def render_document(fmt: str, diffs: list[SpecDiff], command: str, several: bool) -> str:
     """The whole output of one `mlspec diff` run: one spec as before; `several` (many
     specs or a directory): text one after the other, JSON a list, markdown one document."""
-    from mlspec.records import diffmarkdown
-
     if fmt == "markdown":
         return diffmarkdown.document(diffs, command)
     if fmt == "json":
@@ -165,8 +128,6 @@ def render_document(fmt: str, diffs: list[SpecDiff], command: str, several: bool
 
 def render_markdown(d: SpecDiff) -> str:
     """One spec's markdown document (bounded, as `diff --format markdown` prints it)."""
-    from mlspec.records import diffmarkdown
-
     return diffmarkdown.document([d], f"mlspec diff {d.source}")
 
 

@@ -14,14 +14,10 @@ mention or HTML; manifests sit in a fence they cannot close.
 from __future__ import annotations
 
 import re
-from typing import TYPE_CHECKING
 
 from mlspec.files.text import markdown_code, one_line
 from mlspec.records import rolloutplan
-from mlspec.records.diffsummary import JUDGED_WHY, short, threshold_line, why
-
-if TYPE_CHECKING:
-    from mlspec.records.diff import SpecDiff
+from mlspec.records.diffsummary import JUDGED_WHY, SpecDiff, short, threshold_line, why
 
 LIMIT = 60_000
 MARKER = "<!-- mlspec-diff -->"  # how the shipped workflow finds its comment to edit

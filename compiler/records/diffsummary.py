@@ -9,11 +9,12 @@ really gets; and what changed in the ledger's recorded evaluations and pins.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from mlspec.pipeline import strategy, traffic
 from mlspec.pipeline.core import CompiledSpec
+from mlspec.records import rolloutplan
 from mlspec.records.ledger import Ledger
 from mlspec.spec.model import ModelDeployment
 
@@ -76,6 +77,41 @@ class ThresholdChange:
     @property
     def warning(self) -> bool:
         return self.change in ("removed", "loosened")
+
+
+@dataclass
+class SpecDiff:
+    name: str
+    changes: list[Change]
+    thresholds: list[ThresholdChange]
+    manifests: dict[str, str]  # path -> unified diff, behaviour changes only
+    alerts: list[str] = field(default_factory=list)  # rollout changes that widen exposure, edited records
+    recorded: list[Change] = field(default_factory=list)  # recorded metrics/verdicts changed in the ledger
+    stamped: list[str] = field(default_factory=list)  # paths whose only change is their release stamps
+    stamp_line: str | None = None  # `27 objects: release stamps only (1.0.0 -> 1.1.0)`
+    plans: list[rolloutplan.EnvPlan] = field(default_factory=list)  # environments whose Rollout changes
+    source: str = ""
+
+    @property
+    def warnings(self) -> list[ThresholdChange]:
+        return [t for t in self.thresholds if t.warning]
+
+    @property
+    def judged(self) -> list[Change]:
+        """Changes of what the model is judged on (evaluation dataset, evaluator image)."""
+        return [c for c in self.changes if c.field.split(" (")[0] in JUDGED and c.old is not None]
+
+    @property
+    def loosened(self) -> int:
+        """Gate bounds loosened or removed, evaluation inputs changed, plus recorded
+        evaluations changed (each moves what a passed gate means, or a baseline)."""
+        return len(self.warnings) + len(self.judged) + len(self.recorded)
+
+    @property
+    def changed(self) -> bool:
+        """Anything at all changed (`--exit-code`), stamps included."""
+        return bool(self.changes or self.thresholds or self.manifests or self.alerts or self.recorded
+                    or self.stamped)
 
 
 def _get(data: dict[str, Any], path: tuple[str, ...]) -> Any:

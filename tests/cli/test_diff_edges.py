@@ -143,3 +143,37 @@ def test_bad_specs_among_good_are_each_a_positioned_error_and_nothing_is_printed
     assert "Traceback" not in result.stderr
     missing = run("diff", "models/nope.mlspec.yaml", "models/churn.mlspec.yaml", "--base", "HEAD", cwd=repo)
     assert missing.exit_code == 1 and "models/nope.mlspec.yaml:1:1: error: no such file or directory" in missing.stderr
+
+
+def test_diff_platform_lists_only_objects_whose_behaviour_changes(tmp_path, monkeypatch):
+    import test_platform  # the platform repository of tests/cli/test_platform.py
+
+    from mlspec.pipeline import core
+    from mlspec.pipeline.resolve import Context
+    from mlspec.platform import platformfile
+
+    root = test_platform._repo(tmp_path / "scratch")
+    repo = tmp_path / "repo"
+    subprocess.run(["git", "init", "-q", str(repo)], check=True)
+    for rel in (".mlspec/platform.yaml", "models/churn.yaml"):
+        (repo / rel).parent.mkdir(parents=True, exist_ok=True)
+        (repo / rel).write_text((root / rel).read_text())
+    git(repo, "add", ".")
+    git(repo, "commit", "-qm", "init")
+    monkeypatch.chdir(repo)
+    assert run("diff", "--platform", "--exit-code").exit_code == 0
+    platform = repo / ".mlspec" / "platform.yaml"
+    before = platformfile.read(str(platform))
+    platform.write_text(platform.read_text().replace("replicas: 4", "replicas: 5"))
+    after = platformfile.read(str(platform))
+    result = run("diff", "--platform", "--format", "json", "--exit-code")
+    assert result.exit_code == 1, result.output
+    listed = json.loads(result.stdout)["models"]["churn"]
+    assert "prod/churn/rollout.yaml" in listed and all(p.startswith("prod/") for p in listed)
+    # the neighbours that are left out really changed, in their stamps only (the digests)
+    spec = (repo / "models" / "churn.yaml").read_bytes()
+    files = [core.to_files(core.compile_document(spec, "churn.yaml", None, platformfile.with_platform(Context(), p))
+                           .items, "churn.yaml") for p in (before, after)]
+    assert files[0]["prod/churn/service-stable.yaml"] != files[1]["prod/churn/service-stable.yaml"]
+    assert "prod/churn/service-stable.yaml" not in listed
+    assert not any(p.endswith("kustomization.yaml") for p in listed)
