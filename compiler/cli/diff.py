@@ -49,8 +49,6 @@ def diff_command(specs: tuple[str, ...], base: str | None, env: str | None, fmt:
     if not specs:
         fail_usage("missing argument SPEC (or `--platform` alone, to diff the platform file)")
     pair = base is None and len(specs) == 2 and not any(os.path.isdir(s) for s in specs)
-    if base is None and len(specs) > 2:
-        fail_usage("diff takes SPEC... (against --base, default HEAD) or OLD NEW; give --base for several specs")
     several = not pair and (len(specs) > 1 or any(os.path.isdir(s) for s in specs))
     base = base or "HEAD"
     files = [specs[1]] if pair else (list(specs) if not several else find_specs(specs))

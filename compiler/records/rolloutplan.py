@@ -138,10 +138,17 @@ def mermaid(p: EnvPlan) -> str | None:
     nodes = []
     for i, row in enumerate(p.rows):
         name = row.step.split(": ", 1)[-1]
-        if row.written != "-":
-            label = f"{name} {row.written}" + (f" / {row.real} real" if row.real != row.written else "")
+        if name == "offline evaluation":
+            label = "offline gate"
+        elif row.written != "-":
+            label = f"{row.written}" + (f" written / {row.real} real" if row.real != row.written else "")
+            label = f"promotion {label}" if name == "promotion" else label
+        elif name == "pause":
+            label = "manual pause" if "manual" in row.gate else row.gate.split(";")[0].replace("waits", "wait")
         else:
-            label = f"{name} {row.gate}".strip()
+            label = name
+        if "online analysis starts" in row.gate:
+            label += " + online analysis"
         nodes.append(f'  s{i}["{_safe(label)}"]')
     links = " --> ".join(f"s{i}" for i in range(len(p.rows)))
     return "\n".join(["```mermaid", "flowchart LR", *nodes, f"  {links}", "```"])

@@ -75,12 +75,18 @@ def test_several_specs_and_directories_against_one_base(repo):
     both = json.loads(run("diff", "models/churn.mlspec.yaml", "models/fraud.mlspec.yaml", "--base", "HEAD",
                           "--format", "json", cwd=repo).stdout)
     assert [d["name"] for d in both] == ["churn", "fraud-detector"] and both[1]["manifests"] == {}
+    # three files without --base: each against HEAD (only two can be OLD NEW)
+    (repo / "models" / "third.mlspec.yaml").write_text(MINIMAL.replace("name: churn", "name: third"))
+    three = json.loads(run("diff", "models/churn.mlspec.yaml", "models/fraud.mlspec.yaml", "models/third.mlspec.yaml",
+                           "--format", "json", cwd=repo).stdout)
+    assert [d["name"] for d in three] == ["churn", "fraud-detector", "third"] and three[1]["manifests"] == {}
+    assert all(t.startswith("--- /dev/null") for t in three[2]["manifests"].values())  # new at HEAD
     # the neighbour: two files without --base stay OLD NEW (two different models here)
     pair = json.loads(run("diff", "models/churn.mlspec.yaml", "models/fraud.mlspec.yaml", "--format", "json",
                           cwd=repo).stdout)
     assert {"field": "model", "old": "churn", "new": "fraud-detector"} in pair["changes"]
     markdown = run("diff", "models", "--base", "HEAD", "--format", "markdown", cwd=repo).stdout
-    assert markdown.count("\n### ") == 2 and len(markdown) <= LIMIT
+    assert markdown.count("\n### ") == 3 and len(markdown) <= LIMIT  # churn, fraud-detector, third
     strict = run("diff", "models", "--base", "HEAD", "--fail-on-loosened", cwd=repo)
     assert strict.exit_code == 1 and "1 threshold(s) loosened or removed" in strict.stderr
     assert "(churn)" in strict.stderr and "fraud-detector" not in strict.stderr

@@ -50,6 +50,9 @@ def test_ten_percent_written_is_a_third_real_with_two_replicas_and_no_router(tmp
     assert f"10% written, {real} real" in markdown
     html = cmarkgfm.github_flavored_markdown_to_html(markdown)
     assert f"<td>10%</td>\n<td>{real}</td>" in html  # a real table row, not text
+    chart = markdown.split("```mermaid\n", 1)[1].split("```", 1)[0]
+    assert chart.startswith("flowchart LR\n") and f'["10% written / {real} real"]' in chart
+    assert '["offline gate"]' in chart and '["manual pause"]' in chart
 
 
 def test_with_a_router_the_share_is_the_weight_written(tmp_path):
