@@ -156,7 +156,8 @@ def mermaid(p: EnvPlan) -> str | None:
 
 def render(p: EnvPlan, chart: bool = True) -> str:
     """The markdown of one environment's plan: table, peak, notes, chart."""
-    where = f"router `{p.router}`: exact weights" if p.router else "no traffic router: shares by pod counts"
+    where = ("all traffic switches at promotion" if p.strategy == "blueGreen" else
+             f"router `{p.router}`: exact weights" if p.router else "no traffic router: shares by pod counts")
     out = [f"**Rollout plan, {p.env}** ({p.strategy}; {where}; {p.replicas} replica(s))", "",
            "| step | written | real traffic | canary + stable pods | gate |", "|---|---|---|---|---|"]
     out += [f"| {r.step} | {r.written} | {r.real} | {r.pods} | {r.gate} |" for r in p.rows]

@@ -103,3 +103,14 @@ def test_gpus_at_the_peak_are_the_capacity_plan(tmp_path):
         assert peak.totals, "the example serves on GPUs"
         expected = ", ".join(f"{total} {name}" for name, total in sorted(peak.totals.items()))
         assert f"Peak: {peak.pods} pods ({peak.why}); {expected} at that peak." in markdown
+
+
+def test_blue_green_shows_the_preview_the_gate_and_who_promotes(tmp_path):
+    old = MINIMAL.replace("  serving:\n", "  serving:\n    replicas: 2\n") + "  rollout: {strategy: blueGreen}\n"
+    markdown = _markdown(tmp_path, old, old.replace('version: "1.0.0"', 'version: "1.0.1"'))
+    assert "(blueGreen; all traffic switches at promotion; 2 replica(s))" in markdown
+    assert "| preview | - | 0% | 2 preview + 2 active | offline gate (prePromotionAnalysis)" in markdown
+    assert "| promotion | 100% | 100% | 2 active | manual: a person promotes |" in markdown
+    assert "```mermaid" not in markdown  # one switch: a chart adds nothing
+    auto = old.replace("{strategy: blueGreen}", "{strategy: blueGreen, blueGreen: {autoPromotion: true}}")
+    assert "| automatic after the gate |" in _markdown(tmp_path, auto, auto.replace('"1.0.0"', '"1.0.1"'))
