@@ -322,7 +322,8 @@ def test_github_actions_workflow_commands(repo):
     git(repo, "commit", "-qam", "loosen")
     git(repo, "update-ref", "refs/remotes/origin/base", "base")
     loop = next(s["run"] for s in steps if s.get("name") == "ML-aware diff")
-    proc = _sh(loop, repo, {"GITHUB_BASE_REF": "base"})
+    proc = subprocess.run(["bash", "-e", "-c", loop], cwd=repo, env={**os.environ, "GITHUB_BASE_REF": "base"},
+                          capture_output=True, text=True)  # the step's `shell: bash`
     assert proc.returncode == 0, proc.stderr
     assert "Quality gate **removed**" in (repo / "diff.md").read_text()
     (repo / "models" / "churn.mlspec.yaml").write_text(MINIMAL.replace("seed: 7", "seed: x"))

@@ -32,8 +32,8 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "build": ("build", "build", "Compile SPEC files into OUT/<env>/<name>/ (one file per object + kustomization.yaml)."),
     "schema": ("init", "schema_command", "Print the JSON Schema of the spec (or of the training record, or of the "
                "platform file), for editors."),
-    "diff": ("diff", "diff_command", "Compare a spec with its version at a Git ref (SPEC) or two specs (OLD NEW): ML "
-             "summary, then manifests."),
+    "diff": ("diff", "diff_command", "Compare specs (files or directories) with their version at a Git ref, "
+             "or two specs (OLD NEW): ML summary, then manifests."),
     "gate": ("gate", "gate_command", "Check candidate metrics against the spec's thresholds (the same gate the "
              "evaluation Job runs)."),
     "history": ("history", "history_command", "List the recorded releases of model NAME (newest last; * marks the "

@@ -1,9 +1,10 @@
 """`mlspec diff`: what a spec change means for the model, then what it does to the manifests.
 
-The summary speaks ML: model, data, seed, environment and feature changes; every
-threshold tightened, added, removed or loosened (removal and loosening are
-warnings: a pull request that weakens a quality gate must stand out); rollout,
-replicas and resources. Then a unified diff per emitted object.
+The summary speaks ML (`diffsummary`): model, data, seed, environment and feature
+changes, every threshold tightened, added, removed or loosened, rollout, replicas and
+resources. Then the manifests (`hunks`): each changed object is *behaviour* (a unified
+diff) or *stamps only* (one line with the count: `stamps`). The markdown document for a
+pull request, bounded to fit a comment, is `diffmarkdown`'s.
 
 Everything is compared per resolved environment (old `prod` against new `prod`), so
 an overlay cannot loosen a gate or swap an artifact unseen; a change the same in
@@ -15,200 +16,26 @@ evaluator image (it changes what the model is judged on).
 
 from __future__ import annotations
 
-import difflib
 import json
-import re
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, replace
 from typing import Any
 
-from mlspec.files.text import log_safe, markdown_code
-from mlspec.pipeline import strategy, traffic
-from mlspec.pipeline.core import CompiledSpec, to_files
-from mlspec.records.ledger import Ledger
-from mlspec.spec.model import ModelDeployment
+from mlspec.files.text import log_safe
+from mlspec.pipeline.core import CompiledSpec
+from mlspec.records import diffmarkdown, hunks, rolloutplan
+from mlspec.records.diffsummary import (JUDGED_WHY, Change, SpecDiff, ThresholdChange, _summary, exposure_changes,
+                                        recorded_changes, routing_changes, short, threshold_changes,
+                                        threshold_line, why)
 
-# (label, path into the spec dumped by alias)
-PINNED = [
-    ("model version", ("model", "version")),
-    ("artifact", ("model", "artifact", "uri")),
-    ("artifact digest", ("model", "artifact", "digest")),
-    ("training code commit", ("training", "code", "commit")),
-    ("training data", ("training", "data", "uri")),
-    ("training data version", ("training", "data", "version")),
-    ("training data digest", ("training", "data", "digest")),
-    ("seed", ("training", "seed")),
-    ("training environment", ("training", "environment", "image")),
-    ("lockfile digest", ("training", "environment", "lockfileDigest")),
-    ("feature pipeline", ("features", "pipelineVersion")),
-    ("feature schema digest", ("features", "schemaDigest")),
-    ("evaluation dataset", ("evaluation", "dataset", "uri")),
-    ("evaluation dataset version", ("evaluation", "dataset", "version")),
-    ("evaluation dataset digest", ("evaluation", "dataset", "digest")),
-    ("evaluation image", ("evaluation", "image")),
-    ("evaluation baseline", ("evaluation", "baseline")),
-    ("serving image", ("serving", "image")),
-    ("serving runtime", ("serving", "runtime")),
-    ("replicas", ("serving", "replicas")),
-    ("autoscaling", ("serving", "autoscaling")),
-    ("topology spread", ("serving", "topologySpread")),
-    ("affinity", ("serving", "affinity")),
-    ("serving extra args", ("serving", "extraArgs")),
-    ("serving resources", ("serving", "resources")),
-    ("rollout strategy", ("rollout", "strategy")),
-    ("rollout steps", ("rollout", "steps")),
-    ("blue-green promotion", ("rollout", "blueGreen")),
-    ("online analysis", ("rollout", "analysis")),
-    ("rollback target", ("rollback", "previous", "version")),
-]
-# What a model is judged on: changing one changes what a passed gate means, as
-# loosening a bound does (an easier holdout set, an evaluator that reports more).
-JUDGED = frozenset({"evaluation dataset", "evaluation dataset version", "evaluation dataset digest", "evaluation image"})
-# Which direction makes a bound stricter.
-STRICTER = {"min": 1, "max": -1, "maxDrop": -1}
+__all__ = ["Change", "ThresholdChange", "SpecDiff", "compare", "recorded_changes", "routing_changes",
+           "threshold_changes", "render_text", "render_json", "RENDERERS"]
 
 
-@dataclass(frozen=True)
-class Change:
-    field: str
-    old: Any
-    new: Any
-
-
-@dataclass(frozen=True)
-class ThresholdChange:
-    metric: str
-    bound: str
-    old: float | None
-    new: float | None
-    change: str  # added | removed | tightened | loosened
-    environment: str | None = None  # None: the same change in every environment
-
-    @property
-    def warning(self) -> bool:
-        return self.change in ("removed", "loosened")
-
-
-@dataclass
-class SpecDiff:
-    name: str
-    changes: list[Change]
-    thresholds: list[ThresholdChange]
-    manifests: dict[str, str]  # path -> unified diff
-    alerts: list[str] = field(default_factory=list)  # rollout changes that widen exposure, edited records
-    recorded: list[Change] = field(default_factory=list)  # recorded metrics/verdicts changed in the ledger
-
-    @property
-    def warnings(self) -> list[ThresholdChange]:
-        return [t for t in self.thresholds if t.warning]
-
-    @property
-    def judged(self) -> list[Change]:
-        """Changes of what the model is judged on (evaluation dataset, evaluator image)."""
-        return [c for c in self.changes if c.field.split(" (")[0] in JUDGED and c.old is not None]
-
-    @property
-    def loosened(self) -> int:
-        """Gate bounds loosened or removed, evaluation inputs changed, plus recorded
-        evaluations changed (each moves what a passed gate means, or a baseline)."""
-        return len(self.warnings) + len(self.judged) + len(self.recorded)
-
-
-def _get(data: dict[str, Any], path: tuple[str, ...]) -> Any:
-    for key in path:
-        if not isinstance(data, dict) or key not in data:
-            return None
-        data = data[key]
-    return data
-
-
-def _bounds(spec: ModelDeployment | None) -> dict[tuple[str, str], float]:
-    bounds: dict[tuple[str, str], float] = {}
-    if spec is None:
-        return bounds
-    for t in spec.spec.evaluation.thresholds:
-        for bound, value in (("min", t.min), ("max", t.max), ("maxDrop", t.max_drop)):
-            if value is None:
-                continue
-            key = (t.metric, bound)
-            # several entries for one bound: the strictest one is in force
-            if key not in bounds or (value - bounds[key]) * STRICTER[bound] > 0:
-                bounds[key] = value
-    return bounds
-
-
-def threshold_changes(old: ModelDeployment | None, new: ModelDeployment | None) -> list[ThresholdChange]:
-    before, after = _bounds(old), _bounds(new)
-    out = []
-    for key in sorted(before.keys() | after.keys()):
-        a, b = before.get(key), after.get(key)
-        if a == b:
-            continue
-        if a is None:
-            change = "added"
-        elif b is None:
-            change = "removed"
-        else:
-            change = "tightened" if (b - a) * STRICTER[key[1]] > 0 else "loosened"
-        out.append(ThresholdChange(key[0], key[1], a, b, change))
-    return out
-
-
-NO_ROUTER = "none (weights by pod counts)"
-
-
-def _router(spec: dict[str, Any]) -> str:
-    routing = _get(spec, ("rollout", "trafficRouting")) or {}
-    if not routing:
-        return NO_ROUTER
-    key = sorted(routing)[0]
-    target = routing[key].get("host") or ", ".join(routing[key].get("hostnames", [])) or ""
-    return f"{key} ({target})" if target else key
-
-
-def routing_changes(a: dict[str, Any], b: dict[str, Any]) -> tuple[list[Change], list[str]]:
-    """The traffic router as one change, and alerts when exposure gets less exact."""
-    old, new = _router(a), _router(b)
-    if not a or old == new:
-        return [], []
-    alerts = []
-    if new == NO_ROUTER and _get(b, ("rollout", "strategy")) != "blueGreen":
-        alerts.append(f"traffic router **removed** ({old}): canary weights are approximated by pod counts again, "
-                      "so exposure is no longer exact")
-    return [Change("traffic router", old, new)], alerts
-
-
-def _exposure(compiled: CompiledSpec) -> dict[str, str]:
-    """Per environment, the share each canary weight gives (Argo's pod counts)."""
-    out: dict[str, str] = {}
-    for item in compiled.items:
-        plan, release = item.release.plan, item.release
-        assert plan is not None
-        out[release.env] = "; ".join(traffic.shares(release.spec.spec, strategy.DEFAULT_STEPS,
-                                                    plan.settings.max_surge, plan.settings.max_unavailable))
-    return out
-
-
-def exposure_changes(old: CompiledSpec | None, new: CompiledSpec) -> list[Change]:
-    """A change of the traffic the canary really gets (surge, replicas, steps, router)."""
-    if old is None:
-        return []
-    before, after = _exposure(old), _exposure(new)
-    return [Change(f"exposure ({env})" if len(after) > 1 else "exposure", before.get(env), after[env])
-            for env in sorted(after) if before.get(env) is not None and before[env] != after[env]]
-
-
-def _summary(a: ModelDeployment | None, b: ModelDeployment) -> tuple[list[Change], list[ThresholdChange], list[str]]:
-    """What changes from `a` to `b` (one environment, or the specs without overlays)."""
-    old = a.spec.model_dump(mode="json", by_alias=True, exclude_none=True, exclude={"environments"}) if a else {}
-    new = b.spec.model_dump(mode="json", by_alias=True, exclude_none=True, exclude={"environments"})
-    changes = [Change(label, _get(old, path), _get(new, path)) for label, path in PINNED if _get(old, path) != _get(new, path)]
-    routing, alerts = routing_changes(old, new)
-    return changes + routing, threshold_changes(a, b), alerts
-
-
-def compare(old: CompiledSpec | None, new: CompiledSpec, recorded: list[Change] | None = None) -> SpecDiff:
+def compare(old: CompiledSpec | None, new: CompiledSpec, recorded: list[Change] | None = None,
+            renamed_from: str | None = None) -> SpecDiff:
     """`old` is None for a spec that is new (not at the base ref); `recorded`, what
-    changed in the ledger's recorded evaluations (`recorded_changes`)."""
+    changed in the ledger's recorded evaluations (`recorded_changes`); `renamed_from`,
+    the spec file's path at the base when Git saw it renamed."""
     before = {i.release.env: i.release.spec for i in old.items} if old else {}
     after = {i.release.env: i.release.spec for i in new.items}
     # An environment new in this change is compared with the old spec without overlays.
@@ -216,6 +43,12 @@ def compare(old: CompiledSpec | None, new: CompiledSpec, recorded: list[Change] 
     changes: list[Change] = []
     thresholds: list[ThresholdChange] = []
     alerts: list[str] = []
+    if renamed_from is not None:
+        changes.append(Change("spec file", renamed_from, new.source))
+    if old and old.key != new.key:
+        changes.append(Change("model", old.key, new.key))
+        alerts.append("these are **two different models**: every object of one is removed and every object of "
+                      "the other added")
     if old and sorted(before) != sorted(after):
         changes.append(Change("environments", sorted(before), sorted(after)))
 
@@ -233,156 +66,38 @@ def compare(old: CompiledSpec | None, new: CompiledSpec, recorded: list[Change] 
             tagged_a = alert if everywhere(alert, 2) else f"{alert} (environment {env})"
             alerts += [tagged_a] if tagged_a not in alerts else []
     changes += exposure_changes(old, new)
-    recorded = recorded or []  # ledger text: rendered apart from mlspec's own alerts, escaped per format
-    # Both sides get the same header (where the new spec is): only real changes show.
-    old_files = to_files(old.items, new.source) if old else {}
-    new_files = to_files(new.items, new.source)
-    manifests = {}
-    for path in sorted(old_files.keys() | new_files.keys()):
-        before_text, after_text = old_files.get(path, ""), new_files.get(path, "")
-        if before_text != after_text:
-            manifests[path] = "".join(difflib.unified_diff(
-                before_text.splitlines(keepends=True), after_text.splitlines(keepends=True),
-                fromfile=f"a/{path}" if path in old_files else "/dev/null",
-                tofile=f"b/{path}" if path in new_files else "/dev/null"))
-    return SpecDiff(new.key, changes, thresholds, manifests, alerts, recorded)
-
-
-def recorded_changes(old: Any, new: Ledger) -> list[Change]:
-    """Recorded metrics and gate verdicts of releases in the ledger at the base ref (`old`,
-    its loaded data) that differ now. Recording a release's first evaluation is no change."""
-    releases = old.get("releases") if isinstance(old, dict) else None
-    out = []
-    for entry in releases if isinstance(releases, list) else []:
-        if not (isinstance(entry, dict) and isinstance(entry.get("version"), str)):
-            continue
-        version = entry["version"]
-        now = new.find(version) or {}
-        before, after = entry.get("metrics") or {}, now.get("metrics") or {}
-        if not isinstance(before, dict):
-            continue
-        for metric in sorted(before.keys() | (after.keys() if before else set())):
-            if before.get(metric) != after.get(metric):
-                out.append(Change(f"metric `{metric}` of release {version}", before.get(metric), after.get(metric)))
-        if "gate" in entry and entry.get("gate") != now.get("gate"):
-            out.append(Change(f"gate verdict of release {version}", entry.get("gate"), now.get("gate")))
-        out.extend(_pin_changes(version, entry, now))
-    return out
-
-
-def _pin_changes(version: str, before: dict[str, Any], now: dict[str, Any]) -> list[Change]:
-    # The seal is a plain content hash anyone can recompute: an edited and resealed
-    # `pins` entry would let the spec swap the artifact (or data, code, evaluation
-    # inputs) of a released version past the immutability check. Only pins present at
-    # the base count: a build adding the evaluation pins once (the upgrade) is no change.
-    out = []
-    scopes = [("", before.get("pins"), now.get("pins"))]
-    old_envs, new_envs = before.get("environmentPins"), now.get("environmentPins")
-    if isinstance(old_envs, dict):
-        new_envs = new_envs if isinstance(new_envs, dict) else {}
-        scopes += [(f" (environment {env})", old_envs[env], new_envs.get(env)) for env in sorted(old_envs)]
-    for where, old_pins, new_pins in scopes:
-        if not isinstance(old_pins, dict):
-            continue
-        new_pins = new_pins if isinstance(new_pins, dict) else {}
-        for key in sorted(old_pins):
-            if old_pins[key] != new_pins.get(key):
-                out.append(Change(f"pin `{key}` of release {version}{where}", old_pins[key], new_pins.get(key)))
-    return out
-
-
-def _short(value: Any) -> str:
-    if value is None:
-        return "(none)"
-    text = value if isinstance(value, str) else json.dumps(value, sort_keys=True)
-    return text if len(text) <= 80 else text[:77] + "..."
-
-
-_BASELINE = "a baseline the gate compares against"
-_PINNED = "what a released version is immutable on"
-
-
-def _why(c: Change) -> str:
-    return _PINNED if c.field.startswith("pin ") else _BASELINE
-_JUDGED = "what the model is judged on"
-
-
-def _threshold_line(t: ThresholdChange) -> str:
-    symbol = {"min": ">=", "max": "<=", "maxDrop": "drop <="}[t.bound]
-    old = f"{symbol} {t.old:g}" if t.old is not None else "(none)"
-    new = f"{symbol} {t.new:g}" if t.new is not None else "(none)"
-    where = f" (environment {t.environment})" if t.environment else ""
-    return f"{t.metric} {t.bound}{where}: {old} -> {new}"
+    manifests = hunks.compare(old.items if old else [], new.items, new.source)
+    # A rollout runs (or its plan changes) where an existing Rollout changes behaviour.
+    plans = [rolloutplan.plan(item) for item in new.items
+             if f"{item.directory}/rollout.yaml" in manifests.hunks and old is not None
+             and manifests.hunks[f"{item.directory}/rollout.yaml"].startswith("--- a/")]
+    return SpecDiff(new.key, changes, thresholds, manifests.hunks, alerts, recorded or [], manifests.stamped,
+                    manifests.stamp_line(), plans, new.source)
 
 
 def render_text(d: SpecDiff) -> str:
-    # Spec values pass `log_safe`; the manifest diffs are emitted YAML, already escaped.
+    # Spec values pass `log_safe`, and so does each hunk line (emitted YAML keeps user text as it is).
     lines = [f"mlspec diff: {log_safe(d.name)}"]
-    if not (d.changes or d.thresholds or d.manifests or d.alerts or d.recorded):
+    if not d.changed:
         return lines[0] + ": no changes\n"
     judged = d.judged
     for c in d.changes:
-        lines.append(f"  {'WARNING: ' if c in judged else ''}{c.field}: {log_safe(_short(c.old))} -> "
-                     f"{log_safe(_short(c.new))}{f' ({_JUDGED})' if c in judged else ''}")
+        lines.append(f"  {'WARNING: ' if c in judged else ''}{c.field}: {log_safe(short(c.old))} -> "
+                     f"{log_safe(short(c.new))}{f' ({JUDGED_WHY})' if c in judged else ''}")
     for t in d.thresholds:
-        lines.append(f"  {'WARNING: ' if t.warning else ''}threshold {t.change}: {log_safe(_threshold_line(t))}")
+        lines.append(f"  {'WARNING: ' if t.warning else ''}threshold {t.change}: {log_safe(threshold_line(t))}")
     lines.extend(f"  WARNING: {log_safe(alert.replace('**', ''))}" for alert in d.alerts)
-    lines.extend(f"  WARNING: recorded {log_safe(c.field)} changed in the ledger: {log_safe(_short(c.old))} -> "
-                 f"{log_safe(_short(c.new))} ({_why(c)})" for c in d.recorded)
+    lines.extend(f"  WARNING: recorded {log_safe(c.field)} changed in the ledger: {log_safe(short(c.old))} -> "
+                 f"{log_safe(short(c.new))} ({why(c)})" for c in d.recorded)
+    if d.stamp_line:
+        lines.append(f"  {d.stamp_line}")
     lines.append("")
-    lines.extend(text.rstrip("\n") for text in d.manifests.values())
+    lines.extend(log_safe(line) for text in d.manifests.values() for line in text.rstrip("\n").split("\n"))
     return "\n".join(lines) + "\n"
 
 
-def _fence(text: str) -> str:
-    """A code fence no line of `text` can close: longer than any run of backticks in it."""
-    longest = max((len(run) for run in re.findall("`+", text)), default=0)
-    return "`" * max(3, longest + 1)
-
-
-def render_markdown(d: SpecDiff) -> str:
-    # A pull-request comment: every spec value is a code span (`markdown_code`), so none
-    # becomes an image, a link, a mention or HTML; manifests sit in a fence they cannot close.
-    out = [f"### mlspec diff: {markdown_code(d.name)}", ""]
-    if not (d.changes or d.thresholds or d.manifests or d.alerts or d.recorded):
-        return "\n".join(out + ["No changes.", ""])
-    for t in d.warnings:
-        out.append(f"> [!WARNING]\n> Quality gate **{t.change}**: {markdown_code(_threshold_line(t))}")
-        out.append("")
-    for c in d.judged:
-        out += [f"> [!WARNING]\n> Evaluation: {c.field} changed: {markdown_code(_short(c.old))} -> "
-                f"{markdown_code(_short(c.new))} ({_JUDGED})", ""]
-    for alert in d.alerts:  # mlspec's words around a router's DNS names (validated: no markdown in them)
-        out += [f"> [!WARNING]\n> Traffic: {alert}", ""]
-    for c in d.recorded:  # a ledger is repository content anyone can edit: every value a code span
-        out += [f"> [!WARNING]\n> Ledger: recorded {markdown_code(c.field)} changed: {markdown_code(_short(c.old))} -> "
-                f"{markdown_code(_short(c.new))} ({_why(c)})", ""]
-    if d.changes or d.thresholds:
-        out += ["| what | before | after |", "|---|---|---|"]
-        for c in d.changes:
-            out.append(f"| {c.field} | {markdown_code(_short(c.old), table=True)} | "
-                       f"{markdown_code(_short(c.new), table=True)} |")
-        for t in d.thresholds:
-            mark = " ⚠️" if t.warning else ""
-            where = f" in {t.environment}" if t.environment else ""  # a DNS label: no markdown in it
-            old = "-" if t.old is None else markdown_code(f"{t.old:g}", table=True)
-            new = "-" if t.new is None else markdown_code(f"{t.new:g}", table=True)
-            out.append(f"| threshold {markdown_code(t.metric, table=True)} {t.bound}{where} ({t.change}{mark}) | "
-                       f"{old} | {new} |")
-        out.append("")
-    if d.manifests:
-        out.append(f"<details><summary>Manifests: {len(d.manifests)} file(s) changed</summary>")
-        out.append("")
-        for path, text in d.manifests.items():
-            fence = _fence(text)
-            out += [f"**{markdown_code(path)}**", "", f"{fence}diff", text.rstrip("\n"), fence, ""]
-        out.append("</details>")
-        out.append("")
-    return "\n".join(out)
-
-
-def render_json(d: SpecDiff) -> str:
-    return json.dumps({
+def as_data(d: SpecDiff) -> dict[str, Any]:
+    return {
         "name": d.name,
         "changes": [asdict(c) for c in d.changes],
         "thresholds": [{**asdict(t), "warning": t.warning} for t in d.thresholds],
@@ -390,7 +105,30 @@ def render_json(d: SpecDiff) -> str:
         "judged": [asdict(c) for c in d.judged],
         "recorded": [asdict(c) for c in d.recorded],
         "manifests": d.manifests,
-    }, indent=2, sort_keys=True) + "\n"
+        "stamps": {"count": len(d.stamped), "paths": d.stamped, "line": d.stamp_line},
+        "rolloutPlans": [asdict(p) for p in d.plans],
+    }
+
+
+def render_json(d: SpecDiff) -> str:
+    return json.dumps(as_data(d), indent=2, sort_keys=True) + "\n"
+
+
+def render_document(fmt: str, diffs: list[SpecDiff], command: str, several: bool) -> str:
+    """The whole output of one `mlspec diff` run: one spec as before; `several` (many
+    specs or a directory): text one after the other, JSON a list, markdown one document."""
+    if fmt == "markdown":
+        return diffmarkdown.document(diffs, command)
+    if fmt == "json":
+        if not several:
+            return render_json(diffs[0])
+        return json.dumps([as_data(d) for d in diffs], indent=2, sort_keys=True) + "\n"
+    return "".join(render_text(d) for d in diffs)
+
+
+def render_markdown(d: SpecDiff) -> str:
+    """One spec's markdown document (bounded, as `diff --format markdown` prints it)."""
+    return diffmarkdown.document([d], f"mlspec diff {d.source}")
 
 
 RENDERERS = {"text": render_text, "markdown": render_markdown, "json": render_json}

@@ -74,8 +74,9 @@ def test_hostile_values_render_as_code_and_nothing_else(tmp_path):
     assert parsed.tags.count("details") == 1  # mlspec's own, around the manifests
     outside = "".join(parsed.outside_code)
     assert "@octocat" not in outside and "evil.example" not in outside and "onerror" not in outside
-    # Every row of the table kept its three cells: no pipe in a value split one.
-    assert parsed.cells_per_row and set(parsed.cells_per_row) == {3}
+    # Every row kept its cells (3 in the table of changes, 5 in the rollout plan the
+    # release brings): no pipe in a value split one.
+    assert parsed.cells_per_row and set(parsed.cells_per_row) == {3, 5}
     # The values are all there, as code.
     assert all(len(value) <= 80 for value in HOSTILE)  # shown whole, not shortened
 
@@ -85,9 +86,10 @@ def test_manifest_diffs_stay_inside_their_fence(tmp_path):
     html = cmarkgfm.github_flavored_markdown_to_html(markdown, options=Options.CMARK_OPT_UNSAFE)
     parsed = _Html()
     parsed.feed(html)
-    # One <pre> per changed file, and the hostile text inside them only.
+    # One <pre> per changed file (and per Mermaid chart), and the hostile text inside them only.
     changed = len(re.findall(r"^`{3,}diff$", markdown, re.MULTILINE))
-    assert changed >= 1 and parsed.tags.count("pre") == changed
+    charts = len(re.findall(r"^```mermaid$", markdown, re.MULTILINE))
+    assert changed >= 1 and parsed.tags.count("pre") == changed + charts
 
 
 CELLS = ["a|b", "a\\|b", "a\\\\|b", "a\\\\\\|b", "|", "\\", "`", "``x``", " a ", "a`", "`a", "x\n|y"]
