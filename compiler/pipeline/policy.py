@@ -23,8 +23,6 @@ OCI = "oci://"
 # The rules in the order they are checked; the YAML spelling is the rule's name.
 RULES = ("allowedRegistries", "requireOwner", "requireDataDigest", "minReplicas", "maxFirstStepWeight",
          "requireRelativeThreshold", "requireTrafficRouting", "maxPeakPods", "maxPeakExtendedResources")
-# The canary steps mlspec uses when a spec gives none (strategy.DEFAULT_STEPS): the first weight.
-DEFAULT_FIRST_WEIGHT = 10
 
 
 def rules(platform: Platform, env: str) -> dict[str, tuple[Any, int]]:
@@ -60,7 +58,8 @@ def problems(platform: Platform | None, doc: Document, spec: ModelDeployment, en
                                   f"model `{spec.metadata.name}`; policy allowedRegistries, {platform.source}:"
                                   f"{registries[1]})", key=False))
     for rule, (value, line) in active.items():
-        found = _PEAK_CHECKS[rule](plan, value) if rule in _PEAK_CHECKS else _CHECKS[rule](spec, value)
+        found = (_PEAK_CHECKS[rule](plan, value) if rule in _PEAK_CHECKS
+                 else _first_step(spec, value, plan) if rule == "maxFirstStepWeight" else _CHECKS[rule](spec, value))
         for path, message in found:
             where = f"in environment `{env}`: " if declared else ""
             # A missing field points at the `metadata` key; a value at the value itself.
@@ -121,13 +120,18 @@ def _min_replicas(spec: ModelDeployment, least: Any) -> Iterator[tuple[Path, str
         yield ("spec", "serving", "replicas"), f"`spec.serving.replicas` is {spec.spec.serving.replicas}; at least {least} required"
 
 
-def _first_step(spec: ModelDeployment, most: Any) -> Iterator[tuple[Path, str]]:
+def _first_step(spec: ModelDeployment, most: Any, plan: Plan | None = None) -> Iterator[tuple[Path, str]]:
     rollout = spec.spec.rollout
     if most is None or rollout.strategy == "blueGreen":
         return
-    if rollout.steps is None:
-        if DEFAULT_FIRST_WEIGHT > most:
-            yield ("spec", "rollout"), f"the default first canary step sends {DEFAULT_FIRST_WEIGHT}%; at most {most}% allowed"
+    if rollout.steps is None:  # the default steps, at the Rollout's real surge (strategy.default_steps)
+        from mlspec.pipeline import strategy
+
+        surge = (plan.settings.max_surge, plan.settings.max_unavailable) if plan is not None else (None, None)
+        first = next((s["setWeight"] for s in strategy.default_steps(spec.spec, *surge) if "setWeight" in s), None)
+        if first is not None and first > most:
+            yield ("spec", "rollout"), (f"the default first canary step sends {first}% (the least share these pods "
+                                        f"can give without a traffic router); at most {most}% allowed")
         return
     for i, step in enumerate(rollout.steps):
         if step.set_weight is not None:
@@ -152,7 +156,7 @@ def _routing(spec: ModelDeployment, required: Any) -> Iterator[tuple[Path, str]]
 
 _CHECKS = {
     "allowedRegistries": _registries, "requireOwner": _owner, "requireDataDigest": _data_digest,
-    "minReplicas": _min_replicas, "maxFirstStepWeight": _first_step, "requireRelativeThreshold": _relative,
+    "minReplicas": _min_replicas, "requireRelativeThreshold": _relative,
     "requireTrafficRouting": _routing,
 }
 

@@ -128,8 +128,8 @@ def resolve(doc: Document, env: str | None = None, context: Context = NO_CONTEXT
         assert release.plan is not None
         shown = release.plan.settings
         release.warnings = [replace(diagnostic(merged, path, where + message, key=False), severity="warning")
-                            for path, message in traffic.exposure(spec.spec, strategy.DEFAULT_STEPS, shown.max_surge,
-                                                                  shown.max_unavailable)]
+                            for path, message in traffic.exposure(spec.spec, strategy.default_steps(
+                                spec.spec, shown.max_surge, shown.max_unavailable), shown.max_surge, shown.max_unavailable)]
         capacity_note = release.plan.note()
         if capacity_note is not None:  # a note: informs, never fails the command (not even --strict)
             release.warnings.append(replace(diagnostic(merged, release.plan.at, where + capacity_note),
@@ -201,11 +201,13 @@ def _release(doc: ModelDeployment, env: str, context: Context, model_key: str) -
     names = Names.of(name, eval_inputs)
     evaluation["wait_command"] = ["python3", f"{GATE_DIR}/jobwait.py", "--job", names.eval_job,
                                   "--timeout", str(evaluation["wait_deadline"])]
-    steps = strategy.steps(spec, names)
     serving = _serving(doc, runtimes.registry(context.platform))
     selector = {"app.kubernetes.io/name": name, "app.kubernetes.io/component": "server"}
     serving.update(topology_spread=placement.topology_spread(spec, selector), affinity=placement.affinity(spec))
-    capacity_plan = surge.plan(spec, serving["resources"], strategy.DEFAULT_STEPS)
+    shown = surge.settings(spec, serving["resources"], traffic.chosen_router(spec) is not None)
+    defaults = strategy.default_steps(spec, shown.max_surge, shown.max_unavailable)  # at the Rollout's real surge
+    steps = strategy.steps(spec, names, defaults)
+    capacity_plan = surge.plan(spec, serving["resources"], defaults)
     blue_green = spec.rollout.strategy == "blueGreen"
     services = [names.active, names.preview] if blue_green else [names.stable, names.canary]
     return Release(
