@@ -19,7 +19,7 @@ from mlspec.pipeline import autoscaling, delivery, placement, policy, rules, str
 from mlspec.pipeline.names import Names
 from mlspec.platform import platformfile, runtimes
 from mlspec.platform.platformfile import Platform
-from mlspec.spec import overlay
+from mlspec.spec import overlay, placeholders
 from mlspec.spec.model import ModelDeployment, Spec
 
 DEFAULT_ENV = "default"
@@ -79,6 +79,7 @@ class Release:
     services: list[str]
     router: tuple[str, dict[str, Any]] | None
     warnings: list[Diagnostic] = field(default_factory=list)
+    placeholders: list[Diagnostic] = field(default_factory=list)  # what `mlspec init` wrote for the user to fill in
     plan: surge.Plan | None = None  # surge settings and peak capacity (DESIGN.md "Rollout capacity")
     disruption_budget: dict[str, Any] | None = None  # the PodDisruptionBudget's bound, or none
     autoscaler: dict[str, Any] | None = None  # the HorizontalPodAutoscaler's spec (the Rollout then has no replicas)
@@ -130,6 +131,10 @@ def resolve(doc: Document, env: str | None = None, context: Context = NO_CONTEXT
         release.warnings = [replace(diagnostic(merged, path, where + message, key=False), severity="warning")
                             for path, message in traffic.exposure(spec.spec, strategy.default_steps(
                                 spec.spec, shown.max_surge, shown.max_unavailable), shown.max_surge, shown.max_unavailable)]
+        # Each placeholder once, where it is written (the spec, or the platform file's defaults).
+        release.placeholders = [replace(diagnostic(merged, path, message, key=False), severity="warning")
+                                for path, message in placeholders.find(merged.data)]
+        release.warnings += release.placeholders
         capacity_note = release.plan.note()
         if capacity_note is not None:  # a note: informs, never fails the command (not even --strict)
             release.warnings.append(replace(diagnostic(merged, release.plan.at, where + capacity_note),

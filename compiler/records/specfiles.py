@@ -6,7 +6,7 @@ import glob
 import os
 import re
 import stat
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable, Protocol, Sequence, TypeVar
 
@@ -20,6 +20,7 @@ from mlspec.records.releases import RecordedMetrics
 
 _KIND = re.compile(rb"^kind:\s*[\"']?ModelDeployment[\"']?\s*(#.*)?$", re.MULTILINE)
 SPEC_SUFFIXES = (".yaml", ".yml")
+PLACEHOLDER_REFUSAL = "; a ledger never records a placeholder: replace it first (`build --stdout` renders it as it is)"
 # Below this many specs a process pool costs more than it saves (measured: see benchmarks/).
 PARALLEL_FROM = 8
 
@@ -292,6 +293,9 @@ def _build_into(path: str, env: str | None, metrics: RecordedMetrics, out: Path,
     try:
         context = platformfile.with_platform(Context(recorded_metrics=metrics), plat)
         result = build(read_spec(path), path, env, context, full_verify)
+        if result.placeholders:  # a ledger records pins for good: never what `init` wrote for the user to replace
+            return None, [replace(d, severity="error", message=d.message + PLACEHOLDER_REFUSAL)
+                          for d in result.placeholders]
         ledger_file = ledger.relpath(result.key)
         files = dict(result.files)
         files[ledger_file] = ledger.dump(ledger.record(metrics.ledger(result.key), result))
