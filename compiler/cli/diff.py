@@ -10,7 +10,7 @@ from typing import Any
 
 import click
 
-from mlspec.cli.common import fail_usage, platform_context
+from mlspec.cli.common import fail_usage, output_dir, platform_context, repository_of
 from mlspec.files.errors import Diagnostic, MlspecError
 from mlspec.pipeline import core
 from mlspec.records import ledger
@@ -27,7 +27,8 @@ from mlspec.records.specfiles import find_specs, read_spec
               "recorded metric changed in the ledger.")
 @click.option("--ledger", "ledger_dir", type=click.Path(file_okay=False, path_type=Path),
               help="Directory holding the release ledger, compared with its state at --base "
-              "(default: deploy/ at the repository root, when it holds this model's ledger).")
+              "(default: the platform file's `spec.output`, else deploy/ at the repository root, when it holds this "
+              "model's ledger).")
 @click.option("--platform", "platform_choice", is_flag=False, flag_value="", default=None, metavar="[FILE|none]",
               help="Alone: list the models and objects the platform file's change since --base changes (SPECs: "
               "the specs to compile, default the repository's). With FILE|none: the platform both sides use.")
@@ -52,6 +53,8 @@ def diff_command(specs: tuple[str, ...], base: str, env: str | None, fmt: str,
     context = platform_context(platform_choice, [new_source])  # both sides: the working tree's platform file
     new = core.compile_document(read_spec(new_source), new_source, env, context)
     old = core.compile_document(old_text, old_source, env, context) if old_text is not None else None
+    if ledger_dir is None and len(specs) == 1 and repository_of(Path(new_source).absolute().parent) is not None:
+        ledger_dir = output_dir(None, None, [new_source], platform_choice)  # as every command finds it
     recorded = _ledger_changes(base, new_source, new.key, ledger_dir) if len(specs) == 1 else []
     result = diff_module.compare(old, new, recorded)
     click.echo(diff_module.RENDERERS[fmt](result), nl=False)

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from mlspec.cli.common import directory, model_name
+from mlspec.cli.common import model_name, output_dir
 from mlspec.files import outtree
 from mlspec.records import ledger, releases
 
@@ -15,15 +15,16 @@ from mlspec.records import ledger, releases
 @click.command("rollback")
 @click.argument("name")
 @click.option("--to", "to", required=True, help="The recorded version to return to.")
-@click.option("-o", "--output", "out", required=True, type=click.Path(file_okay=False, path_type=Path),
-              help="GitOps output directory holding the manifests and the release ledger.")
+@click.option("-o", "--output", "out", type=click.Path(file_okay=False, path_type=Path),
+              help="GitOps output directory holding the manifests and the release ledger (default: the platform "
+              "file's `spec.output`, else deploy/ at the repository root).")
 @click.option("--env", help="Roll back only this environment.")
 @click.option("--accept-feature-mismatch", is_flag=True,
               help="Roll back even though the feature schema differs (recorded in the lineage).")
-def rollback_command(name: str, to: str, out: Path, env: str | None, accept_feature_mismatch: bool) -> None:
+def rollback_command(name: str, to: str, out: Path | None, env: str | None, accept_feature_mismatch: bool) -> None:
     """Regenerate release VERSION of NAME from the ledger: its artifact, data and feature context."""
     model_name(name)
-    out = directory(out, None) or out  # it writes manifests there: no link on the way
+    out = output_dir(out)  # it writes manifests there: no link on the way
     ledgers = ledger.load_all(out)
     # A key with no ledger goes through `load`, which names the other layout's ledgers of that name.
     lg = ledgers[name] if name in ledgers else ledger.load(out, name)
