@@ -125,15 +125,17 @@ def output_dir(given: Path | None, root: str | None = None, specs: tuple[str, ..
             source, (line, col) = platform.doc.locate(("spec", "output"), key=False)
             raise MlspecError([Diagnostic(source, line, col, f"`spec.output` {rel!r} passes {_shown(path)}, which "
                                           f"{safepath.LINK}: name a directory of the repository itself")])
-    out = directory(Path(_shown(top / rel)), root)
+    below = os.path.relpath(top / rel)  # written as the user would: relative when below the current directory
+    out = directory(Path(below if not below.startswith("..") else top / rel), root)
     assert out is not None
     return out
 
 
 def _shown(path: Path) -> str:
-    """`path` as the user reads it: relative to the current directory when below it."""
+    """`path` as the user reads it: relative to the current directory when in its repository."""
     rel = os.path.relpath(path)
-    return rel if not rel.startswith("..") else str(path)
+    same = not rel.startswith("..") or repository_of(Path.cwd()) == repository_of(Path(os.path.abspath(path)).parent)
+    return rel if same else str(path)
 
 
 def refuse_second_ledger(out: Path, keys: dict[str, str]) -> None:
