@@ -109,3 +109,16 @@ def test_the_untouched_scaffold_warns_only_at_its_placeholders(tmp_path) -> None
     rendered = run("build", spec_file, "--stdout")  # the default canary of its 2 replicas: 33% then 50%
     rollout = next(d for d in yaml.safe_load_all(rendered.stdout) if d["kind"] == "Rollout")
     assert weights(rollout["spec"]["strategy"]["canary"]["steps"]) == [33, 50]
+
+
+@pytest.mark.parametrize(("replicas", "refused"), [(2, True), (4, False)])
+def test_max_first_step_weight_checks_the_real_default_first_weight(tmp_path, replicas: int, refused: bool) -> None:
+    plat = tmp_path / "platform.yaml"
+    plat.write_text("apiVersion: mlspec.dev/v1alpha1\nkind: Platform\nspec:\n  policy: {maxFirstStepWeight: 25}\n")
+    spec_file = tmp_path / "churn.yaml"
+    spec_file.write_text((ROOT / "examples" / "minimal.yaml").read_text()
+                         .replace("  serving:\n", f"  serving:\n    replicas: {replicas}\n", 1))
+    result = run("validate", spec_file, "--platform", plat)
+    assert (result.exit_code == 1) is refused, result.output
+    if refused:  # 2 pods: the default first step is 33%, not the 10% it aims at
+        assert "the default first canary step sends 33%" in result.stderr and "maxFirstStepWeight" in result.stderr
