@@ -32,7 +32,8 @@ from mlspec.records.specfiles import read_spec
 @click.option("--baseline-metrics", "baseline_file", type=click.Path(dir_okay=False),
               help="Baseline metrics (flat JSON). Default: the baseline's metrics recorded in the ledger (-o).")
 @click.option("--env", help="Use this environment's thresholds.")
-@click.option("--record", is_flag=True, help="Store the metrics and the verdict in the ledger under -o.")
+@click.option("--record", is_flag=True, help="Store the metrics and the verdict in the model's ledger (under -o, else the "
+              "repository's output directory).")
 @click.option("-o", "--output", "out", type=click.Path(file_okay=False, path_type=Path),
               help="GitOps output directory holding the release ledger (default: the platform file's `spec.output`, "
               "else deploy/ at the repository root).")

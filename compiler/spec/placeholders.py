@@ -47,7 +47,8 @@ def find(data: Any, path: Path = ()) -> Iterator[tuple[Path, str]]:
 def _message(value: str, path: Path) -> str | None:
     where = ".".join(str(p) for p in path)
     if value == ZERO_DIGEST:
-        how = _DIGEST_HOW.get(tuple(str(p) for p in path[-2:]), "the real digest: `mlspec digest PATH`")
+        last = tuple(str(p) for p in path[-2:])
+        how = (_DIGEST_HOW.get((last[0], last[1]), "") if len(last) == 2 else "") or "the real digest: `mlspec digest PATH`"
         return f"`{where}` is a placeholder (an all-zero digest pins no bytes); {how}"
     if _ZERO_IMAGE.search(value):
         image = value[: value.index("@")]
