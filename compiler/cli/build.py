@@ -14,9 +14,11 @@ from mlspec.cli.common import (
     directory,
     fail_usage,
     format_option,
+    output_dir,
     platform_context,
     platform_option,
     progress_counter,
+    refuse_second_ledger,
     report_warnings,
     root_option,
     strict_option,
@@ -63,7 +65,8 @@ def validate(ctx: click.Context, specs: tuple[str, ...], fmt: str, strict: bool,
 
 @click.command()
 @click.argument("specs", nargs=-1, required=True)
-@click.option("-o", "--output", "out", type=click.Path(file_okay=False, path_type=Path), help="Output directory.")
+@click.option("-o", "--output", "out", type=click.Path(file_okay=False, path_type=Path),
+              help="Output directory (default: the platform file's `spec.output`, else deploy/ at the repository root).")
 @click.option("--env", help="Build only this environment.")
 @click.option("--check", is_flag=True, help="Write nothing; exit 1 if the output directory is not up to date.")
 @click.option("--stdout", "to_stdout", is_flag=True, help="Print one environment as a multi-document YAML stream.")
@@ -83,10 +86,10 @@ def build(ctx: click.Context, specs: tuple[str, ...], out: Path | None, env: str
     ctx.meta["mlspec.format"] = fmt
     if to_stdout and (check or out):
         fail_usage("--stdout prints instead of writing: do not combine it with -o or --check")
-    if not to_stdout and out is None:
-        fail_usage("missing option -o/--output (or use --stdout)")
-    out, ledger_dir = directory(out, root), directory(ledger_dir, root)
+    ledger_dir = directory(ledger_dir, root)
     files = find_specs(confined(specs, root))
+    if not to_stdout:
+        out = output_dir(out, root, files, platform_choice)
     if full_verify:
         _check_verify_installed()
     progress = progress_counter() if len(files) > 1 else None
@@ -105,6 +108,8 @@ def build(ctx: click.Context, specs: tuple[str, ...], out: Path | None, env: str
     outcomes = build_into(files, out, env=env, ledger_dir=ledger_dir, check=check, jobs=jobs, progress=progress,
                           full_verify=full_verify, plat=context.platform)
     try:
+        if not check:  # one ledger per model in a repository
+            refuse_second_ledger(out, {o.key: path for path, o in outcomes.items()})
         report_warnings(outcomes, strict, fmt, to_stderr=fmt == "text")  # --strict: warnings fail the build
     except BaseException:
         abandon(outcomes)  # nothing staged is swapped in

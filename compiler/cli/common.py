@@ -7,6 +7,7 @@ Exit codes: 0 success; 1 invalid input, drift or a failed gate; 2 usage error;
 
 from __future__ import annotations
 
+import os
 import sys
 from dataclasses import replace
 from pathlib import Path
@@ -92,6 +93,85 @@ def directory(path: Path | None, root: str | None) -> Path | None:
     from mlspec.files import safepath
 
     return Path(safepath.confine(str(path), root)) if root is not None else safepath.anchored(path)
+
+
+DEFAULT_OUTPUT = "deploy"
+
+
+def repository_of(path: Path) -> Path | None:
+    """The nearest directory holding `.git` at or above `path` (never through a link)."""
+    start = Path(os.path.abspath(path))
+    for candidate in (start, *start.parents):
+        if not os.path.islink(candidate) and os.path.lexists(candidate / ".git"):
+            return candidate
+    return None
+
+
+def output_dir(given: Path | None, root: str | None = None, specs: tuple[str, ...] | list[str] = (),
+               platform_choice: str | None = None) -> Path:
+    """The output directory of every command, resolved one way: `-o` when given; else the
+    platform file's `spec.output`, else `deploy`, at the root of the repository holding
+    the first spec (or the current directory). The same place from any subdirectory."""
+    from mlspec.platform import platformfile
+
+    if given is not None:
+        out = directory(given, root)
+        assert out is not None
+        return out
+    start = Path(specs[0]).absolute().parent if specs else Path.cwd()
+    top = repository_of(start)
+    if top is None:
+        fail_usage(f"missing option -o/--output: no Git repository holds {_shown(start)}, so there is no default "
+                   f"output directory (`{DEFAULT_OUTPUT}/` at the repository root, or the platform file's `spec.output`)")
+    platform = platformfile.find(platform_choice, [str(specs[0]) if specs else str(start / "-")])
+    rel = platform.output if platform is not None and platform.output else DEFAULT_OUTPUT
+    path = top
+    for part in Path(rel).parts:  # a link on the way would carry every write out of the repository
+        path = path / part
+        if os.path.islink(path):
+            assert platform is not None  # `deploy` itself is checked below, as `-o deploy` is
+            source, (line, col) = platform.doc.locate(("spec", "output"), key=False)
+            raise MlspecError([Diagnostic(source, line, col, f"`spec.output` {rel!r} passes {_shown(path)}, which "
+                                          f"{safepath.LINK}: name a directory of the repository itself")])
+    below = os.path.relpath(top / rel)  # written as the user would: relative when below the current directory
+    out = directory(Path(below if not below.startswith("..") else top / rel), root)
+    assert out is not None
+    return out
+
+
+def _shown(path: Path) -> str:
+    """`path` as the user reads it: relative to the current directory when in its repository."""
+    rel = os.path.relpath(path)
+    same = not rel.startswith("..") or repository_of(Path.cwd()) == repository_of(Path(os.path.abspath(path)).parent)
+    return rel if same else str(path)
+
+
+def refuse_second_ledger(out: Path, keys: dict[str, str]) -> None:
+    """A model recorded in another ledger of the repository gets no second one under
+    `out` (`keys`: model key -> the spec that names it): two ledgers of one model
+    disagree on what was released."""
+    from mlspec.records import ledger
+
+    top = repository_of(out)
+    new = {key: spec for key, spec in keys.items() if not os.path.lexists(out / ledger.relpath(key))}
+    if top is None or not new:
+        return
+    here = os.path.abspath(out)
+    problems = []
+    for directory_, names, _ in os.walk(top):  # links are not followed
+        names[:] = sorted(n for n in names if not n.startswith(".") and n != ledger.LEDGER_DIR
+                          and os.path.join(directory_, n) != here)
+        if not os.path.isdir(os.path.join(directory_, ledger.LEDGER_DIR)):
+            continue
+        for key, spec in sorted(new.items()):
+            other = Path(directory_) / ledger.relpath(key)
+            if os.path.isfile(other) and not os.path.islink(other):
+                problems.append(Diagnostic(spec, 1, 1, (
+                    f"model `{key}` is already recorded in {_shown(other)}; a ledger under {_shown(out)} would be a "
+                    f"second one: build into {_shown(Path(directory_))} (`-o {_shown(Path(directory_))}`, or the "
+                    "platform file's `spec.output`), or move that ledger")))
+    if problems:
+        raise MlspecError(sorted(set(problems)))
 
 
 def model_name(name: str) -> str:

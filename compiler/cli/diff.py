@@ -10,7 +10,7 @@ from typing import Any
 
 import click
 
-from mlspec.cli.common import fail_usage, platform_context
+from mlspec.cli.common import fail_usage, output_dir, platform_context, repository_of
 from mlspec.files.errors import Diagnostic, MlspecError
 from mlspec.pipeline import core
 from mlspec.records import ledger
@@ -29,7 +29,8 @@ from mlspec.records.specfiles import find_specs, read_spec
 @click.option("--exit-code", is_flag=True, help="Exit 1 when anything changed, 0 when nothing did (as `git diff`).")
 @click.option("--ledger", "ledger_dir", type=click.Path(file_okay=False, path_type=Path),
               help="Directory holding the release ledger, compared with its state at --base "
-              "(default: deploy/ at the repository root, when it holds this model's ledger).")
+              "(default: the platform file's `spec.output`, else deploy/ at the repository root, when it holds this "
+              "model's ledger).")
 @click.option("--platform", "platform_choice", is_flag=False, flag_value="", default=None, metavar="[FILE|none]",
               help="Alone: list the models and objects the platform file's change since --base changes (SPECs: "
               "the specs to compile, default the repository's). With FILE|none: the platform both sides use.")
@@ -56,7 +57,7 @@ def diff_command(specs: tuple[str, ...], base: str | None, env: str | None, fmt:
     results, problems = [], []
     for new_source in files:
         try:
-            results.append(_one(specs[0] if pair else None, new_source, base, env, context, ledger_dir))
+            results.append(_one(specs[0] if pair else None, new_source, base, env, context, ledger_dir, platform_choice))
         except MlspecError as exc:  # every spec's problems, reported once
             problems.extend(exc.diagnostics)
     if problems:
@@ -79,7 +80,7 @@ def _exit(changed: bool) -> None:
 
 
 def _one(old_path: str | None, new_source: str, base: str, env: str | None, context: Any,
-         ledger_dir: Path | None) -> Any:
+         ledger_dir: Path | None, platform_choice: str | None = None) -> Any:
     """One spec compared: with OLD (`old_path`), or with itself (or what Git saw it renamed from) at `base`."""
     from mlspec.records import diff as diff_module
     from mlspec.records.specfiles import git_show
@@ -96,6 +97,8 @@ def _one(old_path: str | None, new_source: str, base: str, env: str | None, cont
                 old_text, old_source = git_show(base, renamed[1]), f"{base}:{renamed[0]}"
     new = core.compile_document(read_spec(new_source), new_source, env, context)
     old = core.compile_document(old_text, old_source, env, context) if old_text is not None else None
+    if ledger_dir is None and old_path is None and repository_of(Path(new_source).absolute().parent) is not None:
+        ledger_dir = output_dir(None, None, [new_source], platform_choice)  # as every command finds it
     recorded = _ledger_changes(base, new_source, new.key, ledger_dir) if old_path is None else []
     return diff_module.compare(old, new, recorded, renamed[0] if renamed else None)
 

@@ -8,7 +8,16 @@ from pathlib import Path
 
 import click
 
-from mlspec.cli.common import confined, directory, fail_usage, platform_context, platform_option, root_option
+from mlspec.cli.common import (
+    confined,
+    fail_usage,
+    output_dir,
+    platform_context,
+    platform_option,
+    refuse_second_ledger,
+    repository_of,
+    root_option,
+)
 from mlspec.files import outtree
 from mlspec.files.errors import Diagnostic, GateFailed, MlspecError
 from mlspec.pipeline import core
@@ -21,11 +30,13 @@ from mlspec.records.specfiles import read_spec
 @click.argument("spec")
 @click.option("--metrics", "metrics_file", required=True, type=click.Path(dir_okay=False), help="Candidate metrics (flat JSON).")
 @click.option("--baseline-metrics", "baseline_file", type=click.Path(dir_okay=False),
-              help="Baseline metrics (flat JSON). Default: the baseline's metrics recorded in the ledger under -o.")
+              help="Baseline metrics (flat JSON). Default: the baseline's metrics recorded in the ledger (-o).")
 @click.option("--env", help="Use this environment's thresholds.")
-@click.option("--record", is_flag=True, help="Store the metrics and the verdict in the ledger under -o.")
+@click.option("--record", is_flag=True, help="Store the metrics and the verdict in the model's ledger (under -o, else the "
+              "repository's output directory).")
 @click.option("-o", "--output", "out", type=click.Path(file_okay=False, path_type=Path),
-              help="GitOps output directory holding the release ledger.")
+              help="GitOps output directory holding the release ledger (default: the platform file's `spec.output`, "
+              "else deploy/ at the repository root).")
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
 @root_option
 @platform_option
@@ -34,10 +45,9 @@ def gate_command(spec: str, metrics_file: str, baseline_file: str | None, env: s
     """Check candidate metrics against the spec's thresholds (the same gate the evaluation Job runs)."""
     from mlspec.pod import gate
 
-    if record and out is None:
-        fail_usage("--record needs -o DIR (the directory holding the release ledger)")
-    out = directory(out, root)  # as `build -o`: no link on the way to the ledger it writes
     spec, metrics_file = confined((spec, metrics_file), root)
+    if out is not None or record or repository_of(Path(spec).absolute().parent) is not None:
+        out = output_dir(out, root, [spec], platform_choice)  # as `build`: no link on the way to the ledger
     baseline_file = confined((baseline_file,), root)[0] if baseline_file else None
     recorded = releases.RecordedMetrics(out)  # reconciles the spec with its ledger, as `build -o` does
     compiled = core.compile_document(read_spec(spec), spec, env,
@@ -55,6 +65,7 @@ def gate_command(spec: str, metrics_file: str, baseline_file: str | None, env: s
     if record:
         assert out is not None
         name = compiled.key
+        refuse_second_ledger(out, {name: spec})
         updated = releases.record_gate(recorded.ledger(name), compiled, verdicts, metrics, spec)
         outtree.write_file(out, ledger.relpath(name), ledger.dump(updated))
     click.echo(gate.as_json(verdicts) if fmt == "json" else gate.table(verdicts))

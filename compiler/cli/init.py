@@ -58,7 +58,12 @@ def init_command(name: str | None, out: Path | None, schema_ref: str | None, pla
             _refresh(home.parent / platformfile.SCHEMA_NAME, platformfile.schema_text())
     if not scaffold.create(root, rel, text):
         raise MlspecError([Diagnostic(str(out), 1, 1, "file exists; refusing to overwrite it")])
-    click.echo(f"wrote {out}: replace the TODO placeholders, then run `mlspec build {out} -o deploy/`", err=True)
+    # A hint that works where it is printed: in a repository, build finds its output directory itself.
+    from mlspec.cli.common import repository_of
+
+    build = f"mlspec build {out}" + ("" if repository_of(out.absolute().parent) else " -o deploy/")
+    click.echo(f"wrote {out}: replace its placeholders (`mlspec validate {out}` lists each one and how to get the "
+               f"real value), then run `{build}`", err=True)
     if home is not None:
         click.echo(f"editor schema: {home} (refresh it after upgrading mlspec: `mlspec schema -o {home}`)", err=True)
 

@@ -8,7 +8,7 @@ from typing import Any
 
 import click
 
-from mlspec.cli.common import fail_usage
+from mlspec.cli.common import fail_usage, output_dir, repository_of
 from mlspec.files.errors import Diagnostic, MlspecError
 from mlspec.records.specfiles import read_spec
 from mlspec.spec import fields
@@ -38,8 +38,8 @@ from mlspec.spec import fields
 @click.option("--format", type=click.Choice(fields.FORMATS), help="spec.model.format.")
 @click.option("--seed-param", default="seed", show_default=True, help="The MLflow run param holding the seed.")
 @click.option("--ledger", "ledger_opt", metavar="DIR|none",
-              help="Reconcile with the ledger under DIR. Default: the repository's deploy/ when it holds this "
-              "model's ledger; `none`: no ledger.")
+              help="Reconcile with the ledger under DIR. Default: the repository's output directory (the platform "
+              "file's `spec.output`, else deploy/) when it holds this model's ledger; `none`: no ledger.")
 @click.option("--dry-run", is_flag=True, help="Print the spec's unified diff; write nothing.")
 def release_command(spec: str, mlflow_ref: str | None, record_file: str | None, claimed_digest: str | None,
                     digest_of: str | None, seed_param: str, ledger_opt: str | None, dry_run: bool,
@@ -60,7 +60,9 @@ def release_command(spec: str, mlflow_ref: str | None, record_file: str | None, 
         else:
             pins = release.from_record(record_file) if record_file is not None else release.Pins({})
         release.override(pins, flags, digest_of, claimed_digest)
-        result = release.cut(text, spec, pins, ledger_opt)
+        output = (output_dir(None, None, [spec]).absolute() if ledger_opt is None
+                  and repository_of(Path(spec).absolute().parent) else None)  # the ledger every command finds
+        result = release.cut(text, spec, pins, ledger_opt, output)
     if dry_run:
         click.echo(result.diff(), nl=False)
         return

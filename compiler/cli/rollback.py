@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from mlspec.cli.common import directory, fail_usage, model_name, platform_option
+from mlspec.cli.common import fail_usage, model_name, output_dir, platform_option
 from mlspec.files.errors import Diagnostic, MlspecError
 
 
@@ -15,8 +15,8 @@ from mlspec.files.errors import Diagnostic, MlspecError
 @click.argument("name")
 @click.option("--to", "to", required=True, help="The recorded version to return to.")
 @click.option("-o", "--output", "out", type=click.Path(file_okay=False, path_type=Path),
-              help="GitOps output directory holding the manifests and the release ledger. Default: deploy/ at the "
-              "repository root.")
+              help="GitOps output directory holding the manifests and the release ledger (default: the platform "
+              "file's `spec.output`, else deploy/ at the repository root).")
 @click.option("--spec", "spec", type=click.Path(dir_okay=False), metavar="FILE",
               help="The model's spec file, edited back to VERSION's pins. Default: the spec of NAME that `build` "
               "finds in the repository.")
@@ -39,12 +39,7 @@ def rollback_command(name: str, to: str, out: Path | None, spec: str | None, no_
     model_name(name)
     if spec and no_spec:
         fail_usage("--spec names the spec to edit, --no-spec rolls back without one: give one of them")
-    if out is None:
-        repo = rollback.repository_of(Path.cwd())
-        if repo is None:
-            fail_usage("missing option -o/--output (no Git repository here to find deploy/ in)")
-        out = repo / "deploy"
-    out = directory(out, None) or out  # it writes manifests there: no link on the way
+    out = output_dir(out, None, [spec] if spec else [], platform_choice)  # no link on the way: it writes there
     ledgers = ledger.load_all(out)
     # A key with no ledger goes through `load`, which names the other layout's ledgers of that name.
     lg = ledgers[name] if name in ledgers else ledger.load(out, name)

@@ -68,6 +68,11 @@ class CompiledSpec:
         """Every environment's warnings, once each, in file order."""
         return sorted({w for item in self.items for w in item.release.warnings})
 
+    @property
+    def placeholders(self) -> list[Diagnostic]:
+        """Every placeholder pin (`mlspec.spec.placeholders`), once each, in file order."""
+        return sorted({w for item in self.items for w in item.release.placeholders})
+
 
 def compile_document(text: str | bytes, source: str = "<string>", env: str | None = None,
                      context: Context = NO_CONTEXT) -> CompiledSpec:
@@ -185,6 +190,7 @@ class Built:
     files: dict[str, str]
     env_dirs: dict[str, str] = field(default_factory=dict)  # environment -> its output directory
     warnings: list[Diagnostic] = field(default_factory=list)
+    placeholders: list[Diagnostic] = field(default_factory=list)  # never recorded in a ledger
 
     def documents(self, env: str) -> list[str]:
         """The objects of one environment, as YAML documents."""
@@ -203,7 +209,7 @@ def built(compiled: CompiledSpec) -> Built:
         environments={i.release.env: i.release.digest for i in compiled.items},
         files=to_files(compiled.items, compiled.source),
         env_dirs={i.release.env: i.directory for i in compiled.items},
-        warnings=compiled.warnings,
+        warnings=compiled.warnings, placeholders=compiled.placeholders,
     )
 
 

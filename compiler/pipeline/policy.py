@@ -142,12 +142,11 @@ def _first_step(spec: ModelDeployment, most: Any, plan: Plan | None = None) -> I
 
     settings = plan.settings if plan is not None else None
     surge = (settings.max_surge, settings.max_unavailable) if settings is not None else (None, None)
-    if rollout.steps is None:
-        for chose, weight in traffic.weights(spec.spec, strategy.DEFAULT_STEPS)[:1]:
-            share, replicas, canary, stable = traffic.served_share(spec.spec, weight, *surge)
-            if share > most:
-                yield chose, (f"the default first canary step (setWeight {weight}) {_served(share, weight, replicas, canary, stable)}"
-                           f"; at most {most}% allowed")
+    if rollout.steps is None:  # the default steps, derived from the pods (strategy.default_steps)
+        first = next((s["setWeight"] for s in strategy.default_steps(spec.spec, *surge) if "setWeight" in s), None)
+        if first is not None and traffic.served_share(spec.spec, first, *surge)[0] > most:
+            yield ("spec", "rollout"), (f"the default first canary step sends {first}% (the least share these pods "
+                                        f"can give without a traffic router); at most {most}% allowed")
         return
     for i, step in enumerate(rollout.steps):
         at: Path = ("spec", "rollout", "steps", i)

@@ -19,7 +19,7 @@ from mlspec.pipeline import autoscaling, delivery, placement, policy, rules, str
 from mlspec.pipeline.names import Names
 from mlspec.platform import platformfile, runtimes
 from mlspec.platform.platformfile import Platform
-from mlspec.spec import overlay
+from mlspec.spec import overlay, placeholders
 from mlspec.spec.model import ModelDeployment, Spec
 
 DEFAULT_ENV = "default"
@@ -79,6 +79,7 @@ class Release:
     services: list[str]
     router: tuple[str, dict[str, Any]] | None
     warnings: list[Diagnostic] = field(default_factory=list)
+    placeholders: list[Diagnostic] = field(default_factory=list)  # what `mlspec init` wrote for the user to fill in
     plan: surge.Plan | None = None  # surge settings and peak capacity (DESIGN.md "Rollout capacity")
     disruption_budget: dict[str, Any] | None = None  # the PodDisruptionBudget's bound, or none
     autoscaler: dict[str, Any] | None = None  # the HorizontalPodAutoscaler's spec (the Rollout then has no replicas)
@@ -128,8 +129,12 @@ def resolve(doc: Document, env: str | None = None, context: Context = NO_CONTEXT
         assert release.plan is not None
         shown = release.plan.settings
         release.warnings = [replace(diagnostic(merged, path, where + message, key=False), severity="warning")
-                            for path, message in traffic.exposure(spec.spec, strategy.DEFAULT_STEPS, shown.max_surge,
-                                                                  shown.max_unavailable)]
+                            for path, message in traffic.exposure(spec.spec, strategy.default_steps(
+                                spec.spec, shown.max_surge, shown.max_unavailable), shown.max_surge, shown.max_unavailable)]
+        # Each placeholder once, where it is written (the spec, or the platform file's defaults).
+        release.placeholders = [replace(diagnostic(merged, path, message, key=False), severity="warning")
+                                for path, message in placeholders.find(merged.data)]
+        release.warnings += release.placeholders
         capacity_note = release.plan.note()
         if capacity_note is not None:  # a note: informs, never fails the command (not even --strict)
             release.warnings.append(replace(diagnostic(merged, release.plan.at, where + capacity_note),
@@ -201,11 +206,13 @@ def _release(doc: ModelDeployment, env: str, context: Context, model_key: str) -
     names = Names.of(name, eval_inputs)
     evaluation["wait_command"] = ["python3", f"{GATE_DIR}/jobwait.py", "--job", names.eval_job,
                                   "--timeout", str(evaluation["wait_deadline"])]
-    steps = strategy.steps(spec, names)
     serving = _serving(doc, runtimes.registry(context.platform))
     selector = {"app.kubernetes.io/name": name, "app.kubernetes.io/component": "server"}
     serving.update(topology_spread=placement.topology_spread(spec, selector), affinity=placement.affinity(spec))
-    capacity_plan = surge.plan(spec, serving["resources"], strategy.DEFAULT_STEPS)
+    shown = surge.settings(spec, serving["resources"], traffic.chosen_router(spec) is not None)
+    defaults = strategy.default_steps(spec, shown.max_surge, shown.max_unavailable)  # at the Rollout's real surge
+    steps = strategy.steps(spec, names, defaults)
+    capacity_plan = surge.plan(spec, serving["resources"], defaults)
     blue_green = spec.rollout.strategy == "blueGreen"
     services = [names.active, names.preview] if blue_green else [names.stable, names.canary]
     return Release(

@@ -13,11 +13,32 @@ from mlspec.spec.model import ModelDeployment, Spec
 if TYPE_CHECKING:
     from mlspec.pipeline.names import Names
 
+# The default canary's stages: (the weight it aims at, the pause after it). What a spec
+# without `rollout.steps` gets is `default_steps`: these weights where the pods can meet
+# them, else the share the pods really give (docs/defaults.md), so no default step
+# claims an exposure the rollout does not have.
+DEFAULT_STAGES: tuple[tuple[int, str], ...] = ((10, "5m"), (25, "5m"), (50, "10m"))
 DEFAULT_STEPS: list[dict[str, Any]] = [
-    {"setWeight": 10}, {"pause": {"duration": "5m"}},
-    {"setWeight": 25}, {"pause": {"duration": "5m"}},
-    {"setWeight": 50}, {"pause": {"duration": "10m"}},
-]
+    step for weight, pause in DEFAULT_STAGES for step in ({"setWeight": weight}, {"pause": {"duration": pause}})]
+
+
+def default_steps(spec: Spec, max_surge: int | str | None = None,
+                  max_unavailable: int | str | None = None) -> list[dict[str, Any]]:
+    """The canary steps of a spec that gives none, at its replica count, router and the
+    Rollout's resolved surge: each stage's weight is one the pods really give (within
+    `traffic.TOLERANCE`), stages that land on the same weight are one, and a rollout whose
+    pods can meet no weight has no weighted step (the offline gate, then all traffic)."""
+    if spec.rollout.strategy != "canary":
+        return copy_data(DEFAULT_STEPS)
+    out: list[dict[str, Any]] = []
+    written: list[int] = []
+    for target, pause in DEFAULT_STAGES:
+        weight = traffic.honest_weight(spec, target, max_surge, max_unavailable)
+        if weight is None or (written and weight <= written[-1]):
+            continue
+        written.append(weight)
+        out += [{"setWeight": weight}, {"pause": {"duration": pause}}]
+    return out
 
 
 def strategy(doc: ModelDeployment, names: Names, steps: list[dict[str, Any]]) -> dict[str, Any]:
@@ -49,9 +70,10 @@ def strategy(doc: ModelDeployment, names: Names, steps: list[dict[str, Any]]) ->
     return {"canary": canary}
 
 
-def steps(spec: Spec, names: Names) -> list[dict[str, Any]]:
+def steps(spec: Spec, names: Names, defaults: list[dict[str, Any]] | None = None) -> list[dict[str, Any]]:
+    """The Rollout's canary steps: the spec's (or `defaults`, see `default_steps`), after the offline gate."""
     if spec.rollout.steps is None:
-        steps = copy_data(DEFAULT_STEPS)
+        steps = copy_data(DEFAULT_STEPS if defaults is None else defaults)
     else:
         steps = []
         opened: list[str] = []  # managed routes set and not yet removed

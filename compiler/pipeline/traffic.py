@@ -89,6 +89,25 @@ def exposure(spec: Spec, default_steps: list[dict[str, Any]], max_surge: int | s
                    "`spec.rollout.trafficRouting` for exact weights, or more replicas")
 
 
+def honest_weight(spec: Spec, target: int, max_surge: int | str | None = None,
+                  max_unavailable: int | str | None = None) -> int | None:
+    """The canary weight to write for a default step aiming at `target`: `target` itself
+    when pod counts meet it within TOLERANCE (always, with a router), else the share pod
+    counts really give for it, rounded, else the nearest weight pod counts can meet;
+    None when no weight below 100 can be met (one pod takes all the traffic or none)."""
+    def met(weight: int) -> bool:  # and a step at all: the canary gets some traffic, the stable pods too
+        share = _worst(spec, weight, max_surge, max_unavailable)[0]
+        return 0 < share < 100 and abs(share - weight) <= TOLERANCE
+
+    if spec.rollout.traffic_routing is not None or met(target):
+        return target
+    real = round(_worst(spec, target, max_surge, max_unavailable)[0])
+    if met(real):
+        return real
+    candidates = [w for w in range(1, 100) if met(w)]
+    return min(candidates, key=lambda w: (abs(w - real), w)) if candidates else None
+
+
 def _worst(spec: Spec, weight: int, max_surge: int | str | None,
            max_unavailable: int | str | None, whole_range: bool = False) -> tuple[Fraction, int, int, int]:
     """(share, replicas, canary, stable) at the replica count whose share misses `weight`

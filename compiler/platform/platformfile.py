@@ -120,6 +120,12 @@ class PlatformSpec(fields.Strict):
         "`OUT/_ledger/<name>.yaml`: model names are unique) or `namespaced` (`OUT/<env>/<namespace>/<name>/`, "
         "`OUT/_ledger/<namespace>/<name>.yaml`: every spec sets `metadata.namespace`, and commands name a model "
         "`NAMESPACE/NAME`).")
+    output: str | None = Field(
+        default=None, description="The repository's output directory (manifests and release ledgers), relative to "
+        "the repository root (the directory holding `.git`). Commands use it when `-o` is not given (`build`, "
+        "`history`, `gate --record`, `rollback`, and the ledger of `release` and `diff`), from any subdirectory. "
+        "Default: `deploy`. It stays inside the repository: relative, no `..`, no symbolic link on the way.",
+        examples=["deploy", "gitops/models"])
     defaults: Defaults | None = Field(
         default=None, description="Any part of `ModelDeployment.spec`, deep-merged under every spec (the spec wins).")
     policy: Policy | None = Field(default=None, description="Rules every spec must meet.")
@@ -154,6 +160,11 @@ class Platform:
         return self.doc.source
 
     @property
+    def output(self) -> str | None:
+        value = value_at(self.doc.data, ("spec", "output"))
+        return str(value) if value is not None else None
+
+    @property
     def layout(self) -> str:
         return str(value_at(self.doc.data, ("spec", "layout")) or layout.FLAT)
 
@@ -173,9 +184,24 @@ def parse(text: str | bytes, source: str) -> Platform:
     problems = [loader.diagnostic(doc, ("spec", "runtimes", name, *path), f"runtime `{name}`: {message}", key=False)
                 for name, body in own.items()
                 for path, message in runtimes.definition_problems(RuntimeDefinition.model_validate(body))]
+    output = value_at(doc.data, ("spec", "output"))
+    if isinstance(output, str) and (why := output_problem(output)) is not None:
+        problems.append(loader.diagnostic(doc, ("spec", "output"), f"`spec.output` {output!r} {why}", key=False))
     if problems:
         raise SpecError(sorted(set(problems)))
     return Platform(doc, "sha256:" + hashlib.sha256(raw).hexdigest())
+
+
+def output_problem(output: str) -> str | None:
+    """Why `spec.output` cannot be the repository's output directory, or None."""
+    parts = output.replace("\\", "/").split("/")
+    if output.startswith(("/", "\\")) or re.match(r"^[A-Za-z]:", output):
+        return "is absolute: it names a directory relative to the repository root (e.g. `deploy`)"
+    if ".." in parts:
+        return "leaves the repository (`..`): it names a directory inside it, relative to its root"
+    if all(p in ("", ".") for p in parts):
+        return "is the repository root itself: name a directory below it (e.g. `deploy`)"
+    return None
 
 
 def read(path: str) -> Platform:

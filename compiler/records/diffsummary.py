@@ -184,8 +184,9 @@ def _exposure(compiled: CompiledSpec) -> dict[str, str]:
     for item in compiled.items:
         plan, release = item.release.plan, item.release
         assert plan is not None
-        out[release.env] = "; ".join(traffic.shares(release.spec.spec, strategy.DEFAULT_STEPS,
-                                                    plan.settings.max_surge, plan.settings.max_unavailable))
+        out[release.env] = "; ".join(traffic.shares(release.spec.spec, strategy.default_steps(
+            release.spec.spec, plan.settings.max_surge, plan.settings.max_unavailable),
+            plan.settings.max_surge, plan.settings.max_unavailable))
     return out
 
 

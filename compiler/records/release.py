@@ -98,16 +98,17 @@ def override(pins: Pins, flags: dict[str, Any], digest_of: str | None, claimed_d
     pins.claimed_digest = claimed_digest
 
 
-def cut(text: bytes, source: str, pins: Pins, ledger_opt: str | None = None) -> Result:
+def cut(text: bytes, source: str, pins: Pins, ledger_opt: str | None = None, output: Path | None = None) -> Result:
     """The spec's text with the next release cut; raises `MlspecError`, writing nothing.
-    `ledger_opt`: the ledger directory, `none`, or None to use the one `find_ledger` finds."""
+    `ledger_opt`: the ledger directory, `none`, or None to use the one `find_ledger` finds
+    (in `output`, the repository's output directory, when given)."""
     from mlspec.platform import platformfile
     from mlspec.records import yamledit
 
     home = platformfile.with_platform(Context(), platformfile.find(None, [source]))  # the repository's platform file
     current = core.compile_document(text, source, context=home)  # the spec must be valid before it is released
     ledger_dir = (None if ledger_opt == "none" else Path(ledger_opt) if ledger_opt is not None
-                  else find_ledger(source, current.key))
+                  else find_ledger(source, current.key, output))
     doc = loader.load(text, source)
     old = _spec_pins(doc.data)
     values = dict(pins.values)
@@ -286,10 +287,13 @@ def _move_to_previous(editor: Any, data: dict[str, Any], old: dict[str, Any]) ->
             editor.delete(_PREVIOUS + (name,))  # the replaced release had no such context
 
 
-def find_ledger(spec_path: str, name: str) -> Path | None:  # `name`: the model's key (`mlspec.layout`)
-    """The ledger a release is reconciled with when `--ledger` is not given: the
-    repository's `deploy/` (the README's, pre-commit's and CI's `-o deploy/`), when it
-    holds this model's ledger. The repository is the nearest directory holding `.git`."""
+def find_ledger(spec_path: str, name: str, output: Path | None = None) -> Path | None:  # `name`: the model's key
+    """The ledger a release is reconciled with when `--ledger` is not given: `output`
+    (the repository's output directory, as every command resolves it), else the
+    repository's `deploy/`, when it holds this model's ledger. The repository is the
+    nearest directory holding `.git`."""
+    if output is not None:
+        return output if (output / ledger.relpath(name)).is_file() else None
     start = Path(spec_path).absolute().parent
     for directory in (start, *start.parents):
         if (directory / ".git").exists():

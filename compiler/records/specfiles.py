@@ -20,6 +20,7 @@ from mlspec.records.releases import RecordedMetrics
 
 _KIND = re.compile(rb"^kind:\s*[\"']?ModelDeployment[\"']?\s*(#.*)?$", re.MULTILINE)
 SPEC_SUFFIXES = (".yaml", ".yml")
+PLACEHOLDER_REFUSAL = "; a ledger never records a placeholder: replace it first (`build --stdout` renders it as it is)"
 # Below this many specs a process pool costs more than it saves (measured: see benchmarks/).
 PARALLEL_FROM = 8
 
@@ -295,6 +296,9 @@ def _build_into(path: str, env: str | None, metrics: RecordedMetrics, out: Path,
         if model_layout is not None:  # `rollback`: the layout the model's ledger was recorded in
             context = replace(context, layout=model_layout)
         result = build(read_spec(path) if text is None else text, path, env, context, full_verify)
+        if result.placeholders:  # a ledger records pins for good: never what `init` wrote for the user to replace
+            return None, [replace(d, severity="error", message=d.message + PLACEHOLDER_REFUSAL)
+                          for d in result.placeholders]
         ledger_file = ledger.relpath(result.key)
         files = dict(result.files)
         files[ledger_file] = ledger.dump(ledger.record(metrics.ledger(result.key), result))

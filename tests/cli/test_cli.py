@@ -7,6 +7,8 @@ import pytest
 import yaml
 from click.testing import CliRunner
 
+from test_placeholders import real_pins
+
 from mlspec.cli.main import main
 from mlspec.pipeline import render
 
@@ -46,14 +48,14 @@ def test_unknown_environment_is_invalid_input(tmp_path):
 def test_validate_reports_success():
     result = run("validate", ROOT / "examples")
     assert result.exit_code == 0
-    # fraud-detector prod (6 replicas at 10%) is not among them: Argo surges to 1 canary + 6 stable = 14.3%
-    # llm-chat (a GPU model) takes maxSurge 0: staging's 1 replica at 50% is 1 canary + 0 stable = 100%,
-    # and each of its environments has a capacity note
-    assert "ok: 4 spec(s), 9 environment(s) valid, 5 warning(s), 6 note(s)" in result.stderr
+    # Every example's canary steps are ones its pods can give (docs/defaults.md): no warning;
+    # llm-chat's environments and recommender's autoscaled ones have capacity notes
+    assert "ok: 4 spec(s), 9 environment(s) valid, 6 note(s)" in result.stderr
+    assert "warning" not in result.stderr
     assert "in environment `prod`: setWeight 10 " not in result.stderr
 
 
-@pytest.mark.parametrize("args", [["build", str(FULL)], ["build"], ["validate", str(FULL), "--format", "xml"],
+@pytest.mark.parametrize("args", [["build"], ["validate", str(FULL), "--format", "xml"],
                                   ["build", str(FULL), "--stdout", "-o", "x"], ["nonsense"]])
 def test_usage_errors_exit_2(args):
     result = run(*args)
@@ -147,6 +149,10 @@ def test_init_scaffolds_a_spec_that_builds(tmp_path):
     assert text.startswith("# yaml-language-server: $schema=./.mlspec/schema.json\n")
     assert (tmp_path / ".mlspec" / "schema.json").is_file()
     assert "TODO" in text
+    assert run("validate", spec).exit_code == 0  # its placeholders warn (tests/cli/test_placeholders.py)
+    refused = run("build", spec, "-o", tmp_path / "out")
+    assert refused.exit_code == 1 and "is a placeholder" in refused.stderr and not (tmp_path / "out").exists()
+    spec.write_text(real_pins(text, tmp_path))
     built = run("build", spec, "-o", tmp_path / "out")
     assert built.exit_code == 0, built.output
     assert (tmp_path / "out/default/fraud/rollout.yaml").exists()
@@ -254,7 +260,9 @@ def test_a_batch_with_one_bad_spec_writes_nothing_even_from_workers(tmp_path):
 def test_strict_warnings_fail_a_batch_without_writing(tmp_path):
     specs = _batch(tmp_path / "specs", 10)
     for spec in specs.glob("*.yaml"):
-        spec.write_text(spec.read_text().replace("  serving:\n", "  serving:\n    replicas: 2\n", 1))
+        # steps two pods cannot give (the default steps are ones they can: docs/defaults.md)
+        spec.write_text(spec.read_text().replace(
+            "  serving:\n", "  rollout: {steps: [{setWeight: 10}, {pause: 5m}]}\n  serving:\n    replicas: 2\n", 1))
     out = tmp_path / "out"
     result = run("build", specs, "-o", out, "-j", "2", "--strict")
     assert result.exit_code == 1 and "setWeight" in result.stderr, result.output

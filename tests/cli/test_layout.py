@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from tests.cli.test_placeholders import real_pins
 from tests.cli.test_platform import PLATFORM, SPEC, run
 
 NAMESPACED = PLATFORM.replace("spec:\n", "spec:\n  layout: namespaced\n", 1)
@@ -260,6 +261,7 @@ def test_init_in_a_namespaced_repository_scaffolds_a_namespace_and_the_scaffold_
     metadata = yaml.safe_load(text)["metadata"]
     assert metadata["namespace"] == "churn" and metadata["name"] == "churn"
     assert "  replicas: 2" not in text  # what the platform provides, the scaffold still omits
+    (monorepo / "models" / "churn.yaml").write_text(real_pins(text, monorepo))  # its placeholders never build
     built = run("build", "models/churn.yaml", "-o", "deploy")
     assert built.exit_code == 0, built.output
     assert (monorepo / "deploy" / "default" / "churn" / "churn" / "rollout.yaml").is_file()

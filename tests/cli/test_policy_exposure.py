@@ -59,7 +59,7 @@ def test_the_default_steps_are_judged_at_what_they_serve(tmp_path, monkeypatch):
     _, result = _build_with_rule(tmp_path, monkeypatch, RULE, _spec_edit("  evaluation:\n",
                                                                          "  serving: {replicas: 2}\n  evaluation:\n"))
     assert result.exit_code == 1, result.output
-    assert "the default first canary step (setWeight" in result.stderr
+    assert "the default first canary step sends 33%" in result.stderr
 
 
 @pytest.mark.parametrize("header", ["user-agent", "User-Agent", "cookie", "host"])

@@ -76,8 +76,11 @@ def test_extra_args_append_to_a_builtin_and_args_replace_it(repo):
     assert server["args"] == ["mlserver", "start", "/mlspec/runtime", "--debug"]
     assert "command" not in server  # the built-ins keep the image's entrypoint
     spec.write_text(spec.read_text().replace("{extraArgs: [--debug]}", "{args: [serve], extraArgs: [--debug]}"))
-    assert run("build", "models", "-o", "out2", "--env", "staging").exit_code == 0
-    assert _container(_load(repo / "out2" / "staging" / "churn" / "rollout.yaml"), "server")["args"] == ["serve", "--debug"]
+    # (a second output directory would be a second ledger of the model in this repository: printed instead)
+    printed = run("build", "models", "--stdout", "--env", "staging")
+    assert printed.exit_code == 0, printed.output
+    [rollout] = [d for d in yaml.safe_load_all(printed.stdout) if d["kind"] == "Rollout"]
+    assert _container(rollout, "server")["args"] == ["serve", "--debug"]
 
 
 def test_the_builtin_torchserve_does_not_block_the_images_entrypoint():
