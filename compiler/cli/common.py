@@ -129,6 +129,8 @@ def output_dir(given: Path | None, root: str | None = None, specs: tuple[str, ..
     for part in Path(rel).parts:  # a link on the way would carry every write out of the repository
         path = path / part
         if os.path.islink(path):
+            from mlspec.files import safepath
+
             assert platform is not None  # `deploy` itself is checked below, as `-o deploy` is
             source, (line, col) = platform.doc.locate(("spec", "output"), key=False)
             raise MlspecError([Diagnostic(source, line, col, f"`spec.output` {rel!r} passes {_shown(path)}, which "
