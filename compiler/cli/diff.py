@@ -62,9 +62,10 @@ def diff_command(specs: tuple[str, ...], base: str, env: str | None, fmt: str,
 
 
 def _ledger_changes(base: str, spec: str, name: str, ledger_dir: Path | None) -> list[Any]:
-    """What changed in the recorded evaluations of the ledger of `name` (a model's key) since `base`."""
+    """What changed in the ledger of `name` (a model's key) since `base`: recorded evaluations,
+    and every rewrite of an entry that existed there (`ledger_history`)."""
     from mlspec.files.loader import load_data
-    from mlspec.records import diff as diff_module
+    from mlspec.records import ledger_history
     from mlspec.records.specfiles import git_show
 
     if ledger_dir is None:
@@ -79,7 +80,7 @@ def _ledger_changes(base: str, spec: str, name: str, ledger_dir: Path | None) ->
     if old_text is None:
         return []  # no ledger at the base ref: nothing was recorded that could have changed
     old_data = load_data(old_text, f"{base}:{path}")  # the ledger budget; a damaged one is a positioned error
-    return diff_module.recorded_changes(old_data, ledger.load(ledger_dir, name))
+    return ledger_history.changes(old_data, ledger.load(ledger_dir, name))
 
 
 def _git_toplevel(path: str) -> Path | None:

@@ -45,6 +45,10 @@ class Ledger:
     releases: list[dict[str, Any]] = field(default_factory=list)
     # Where each release entry starts in the file it was read from (errors point there).
     marks: list[Mark] = field(default_factory=list, compare=False, repr=False)
+    # The ledger-level seal as read (None: a ledger an earlier mlspec wrote, or in memory),
+    # and where it is: it binds `current` to the entries (`ledger_seal`).
+    seal: str | None = field(default=None, compare=False, repr=False)
+    seal_mark: Mark = field(default=(1, 1), compare=False, repr=False)
 
     def find(self, version: str) -> dict[str, Any] | None:
         return next((r for r in self.releases if r["version"] == version), None)
@@ -68,8 +72,9 @@ def relpath(model_key: str) -> str:
     return f"{LEDGER_DIR}/{model_key}.yaml"
 
 
-def load(out: Path, model_key: str) -> Ledger:
-    """The ledger of the model `model_key` under `out` (empty when there is none yet)."""
+def load(out: Path, model_key: str, unsealed_ok: bool = False) -> Ledger:
+    """The ledger of the model `model_key` under `out` (empty when there is none yet),
+    every entry's seal and the ledger's own checked (`verified`) on every read."""
     path = out / relpath(model_key)
     try:
         data = safepath.read(out, relpath(model_key), loader.LEDGER.bytes)  # never through a link, bounded
@@ -78,7 +83,7 @@ def load(out: Path, model_key: str) -> Ledger:
         return Ledger(model_key)
     except OSError as exc:
         raise LedgerError([Diagnostic(str(path), 1, 1, f"cannot read the ledger: {exc.strerror}")]) from None
-    return parse(data, str(path), model_key)
+    return verified(parse(data, str(path), model_key), str(path), unsealed_ok)
 
 
 def _other_layout(out: Path, model_key: str) -> None:
@@ -121,7 +126,9 @@ def parse(data: bytes | str, source: str, name: str) -> Ledger:
     if problems:
         raise LedgerError([_damaged(source, *doc.position(path), problem) for path, problem in problems])
     marks = [doc.position(("releases", i), key=False) for i in range(len(doc.data["releases"]))]
-    return Ledger(name, doc.data.get("current"), doc.data["releases"], marks)
+    seal_mark = doc.position(("seal",) if "seal" in doc.data else ("current",) if "current" in doc.data else (),
+                             key=False)
+    return Ledger(name, doc.data.get("current"), doc.data["releases"], marks, doc.data.get("seal"), seal_mark)
 
 
 def _damaged(source: str, line: int, col: int, problem: str) -> Diagnostic:
@@ -160,7 +167,7 @@ def _ledger_name(entry: str) -> bool:
 
 def load_all(out: Path) -> dict[str, Ledger]:
     """Every ledger under `out`, each verified (`verified`)."""
-    return {name: verified(load(out, name), str(out / relpath(name))) for name in names(out)}
+    return {name: load(out, name) for name in names(out)}
 
 
 def entry_digest(entry: dict[str, Any]) -> str:
@@ -194,9 +201,31 @@ def verified(ledger: Ledger, where: str, unsealed_ok: bool = False) -> Ledger:
                                        "digest: it was changed after mlspec wrote it (recorded metrics, the gate verdict "
                                        "or pins edited by hand?); restore it from Git, then record again with "
                                        "`mlspec gate --record`"))
+    if ledger.releases and not problems:
+        line, col = ledger.seal_mark
+        if ledger.seal is None and not unsealed_ok:
+            problems.append(Diagnostic(where, line, col, UNSEALED_LEDGER))
+        elif ledger.seal is not None and ledger.seal != ledger_seal(ledger):
+            problems.append(Diagnostic(where, line, col, f"the ledger's `seal` does not match its current release "
+                                       f"({ledger.current!r}) and its entries: which release is current, or the list "
+                                       "of releases, was changed after mlspec wrote it (a local edit of `current` would "
+                                       "give a new release an older baseline); restore the ledger from Git"))
     if problems:
         raise LedgerError(problems)
     return ledger
+
+
+def ledger_seal(ledger: Ledger) -> str:
+    """The ledger-level seal: which release is current, bound to the model and to every
+    entry's seal in order. Like an entry's seal, a check against accidents (anyone can
+    recompute it); `diff --base` and signed attestations are the checks against people."""
+    return digest({"model": ledger.model, "current": ledger.current,
+                   "releases": [[r.get("version"), r.get("digest")] for r in ledger.releases]})
+
+
+UNSEALED_LEDGER = ("the ledger has no `seal` binding its current release to its entries (a ledger an earlier mlspec "
+                   "wrote, or one whose seal was removed by hand); check `current` against the ledger's Git history, "
+                   "then seal it with `mlspec ledger migrate` (README: Ledger integrity)")
 
 
 UNSEALED = ("the entry of release {version!r} has no `digest`, so nothing shows whether its metrics and pins are what "
@@ -208,7 +237,7 @@ def migrate(ledger: Ledger) -> tuple[Ledger, list[dict[str, Any]]]:
     """The ledger with every entry an earlier mlspec wrote sealed, and those entries.
     Such entries recorded only the base's pins: the per-environment pins are read from
     the spec they recorded, so that sealing changes nothing a rebuild compares."""
-    result = Ledger(ledger.model, ledger.current, copy_data(ledger.releases), ledger.marks)
+    result = Ledger(ledger.model, ledger.current, copy_data(ledger.releases), ledger.marks, ledger.seal)
     sealed = []
     for entry in result.releases:
         if "digest" in entry:
@@ -219,6 +248,7 @@ def migrate(ledger: Ledger) -> tuple[Ledger, list[dict[str, Any]]]:
             if overrides:
                 entry["environmentPins"] = overrides
         sealed.append(_sealed(entry))
+    result.seal = ledger_seal(result)  # sealing vouches for `current` too (`migrate_command` lists it)
     return result, sealed
 
 
@@ -230,6 +260,7 @@ def dump(ledger: Ledger) -> str:
         "model": name,
         **({"namespace": namespace} if namespace else {}),
         "current": ledger.current,
+        **({"seal": ledger_seal(ledger)} if ledger.releases else {}),
         "releases": ledger.releases,
     }, "# mlspec release ledger: written by `mlspec build` and `mlspec gate --record`. Review, do not edit.\n")
 

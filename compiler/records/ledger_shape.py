@@ -66,6 +66,7 @@ class _LedgerFile(_Shape):
     model: str
     namespace: str | None = None
     current: str | None = None
+    seal: str | None = None
     releases: list[_Release]
 
 
