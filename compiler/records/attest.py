@@ -286,15 +286,19 @@ class Verdict:
     problem: str | None = None
 
 
-def judge(out: Path, lg: Ledger, trusted: dict[str, Any]) -> list[tuple[int, Verdict]]:
+def judge(out: Path, lg: Ledger, trusted: dict[str, Any],
+          pending: dict[str, list[Envelope]] | None = None) -> list[tuple[int, Verdict]]:
     """Every statement of every entry of `lg`, in order, judged against `trusted`
-    (`{keyid: attest_keys.TrustedKey}`): `(entry index, verdict)`."""
+    (`{keyid: attest_keys.TrustedKey}`): `(entry index, verdict)`. `pending`: envelopes
+    of versions about to be written, read instead of the files under `out`."""
     from mlspec.records import attest_keys
 
     found: list[tuple[int, Verdict]] = []
     for i, entry in enumerate(lg.releases):
         version = entry["version"]
-        envelopes = read(out, lg.model, version) or []
+        envelopes = (pending or {}).get(version)
+        if envelopes is None:
+            envelopes = read(out, lg.model, version) or []
         by_payload = {e.payload: e for e in envelopes}
         expected = [payload(s) for s in statements(lg, entry)]
         for extra in (e for e in envelopes if e.payload not in expected):
@@ -311,11 +315,12 @@ def judge(out: Path, lg: Ledger, trusted: dict[str, Any]) -> list[tuple[int, Ver
     return found
 
 
-def check_ledger(out: Path, lg: Ledger, trusted: dict[str, Any], where: str) -> list[Diagnostic]:
+def check_ledger(out: Path, lg: Ledger, trusted: dict[str, Any], where: str,
+                 pending: dict[str, list[Envelope]] | None = None) -> list[Diagnostic]:
     """With trusted keys listed: an entry whose attestation is missing, signed by an unlisted
     key or disagrees with the entry is refused, except that unsigned statements are
     accepted *after* the last signed one (releases not yet through the protected branch)."""
-    verdicts = judge(out, lg, trusted)
+    verdicts = judge(out, lg, trusted, pending)
     last_signed = max((n for n, (_, v) in enumerate(verdicts) if v.signed), default=-1)
     problems: dict[int, str] = {}
     for n, (i, v) in enumerate(verdicts):
@@ -330,7 +335,8 @@ def check_ledger(out: Path, lg: Ledger, trusted: dict[str, Any], where: str) -> 
                        f"({relpath(lg.model, lg.releases[i]['version'])})") for i, text in sorted(problems.items())]
 
 
-def require_signed(out: Path, lg: Ledger, version: str, trusted: dict[str, Any], where: str, role: str) -> None:
+def require_signed(out: Path, lg: Ledger, version: str, trusted: dict[str, Any], where: str, role: str,
+                   pending: dict[str, list[Envelope]] | None = None) -> None:
     """Refuse `version` of `lg` as a `role` ("rollback target", "maxDrop baseline") unless
     every statement of its attestation is signed by a trusted key and agrees with its entry.
     For `rollback` and `build`; does nothing when no keys are trusted."""
@@ -338,10 +344,36 @@ def require_signed(out: Path, lg: Ledger, version: str, trusted: dict[str, Any],
         return
     entry = lg.find(version)
     index = lg.releases.index(entry) if entry is not None else -1
-    verdicts = [v for i, v in judge(out, lg, trusted) if i == index]
+    verdicts = [v for i, v in judge(out, lg, trusted, pending) if i == index]
     if entry is None or not verdicts or not all(v.signed for v in verdicts):
         reason = next((v.problem for v in verdicts if v.problem), "its attestation is missing or unsigned")
         line, col = lg.marks[index] if 0 <= index < len(lg.marks) else (1, 1)
         raise LedgerError([Diagnostic(where, line, col, f"release {version!r} of {lg.model} cannot be the {role}: "
                                       f"{reason}; the platform file trusts signed releases only "
                                       "(`mlspec attest` on the protected branch signs them)")])
+
+
+def for_build(out: Path, lg: Ledger, version: str, key: str | None, platform: Any, where: str) -> dict[str, str]:
+    """`{relpath: text}` of `version`'s attestation after a build (or `gate --record`) recorded
+    it in `lg`: derived from its entry, keeping the signatures the file already carries,
+    signed with `key` (a file; `$MLSPEC_ATTEST_KEY`) when given. With keys trusted by
+    `platform`, every entry of `lg` is judged (`check_ledger`) and a `maxDrop` baseline
+    must be signed; `LedgerError` otherwise. Imports `cryptography` only with a key or keys."""
+    from mlspec.records import attest_keys
+
+    entry = lg.find(version)
+    assert entry is not None, "record the release before attesting it"
+    listed = platform.attestation_keys if platform is not None else []
+    signer = attest_keys.signer(key) if key else None  # the CLI reads $MLSPEC_ATTEST_KEY
+    trusted = attest_keys.trusted(listed) if listed else {}
+    text = render(lg, entry, read(out, lg.model, version), signer)
+    rel = relpath(lg.model, version)
+    if trusted:
+        pending = {version: parse(text.encode(), str(out / rel))}
+        problems = check_ledger(out, lg, trusted, where, pending)
+        if problems:
+            raise LedgerError(problems)
+        baseline = baseline_version(entry)
+        if baseline is not None and baseline != version and lg.find(baseline) is not None:
+            require_signed(out, lg, baseline, trusted, where, "maxDrop baseline", pending)
+    return {rel: text}
