@@ -37,6 +37,8 @@ from typing import Any
 from mlspec.files import safepath
 from mlspec.files.errors import Diagnostic, LedgerError, MlspecError
 from mlspec.pod import gate
+from mlspec.records import attest_keys
+from mlspec.records.attest_keys import PAYLOAD_TYPE, pae
 from mlspec.records.ledger import Ledger
 
 ATTEST_DIR = "_attestations"
@@ -44,7 +46,6 @@ STATEMENT = "https://in-toto.io/Statement/v1"
 PROVENANCE = "https://slsa.dev/provenance/v1"
 TEST_RESULT = "https://in-toto.io/attestation/test-result/v0.1"
 PREDICATES = (PROVENANCE, TEST_RESULT)
-PAYLOAD_TYPE = "application/vnd.in-toto+json"
 BUILD_TYPE = "https://mlspec.dev/attestation/training/v1"
 # mlspec records the training; it does not run it. The builder is "whoever trained the
 # model recorded in the spec": what vouches for the claim is the signer's key.
@@ -170,12 +171,6 @@ def payload(statement: dict[str, Any]) -> bytes:
     return json.dumps(statement, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
 
 
-def pae(payload_type: str, body: bytes) -> bytes:
-    """DSSE v1 pre-authentication encoding: what a signature signs."""
-    kind = payload_type.encode()
-    return b"DSSEv1 %d %s %d %s" % (len(kind), kind, len(body), body)
-
-
 def envelope_line(body: bytes, signatures: list[dict[str, str]]) -> str:
     envelope = {"payload": base64.b64encode(body).decode(), "payloadType": PAYLOAD_TYPE,
                 "signatures": sorted(signatures, key=lambda s: (s["keyid"], s["sig"]))}
@@ -291,8 +286,6 @@ def judge(out: Path, lg: Ledger, trusted: dict[str, Any],
     """Every statement of every entry of `lg`, in order, judged against `trusted`
     (`{keyid: attest_keys.TrustedKey}`): `(entry index, verdict)`. `pending`: envelopes
     of versions about to be written, read instead of the files under `out`."""
-    from mlspec.records import attest_keys
-
     found: list[tuple[int, Verdict]] = []
     for i, entry in enumerate(lg.releases):
         version = entry["version"]
@@ -359,8 +352,6 @@ def for_build(out: Path, lg: Ledger, version: str, key: str | None, platform: An
     signed with `key` (a file; `$MLSPEC_ATTEST_KEY`) when given. With keys trusted by
     `platform`, every entry of `lg` is judged (`check_ledger`) and a `maxDrop` baseline
     must be signed; `LedgerError` otherwise. Imports `cryptography` only with a key or keys."""
-    from mlspec.records import attest_keys
-
     entry = lg.find(version)
     assert entry is not None, "record the release before attesting it"
     listed = platform.attestation_keys if platform is not None else []

@@ -20,6 +20,7 @@ from mlspec.files import safepath
 from mlspec.files.errors import Diagnostic, MlspecError
 
 ENV = "MLSPEC_ATTEST_KEY"
+PAYLOAD_TYPE = "application/vnd.in-toto+json"
 MAX_KEY_BYTES = 64 * 1024
 
 
@@ -28,6 +29,12 @@ class TrustedKey:
     name: str
     keyid: str
     pem: str
+
+
+def pae(payload_type: str, body: bytes) -> bytes:
+    """DSSE v1 pre-authentication encoding: what a signature signs."""
+    kind = payload_type.encode()
+    return b"DSSEv1 %d %s %d %s" % (len(kind), kind, len(body), body)
 
 
 def keyid(public_key: Any) -> str:
@@ -123,8 +130,6 @@ def check_signatures(envelope: Any, keys: dict[str, TrustedKey]) -> str | None:
     or None when every signature verifies and at least one is by a trusted key."""
     from cryptography.exceptions import InvalidSignature
     from cryptography.hazmat.primitives import serialization
-
-    from mlspec.records.attest import pae
 
     message = pae(envelope.payload_type, envelope.payload)
     for signature in envelope.signatures:

@@ -216,10 +216,12 @@ def verified(ledger: Ledger, where: str, unsealed_ok: bool = False) -> Ledger:
 
 
 def ledger_seal(ledger: Ledger) -> str:
-    """The ledger-level seal: which release is current, bound to the model and to every
-    entry's seal in order. Like an entry's seal, a check against accidents (anyone can
-    recompute it); `diff --base` and signed attestations are the checks against people."""
-    return digest({"model": ledger.model, "current": ledger.current,
+    """The ledger-level seal: which release is current, bound to every entry's seal in
+    order (not to the model's key: `git mv` between layouts keeps a ledger valid; the
+    shape check binds a ledger to its file). Like an entry's seal, a check against
+    accidents (anyone can recompute it); `diff --base` and signed attestations are the
+    checks against people."""
+    return digest({"current": ledger.current,
                    "releases": [[r.get("version"), r.get("digest")] for r in ledger.releases]})
 
 
