@@ -80,7 +80,19 @@ def _ledger_changes(base: str, spec: str, name: str, ledger_dir: Path | None) ->
     if old_text is None:
         return []  # no ledger at the base ref: nothing was recorded that could have changed
     old_data = load_data(old_text, f"{base}:{path}")  # the ledger budget; a damaged one is a positioned error
-    return ledger_history.changes(old_data, ledger.load(ledger_dir, name))
+    now = ledger.load(ledger_dir, name)
+    from mlspec.platform import platformfile
+
+    home = platformfile.repo_file(spec)  # with attestation keys trusted there, as `build` judges the entries
+    keys = platformfile.read(str(home)).attestation_keys if home is not None else []
+    if keys:
+        from mlspec.files.errors import LedgerError
+        from mlspec.records import attest, attest_keys
+
+        problems = attest.check_ledger(ledger_dir, now, attest_keys.trusted(keys), str(path))
+        if problems:
+            raise LedgerError(problems)
+    return ledger_history.changes(old_data, now)
 
 
 def _git_toplevel(path: str) -> Path | None:
