@@ -350,3 +350,43 @@ def test_an_attestation_behind_a_symlink_is_refused(repo):
     path.symlink_to(real)
     result = run("build", repo.spec, "-o", repo.out)
     assert result.exit_code == 1 and f"{path}:1:1: error: is a symbolic link" in result.stderr, result.output
+
+
+# --- the protected branch's signing job ---------------------------------------------------
+
+WORKFLOW = Path(__file__).resolve().parent.parent / "deploy" / "github-actions" / "mlspec-attest.yml"
+
+
+def test_the_signing_job_runs_only_on_the_protected_branch_with_the_secret_as_a_variable():
+    import yaml
+
+    flow = yaml.safe_load(WORKFLOW.read_text())
+    assert flow[True] == {"push": {"branches": ["main"], "paths": ["deploy/_ledger/**", "deploy/_attestations/**"]}}
+    job = flow["jobs"]["sign"]
+    assert job["environment"] == "release" and job["permissions"] == {"contents": "write"}
+    (sign,) = [s for s in job["steps"] if "mlspec attest" in s.get("run", "")]
+    assert sign["env"] == {"ATTEST_KEY": "${{ secrets.MLSPEC_ATTEST_KEY }}"} and "secrets." not in sign["run"]
+
+
+def test_the_signing_step_signs_and_commits_with_the_real_shell(repo, tmp_path):
+    import subprocess
+    import sys
+
+    import yaml
+
+    (sign,) = [s for s in yaml.safe_load(WORKFLOW.read_text())["jobs"]["sign"]["steps"]
+               if "mlspec attest" in s.get("run", "")]
+    key = key_file(tmp_path / "ci.pem", 7)
+    remote = tmp_path / "remote.git"
+    subprocess.run(["git", "init", "-q", "--bare", remote], check=True)
+    repo.git("remote", "add", "origin", str(remote))
+    env = {**os.environ, "ATTEST_KEY": (tmp_path / "ci.pem").read_text(),
+           "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
+    for _ in range(2):  # the second run finds nothing to sign and commits nothing
+        done = subprocess.run(["bash", "-c", sign["run"]], cwd=repo.root, env=env, capture_output=True, text=True)
+        assert done.returncode == 0, done.stderr
+    pushed = subprocess.run(["git", "--git-dir", remote, "log", "--format=%s", "main"], capture_output=True, text=True,
+                            check=True).stdout.splitlines()
+    assert pushed == ["Sign release attestations [skip ci]", "release"]  # one signing commit, pushed
+    (envelope, _) = lines(attestation(repo, A))
+    assert [s["keyid"] for s in envelope["signatures"]] == [spki_keyid(key)]
