@@ -130,6 +130,7 @@ def check_signatures(envelope: Any, keys: dict[str, TrustedKey]) -> str | None:
     or None when every signature verifies and at least one is by a trusted key."""
     from cryptography.exceptions import InvalidSignature
     from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ed25519
 
     message = pae(envelope.payload_type, envelope.payload)
     for signature in envelope.signatures:
@@ -138,8 +139,9 @@ def check_signatures(envelope: Any, keys: dict[str, TrustedKey]) -> str | None:
             return (f"line {envelope.line} of its attestation is signed by key {signature['keyid'][:16]}…, which the "
                     "platform file does not list in `spec.trust.attestationKeys`")
         public = serialization.load_pem_public_key(key.pem.encode())
+        assert isinstance(public, ed25519.Ed25519PublicKey)  # `trusted` admits Ed25519 keys only
         try:
-            public.verify(base64.b64decode(signature["sig"], validate=True), message)  # type: ignore[union-attr]
+            public.verify(base64.b64decode(signature["sig"], validate=True), message)
         except (InvalidSignature, ValueError):
             return (f"line {envelope.line} of its attestation carries a signature of key {key.name!r} that does not "
                     "verify (the payload or the signature was changed)")
