@@ -53,8 +53,8 @@ def migrate_command(names: tuple[str, ...], out: Path, dry_run: bool, root: str 
             click.echo(log_safe(f"{name} {entry['version']}: gate {entry.get('gate') or '-'}, metrics {metrics}"))
             for line in vouched_pins(entry):  # what the seal vouches for: every pin, per environment
                 click.echo(log_safe(f"  {line}"))
-        if sealed or (lg.releases and lg.seal is None):
-            if lg.seal is None:
+        if sealed or (lg.releases and lg.seal != ledger.ledger_seal(lg)):
+            if lg.seal != ledger.ledger_seal(lg):
                 click.echo(log_safe(f"{name}: current release {lg.current or '-'} (the ledger's seal)"))
             files[ledger.relpath(name)] = ledger.dump(migrated)
             count += len(sealed)

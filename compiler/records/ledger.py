@@ -205,7 +205,8 @@ def verified(ledger: Ledger, where: str, unsealed_ok: bool = False) -> Ledger:
         line, col = ledger.seal_mark
         if ledger.seal is None and not unsealed_ok:
             problems.append(Diagnostic(where, line, col, UNSEALED_LEDGER))
-        elif ledger.seal is not None and ledger.seal != ledger_seal(ledger):
+        elif ledger.seal is not None and ledger.seal != ledger_seal(ledger) and not (
+                unsealed_ok and unsealed(ledger)):  # an entry's removed seal changes the ledger's: `migrate` lists both
             problems.append(Diagnostic(where, line, col, f"the ledger's `seal` does not match its current release "
                                        f"({ledger.current!r}) and its entries: which release is current, or the list "
                                        "of releases, was changed after mlspec wrote it (a local edit of `current` would "
