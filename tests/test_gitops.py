@@ -101,7 +101,7 @@ def test_batch_discovers_specs_and_parallel_output_equals_serial(tmp_path):
     serial = run("build", tmp_path / "specs", "-o", tmp_path / "serial", "-j", "1")
     parallel = run("build", tmp_path / "specs", "-o", tmp_path / "parallel", "-j", "2")
     assert serial.exit_code == 0 and parallel.exit_code == 0
-    assert "built 12 spec(s) into 13 directories" in serial.stderr  # 12 models + the ledger
+    assert "built 12 spec(s) into 25 directories" in serial.stderr  # 12 models, the ledger, 12 attestation directories
     assert tree(tmp_path / "serial") == tree(tmp_path / "parallel")
     globbed = run("validate", str(tmp_path / "specs" / "**" / "m1*.yaml"))
     assert globbed.exit_code == 0 and "ok: 3 spec(s)" in globbed.stderr  # m1, m10, m11

@@ -115,12 +115,12 @@ def test_diff_reports_a_resealed_metric_edit_as_a_loosening(repo):
     for extra in ([], ["--ledger", repo.out]):  # deploy/ at the repository root, or named
         result = run("diff", repo.spec, "--fail-on-loosened", *extra)
         assert result.exit_code == 1, result.output
-        assert "WARNING: recorded metric `auc` of release 2026.10.1 changed in the ledger: 0.95 -> 0.99" in result.stdout
+        assert "WARNING: recorded metric `auc` of release 2026.10.1 (history rewritten) changed in the ledger: 0.95 -> 0.99" in result.stdout
         assert "1 recorded evaluation(s) changed in the ledger" in result.stderr
     as_json = json.loads(run("diff", repo.spec, "--format", "json").stdout)
-    assert {"field": "metric `auc` of release 2026.10.1", "old": 0.95, "new": 0.99} in as_json["recorded"]
+    assert {"field": "metric `auc` of release 2026.10.1 (history rewritten)", "old": 0.95, "new": 0.99} in as_json["recorded"]
     markdown = run("diff", repo.spec, "--format", "markdown").stdout  # ledger text only inside code spans
-    assert "> Ledger: recorded ``metric `auc` of release 2026.10.1`` changed: `0.95` -> `0.99`" in markdown
+    assert "> Ledger: recorded ``metric `auc` of release 2026.10.1 (history rewritten)`` changed: `0.95` -> `0.99`" in markdown
 
 
 def test_diff_reports_a_resealed_pin_edit_that_swaps_a_released_artifact(repo):
@@ -139,10 +139,13 @@ def test_diff_reports_a_resealed_pin_edit_that_swaps_a_released_artifact(repo):
     assert run("build", repo.spec, "-o", repo.out).exit_code == 0  # the digest alone cannot see this one
     result = run("diff", repo.spec, "--fail-on-loosened")
     assert result.exit_code == 1, result.output
-    assert "WARNING: recorded pin `artifact` of release 2026.10.1 changed in the ledger" in result.stdout
+    assert "WARNING: recorded pin `artifact` of release 2026.10.1 (history rewritten) changed in the ledger" in result.stdout
     assert "(what a released version is immutable on)" in result.stdout
     recorded = json.loads(run("diff", repo.spec, "--format", "json").stdout)["recorded"]
-    assert [c["field"] for c in recorded] == ["pin `artifact` of release 2026.10.1"]
+    fields = [c["field"] for c in recorded]
+    assert fields[0] == "pin `artifact` of release 2026.10.1 (history rewritten)"  # the recorded spec and its digest too
+    assert "recorded spec `spec.model.artifact.digest` of release 2026.10.1 (history rewritten)" in fields
+    assert all("of release 2026.10.1 (history rewritten)" in f for f in fields)
     assert recorded[0]["old"]["digest"] == A_DIGEST and recorded[0]["new"]["digest"] == other
 
 
@@ -157,8 +160,8 @@ def test_diff_ignores_a_first_evaluation_and_sees_a_removed_one(repo):
     repo.edit_entry("2026.10.1", lambda e: (e.pop("metrics"), e.pop("gate")), reseal=True)
     result = run("diff", repo.spec, "--fail-on-loosened")
     assert result.exit_code == 1
-    assert "metric `auc` of release 2026.10.1 changed in the ledger: 0.95 -> (none)" in result.stdout
-    assert "gate verdict of release 2026.10.1 changed in the ledger: passed -> (none)" in result.stdout
+    assert "metric `auc` of release 2026.10.1 (history rewritten) changed in the ledger: 0.95 -> (none)" in result.stdout
+    assert "gate verdict of release 2026.10.1 (history rewritten) changed in the ledger: passed -> (none)" in result.stdout
 
 
 # --- overlays in diff ------------------------------------------------------------------

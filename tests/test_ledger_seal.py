@@ -64,7 +64,8 @@ def test_ledger_migrate_seals_on_purpose_listing_what_it_vouches_for(repo):
     strip_seal(repo, "2026.10.1")
     listed = run("ledger", "migrate", "-o", repo.out, "--dry-run")
     assert listed.exit_code == 0, listed.output
-    assert listed.stdout == "fraud-detector 2026.10.1: gate passed, metrics auc=0.95, false_positive_rate=0.01\n"
+    assert listed.stdout.startswith("fraud-detector 2026.10.1: gate passed, metrics auc=0.95, false_positive_rate=0.01\n"
+                                    "  pins artifact.uri: s3://acme-models/fraud-detector/2026.10.1/model.joblib\n")
     assert "would seal 1 entry in 1 ledger(s)" in listed.stderr
     assert "digest" not in yaml.safe_load(repo.ledger.read_text())["releases"][0]  # a dry run writes nothing
     sealed = run("ledger", "migrate", "fraud-detector", "-o", repo.out)

@@ -74,14 +74,17 @@ def validate(ctx: click.Context, specs: tuple[str, ...], fmt: str, strict: bool,
 @click.option("--verify", "full_verify", is_flag=True, help="Also validate against the Kubernetes strict schemas.")
 @click.option("--ledger", "ledger_dir", type=click.Path(file_okay=False, path_type=Path),
               help="Directory holding the release ledger (default: -o). Lets --stdout embed recorded baselines.")
+@click.option("--attest-key", "attest_key", metavar="FILE", envvar="MLSPEC_ATTEST_KEY",
+              help="Ed25519 private key (PEM) signing the release attestations under OUT/_attestations/ "
+              "(env MLSPEC_ATTEST_KEY; docs/trust.md).")
 @format_option
 @strict_option
 @root_option
 @platform_option
 @click.pass_context
 def build(ctx: click.Context, specs: tuple[str, ...], out: Path | None, env: str | None, check: bool,
-          to_stdout: bool, jobs: int | None, full_verify: bool, ledger_dir: Path | None, fmt: str,
-          strict: bool, root: str | None, platform_choice: str | None) -> None:
+          to_stdout: bool, jobs: int | None, full_verify: bool, ledger_dir: Path | None, attest_key: str | None,
+          fmt: str, strict: bool, root: str | None, platform_choice: str | None) -> None:
     """Compile SPEC files into OUT/<env>/<name>/ (one file per object + kustomization.yaml)."""
     ctx.meta["mlspec.format"] = fmt
     if to_stdout and (check or out):
@@ -105,8 +108,12 @@ def build(ctx: click.Context, specs: tuple[str, ...], out: Path | None, env: str
             click.echo(("---\n" if index else "") + doc, nl=False)  # one at a time: no second copy of it all
         return
     assert out is not None
+    if attest_key:  # one error for a bad key, before any worker reads it
+        from mlspec.records import attest_keys
+
+        attest_keys.signer(attest_key)
     outcomes = build_into(files, out, env=env, ledger_dir=ledger_dir, check=check, jobs=jobs, progress=progress,
-                          full_verify=full_verify, plat=context.platform)
+                          full_verify=full_verify, plat=context.platform, attest_key=attest_key or None)
     try:
         if not check:  # one ledger per model in a repository
             refuse_second_ledger(out, {o.key: path for path, o in outcomes.items()})

@@ -139,9 +139,10 @@ def _command(specs: list[str], base: str | None, env: str | None, platform_choic
 
 
 def _ledger_changes(base: str, spec: str, name: str, ledger_dir: Path | None) -> list[Any]:
-    """What changed in the recorded evaluations of the ledger of `name` (a model's key) since `base`."""
+    """What changed in the ledger of `name` (a model's key) since `base`: recorded evaluations,
+    and every rewrite of an entry that existed there (`ledger_history`)."""
     from mlspec.files.loader import load_data
-    from mlspec.records import diff as diff_module
+    from mlspec.records import ledger_history
     from mlspec.records.specfiles import git_show
 
     if ledger_dir is None:
@@ -156,7 +157,19 @@ def _ledger_changes(base: str, spec: str, name: str, ledger_dir: Path | None) ->
     if old_text is None:
         return []  # no ledger at the base ref: nothing was recorded that could have changed
     old_data = load_data(old_text, f"{base}:{path}")  # the ledger budget; a damaged one is a positioned error
-    return diff_module.recorded_changes(old_data, ledger.load(ledger_dir, name))
+    now = ledger.load(ledger_dir, name)
+    from mlspec.platform import platformfile
+
+    home = platformfile.repo_file(spec)  # with attestation keys trusted there, as `build` judges the entries
+    keys = platformfile.read(str(home)).attestation_keys if home is not None else []
+    if keys:
+        from mlspec.files.errors import LedgerError
+        from mlspec.records import attest, attest_keys
+
+        problems = attest.check_ledger(ledger_dir, now, attest_keys.trusted(keys), str(path))
+        if problems:
+            raise LedgerError(problems)
+    return ledger_history.changes(old_data, now)
 
 
 def _git_toplevel(path: str) -> Path | None:

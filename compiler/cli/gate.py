@@ -50,8 +50,8 @@ def gate_command(spec: str, metrics_file: str, baseline_file: str | None, env: s
         out = output_dir(out, root, [spec], platform_choice)  # as `build`: no link on the way to the ledger
     baseline_file = confined((baseline_file,), root)[0] if baseline_file else None
     recorded = releases.RecordedMetrics(out)  # reconciles the spec with its ledger, as `build -o` does
-    compiled = core.compile_document(read_spec(spec), spec, env,
-                                     platform_context(platform_choice, [spec], Context(recorded_metrics=recorded)))
+    context = platform_context(platform_choice, [spec], Context(recorded_metrics=recorded))
+    compiled = core.compile_document(read_spec(spec), spec, env, context)
     if len({json.dumps(i.release.gate_config["thresholds"], sort_keys=True) for i in compiled.items}) > 1:
         fail_usage("the environments of this spec have different thresholds; choose one with --env")
     config = compiled.items[0].release.gate_config
@@ -67,7 +67,13 @@ def gate_command(spec: str, metrics_file: str, baseline_file: str | None, env: s
         name = compiled.key
         refuse_second_ledger(out, {name: spec})
         updated = releases.record_gate(recorded.ledger(name), compiled, verdicts, metrics, spec)
+        from mlspec.records import attest  # the verdict's Test Result statement joins the release's attestation
+
+        attestation = attest.for_build(out, updated, compiled.base.spec.model.version, None, context.platform,
+                                       str(out / ledger.relpath(name)))
         outtree.write_file(out, ledger.relpath(name), ledger.dump(updated))
+        for rel, text in attestation.items():
+            outtree.write_file(out, rel, text)
     click.echo(gate.as_json(verdicts) if fmt == "json" else gate.table(verdicts))
     if not passed:
         failed = [v for v in verdicts if not v.passed]

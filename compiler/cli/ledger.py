@@ -11,6 +11,7 @@ refused: migrating never re-seals an edit."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -43,20 +44,39 @@ def migrate_command(names: tuple[str, ...], out: Path, dry_run: bool, root: str 
     count = 0
     for name in chosen:
         where = str(target / ledger.relpath(name))
-        lg = ledger.verified(ledger.load(target, name), where, unsealed_ok=True)  # an edited seal stays refused
+        lg = ledger.load(target, name, unsealed_ok=True)  # an edited seal stays refused
         if names and not lg.releases:
             raise MlspecError([Diagnostic(where, 1, 1, f"no releases of {name} recorded under {target}")])
         migrated, sealed = ledger.migrate(lg)
         for entry in sealed:
             metrics = ", ".join(f"{k}={v:g}" for k, v in entry.get("metrics", {}).items()) or "none"
             click.echo(log_safe(f"{name} {entry['version']}: gate {entry.get('gate') or '-'}, metrics {metrics}"))
-        if sealed:
+            for line in vouched_pins(entry):  # what the seal vouches for: every pin, per environment
+                click.echo(log_safe(f"  {line}"))
+        if sealed or (lg.releases and lg.seal != ledger.ledger_seal(lg)):
+            if lg.seal != ledger.ledger_seal(lg):
+                click.echo(log_safe(f"{name}: current release {lg.current or '-'} (the ledger's seal)"))
             files[ledger.relpath(name)] = ledger.dump(migrated)
             count += len(sealed)
     if dry_run or not files:
+        if dry_run and files and not count:
+            click.echo(f"would seal {len(files)} ledger(s) (their current release)", err=True)
+            return
         click.echo(f"{'would seal' if files else 'nothing to seal:'} {count} entr{'y' if count == 1 else 'ies'}"
                    f"{' in ' + str(len(files)) + ' ledger(s)' if files else ' (every entry carries its digest)'}", err=True)
         return
     outtree.write_tree(target, files)
+    if not count:
+        click.echo(f"sealed {len(files)} ledger(s) under {target}; review the diff of _ledger/, then commit it", err=True)
+        return
     click.echo(f"sealed {count} entr{'y' if count == 1 else 'ies'} in {len(files)} ledger(s) under {target}; review "
                "the diff of _ledger/ against its Git history, then commit it", err=True)
+
+
+def vouched_pins(entry: dict[str, Any]) -> list[str]:
+    """Every pin a sealed `entry` records, one `key: value` line each: the base's, then each
+    environment's that differs (what `migrate` vouches for, for the reviewer to check)."""
+    lines = [f"pins {k}: {v}" for k, v in ledger.flat(entry["pins"]).items()]
+    for env, pins in sorted((entry.get("environmentPins") or {}).items()):
+        lines += [f"pins in environment {env} {k}: {v}" for k, v in ledger.flat(pins).items()]
+    return lines + [f"specDigest: {entry.get('specDigest')}"]

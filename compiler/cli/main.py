@@ -45,6 +45,8 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "digest": ("digest", "digest_command", "Print the artifact digest of each file or directory (what "
                "`spec.model.artifact.digest` pins)."),
     "ledger": ("ledger", "ledger_group", "Maintain the release ledgers under an output directory."),
+    "attest": ("attest", "attest_command", "Sign the release attestations under OUT that lack a signature by KEY "
+               "(default: every model)."),
     "completion": ("main", "completion", "Print the shell completion script for SHELL (bash, zsh or fish)."),
 }
 

@@ -53,7 +53,8 @@ def _pruning(directory: str) -> bool:
     # The ledger directory (and, in the namespaced layout, each namespace's directory
     # in it) holds one file per model, each written by its own builds: nothing there
     # is ever pruned.
-    return directory.partition("/")[0] != LEDGER_DIR
+    # The same holds for attestations (`mlspec.records.attest`): one file per release, kept.
+    return directory.partition("/")[0] not in (LEDGER_DIR, "_attestations")
 
 
 def write_tree(out: Path, files: dict[str, str], owner: str | None = None) -> list[str]:

@@ -114,6 +114,23 @@ class PlatformEnvironment(fields.Strict):
     policy: Policy | None = Field(default=None, description="Rules for this environment (tighten or relax the global ones).")
 
 
+class AttestationKey(fields.Strict):
+    """A public key whose signatures on release attestations the platform trusts."""
+
+    name: fields.DnsLabel = Field(description="Who holds the private key, e.g. `ci-main` (the protected branch's job).")
+    public_key: str = Field(pattern=r"^-----BEGIN PUBLIC KEY-----\n", description="The Ed25519 public key, PEM "
+                            "(SubjectPublicKeyInfo); a signature's `keyid` is the hex sha256 of its DER encoding.")
+
+
+class Trust(fields.Strict):
+    """Whose signatures the platform trusts (docs/trust.md)."""
+
+    attestation_keys: list[AttestationKey] = Field(
+        default_factory=list, description="With keys listed, `build`, `--check`, `diff --base` and `rollback` refuse a "
+        "release whose attestation is missing, signed by an unlisted key or disagrees with its ledger entry (unsigned "
+        "releases only after the last signed one); `maxDrop` baselines and rollback targets must be signed.")
+
+
 class PlatformSpec(fields.Strict):
     layout: Literal["flat", "namespaced"] = Field(
         default="flat", description="Where models live in the output: `flat` (`OUT/<env>/<name>/`, "
@@ -131,6 +148,7 @@ class PlatformSpec(fields.Strict):
     policy: Policy | None = Field(default=None, description="Rules every spec must meet.")
     environments: dict[fields.DnsLabel, PlatformEnvironment] = Field(
         default_factory=dict, description="Per-environment defaults and policy.")
+    trust: Trust | None = Field(default=None, description="Keys that sign release attestations.")
     runtimes: dict[fields.DnsLabel, RuntimeDefinition] = Field(
         default_factory=dict, description="Model servers a spec picks with `serving.runtime` (like KServe's "
         "`ClusterServingRuntime`); one named like a built-in replaces it.")
@@ -167,6 +185,14 @@ class Platform:
     @property
     def layout(self) -> str:
         return str(value_at(self.doc.data, ("spec", "layout")) or layout.FLAT)
+
+    @property
+    def attestation_keys(self) -> list[tuple[str, str, tuple[str, int, int]]]:
+        """`(name, public key PEM, (file, line, col))` of every trusted attestation key."""
+        keys = value_at(self.doc.data, ("spec", "trust", "attestationKeys")) or []
+        return [(k["name"], k["publicKey"], self.doc.locate(("spec", "trust", "attestationKeys", i, "publicKey"),
+                                                            key=False)[0:1] + self.doc.position(
+            ("spec", "trust", "attestationKeys", i, "publicKey"), key=False)) for i, k in enumerate(keys)]
 
 
 def parse(text: str | bytes, source: str) -> Platform:

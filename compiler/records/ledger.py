@@ -49,6 +49,10 @@ class Ledger:
     # Rollbacks `mlspec rollback` recorded, oldest first (`with_rollback`); sealed like entries.
     rollbacks: list[dict[str, Any]] = field(default_factory=list)
     rollback_marks: list[Mark] = field(default_factory=list, compare=False, repr=False)
+    # The ledger-level seal as read (None: a ledger an earlier mlspec wrote, or in memory),
+    # and where it is: it binds `current` to the entries (`ledger_seal`).
+    seal: str | None = field(default=None, compare=False, repr=False)
+    seal_mark: Mark = field(default=(1, 1), compare=False, repr=False)
 
     def find(self, version: str) -> dict[str, Any] | None:
         return next((r for r in self.releases if r["version"] == version), None)
@@ -72,8 +76,9 @@ def relpath(model_key: str) -> str:
     return f"{LEDGER_DIR}/{model_key}.yaml"
 
 
-def load(out: Path, model_key: str) -> Ledger:
-    """The ledger of the model `model_key` under `out` (empty when there is none yet)."""
+def load(out: Path, model_key: str, unsealed_ok: bool = False) -> Ledger:
+    """The ledger of the model `model_key` under `out` (empty when there is none yet),
+    every entry's seal and the ledger's own checked (`verified`) on every read."""
     path = out / relpath(model_key)
     try:
         data = safepath.read(out, relpath(model_key), loader.LEDGER.bytes)  # never through a link, bounded
@@ -82,7 +87,7 @@ def load(out: Path, model_key: str) -> Ledger:
         return Ledger(model_key)
     except OSError as exc:
         raise LedgerError([Diagnostic(str(path), 1, 1, f"cannot read the ledger: {exc.strerror}")]) from None
-    return parse(data, str(path), model_key)
+    return verified(parse(data, str(path), model_key), str(path), unsealed_ok)
 
 
 def _other_layout(out: Path, model_key: str) -> None:
@@ -127,7 +132,10 @@ def parse(data: bytes | str, source: str, name: str) -> Ledger:
     marks = [doc.position(("releases", i), key=False) for i in range(len(doc.data["releases"]))]
     rollbacks = doc.data.get("rollbacks") or []
     rollback_marks = [doc.position(("rollbacks", i), key=False) for i in range(len(rollbacks))]
-    return Ledger(name, doc.data.get("current"), doc.data["releases"], marks, rollbacks, rollback_marks)
+    seal_mark = doc.position(("seal",) if "seal" in doc.data else ("current",) if "current" in doc.data else (),
+                             key=False)
+    return Ledger(name, doc.data.get("current"), doc.data["releases"], marks, rollbacks=rollbacks,
+                  rollback_marks=rollback_marks, seal=doc.data.get("seal"), seal_mark=seal_mark)
 
 
 def _damaged(source: str, line: int, col: int, problem: str) -> Diagnostic:
@@ -166,7 +174,7 @@ def _ledger_name(entry: str) -> bool:
 
 def load_all(out: Path) -> dict[str, Ledger]:
     """Every ledger under `out`, each verified (`verified`)."""
-    return {name: verified(load(out, name), str(out / relpath(name))) for name in names(out)}
+    return {name: load(out, name) for name in names(out)}
 
 
 def entry_digest(entry: dict[str, Any]) -> str:
@@ -205,6 +213,16 @@ def verified(ledger: Ledger, where: str, unsealed_ok: bool = False) -> Ledger:
         if r.get("digest") != entry_digest(r):
             problems.append(Diagnostic(where, line, col, f"the rollback record #{r.get('sequence')} does not match its "
                                        "digest: it was changed after mlspec wrote it; restore it from Git"))
+    if ledger.releases and not problems:
+        line, col = ledger.seal_mark
+        if ledger.seal is None and not unsealed_ok:
+            problems.append(Diagnostic(where, line, col, UNSEALED_LEDGER))
+        elif ledger.seal is not None and ledger.seal != ledger_seal(ledger) and not (
+                unsealed_ok and unsealed(ledger)):  # an entry's removed seal changes the ledger's: `migrate` lists both
+            problems.append(Diagnostic(where, line, col, f"the ledger's `seal` does not match its current release "
+                                       f"({ledger.current!r}) and its entries: which release is current, or the list "
+                                       "of releases, was changed after mlspec wrote it (a local edit of `current` would "
+                                       "give a new release an older baseline); restore the ledger from Git"))
     if problems:
         raise LedgerError(problems)
     return ledger
@@ -217,13 +235,31 @@ def with_rollback(ledger: Ledger, record: dict[str, Any]) -> Ledger:
     sequence = len(ledger.releases) + len(ledger.rollbacks) + 1
     entry = _sealed({"sequence": sequence, **record})
     return Ledger(ledger.model, record["to"], copy_data(ledger.releases), ledger.marks,
-                  copy_data(ledger.rollbacks) + [entry], ledger.rollback_marks)
+                  rollbacks=copy_data(ledger.rollbacks) + [entry], rollback_marks=ledger.rollback_marks)
 
 
 def restored(ledger: Ledger, version: str) -> dict[str, Any] | None:
     """The latest rollback that restored `version`, if any: a rebuild of that version keeps
     the `rollback.previous` it names (the release it replaced)."""
     return next((r for r in reversed(ledger.rollbacks) if r.get("to") == version), None)
+
+
+def ledger_seal(ledger: Ledger) -> str:
+    """The ledger-level seal: which release is current, bound to every entry's seal in
+    order (not to the model's key: `git mv` between layouts keeps a ledger valid; the
+    shape check binds a ledger to its file). Like an entry's seal, a check against
+    accidents (anyone can recompute it); `diff --base` and signed attestations are the
+    checks against people."""
+    bound: dict[str, Any] = {"current": ledger.current,
+                             "releases": [[r.get("version"), r.get("digest")] for r in ledger.releases]}
+    if ledger.rollbacks:  # a rollback sets `current` too: its records are bound with the entries
+        bound["rollbacks"] = [[r.get("sequence"), r.get("digest")] for r in ledger.rollbacks]
+    return digest(bound)
+
+
+UNSEALED_LEDGER = ("the ledger has no `seal` binding its current release to its entries (a ledger an earlier mlspec "
+                   "wrote, or one whose seal was removed by hand); check `current` against the ledger's Git history, "
+                   "then seal it with `mlspec ledger migrate` (README: Ledger integrity)")
 
 
 UNSEALED = ("the entry of release {version!r} has no `digest`, so nothing shows whether its metrics and pins are what "
@@ -235,7 +271,8 @@ def migrate(ledger: Ledger) -> tuple[Ledger, list[dict[str, Any]]]:
     """The ledger with every entry an earlier mlspec wrote sealed, and those entries.
     Such entries recorded only the base's pins: the per-environment pins are read from
     the spec they recorded, so that sealing changes nothing a rebuild compares."""
-    result = Ledger(ledger.model, ledger.current, copy_data(ledger.releases), ledger.marks, ledger.rollbacks)
+    result = Ledger(ledger.model, ledger.current, copy_data(ledger.releases), ledger.marks,
+                    rollbacks=copy_data(ledger.rollbacks), seal=ledger.seal)
     sealed = []
     for entry in result.releases:
         if "digest" in entry:
@@ -246,6 +283,7 @@ def migrate(ledger: Ledger) -> tuple[Ledger, list[dict[str, Any]]]:
             if overrides:
                 entry["environmentPins"] = overrides
         sealed.append(_sealed(entry))
+    result.seal = ledger_seal(result)  # sealing vouches for `current` too (`migrate_command` lists it)
     return result, sealed
 
 
@@ -257,6 +295,7 @@ def dump(ledger: Ledger) -> str:
         "model": name,
         **({"namespace": namespace} if namespace else {}),
         "current": ledger.current,
+        **({"seal": ledger_seal(ledger)} if ledger.releases else {}),
         "releases": ledger.releases,
         **({"rollbacks": ledger.rollbacks} if ledger.rollbacks else {}),
     }, "# mlspec release ledger: written by `mlspec build` and `mlspec gate --record`. Review, do not edit.\n")

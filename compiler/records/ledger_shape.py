@@ -73,6 +73,7 @@ class _LedgerFile(_Shape):
     model: str
     namespace: str | None = None
     current: str | None = None
+    seal: str | None = None
     releases: list[_Release]
     rollbacks: list[_Rollback] = []
 

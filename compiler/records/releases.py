@@ -34,8 +34,7 @@ class RecordedMetrics(Mapping[str, dict[str, dict[str, float]]]):
     def ledger(self, name: str) -> Ledger:
         """The ledger of `name`, refused when an entry was edited after mlspec wrote it."""
         if name not in self._ledgers:
-            self._ledgers[name] = (ledger.verified(ledger.load(self.directory, name), str(self.directory / ledger.relpath(name)))
-                                   if self.directory is not None else Ledger(name))
+            self._ledgers[name] = ledger.load(self.directory, name) if self.directory is not None else Ledger(name)
         return self._ledgers[name]
 
     def before_resolve(self, doc: Document, context: Context) -> Ledger | None:

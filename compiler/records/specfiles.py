@@ -15,7 +15,7 @@ from mlspec.files.errors import Diagnostic, MlspecError, SpecError
 from mlspec.pipeline.core import Built, build
 from mlspec.pipeline.resolve import NO_CONTEXT, Context
 from mlspec.platform import platformfile
-from mlspec.records import ledger
+from mlspec.records import attest, ledger
 from mlspec.records.releases import RecordedMetrics
 
 _KIND = re.compile(rb"^kind:\s*[\"']?ModelDeployment[\"']?\s*(#.*)?$", re.MULTILINE)
@@ -287,7 +287,8 @@ class Outcome:
 
 def _build_into(path: str, env: str | None, metrics: RecordedMetrics, out: Path, check: bool,
                 full_verify: bool, plat: platformfile.Platform | None = None,
-                text: bytes | None = None, model_layout: str | None = None) -> tuple[Outcome | None, list[Diagnostic]]:
+                text: bytes | None = None, model_layout: str | None = None,
+                attest_key: str | None = None) -> tuple[Outcome | None, list[Diagnostic]]:
     """Compile one spec, record it in its ledger and compare the result with `out`; when
     building, also write the spec's changed directories into staging directories. All
     in the worker: the parent receives no file text, and writing overlaps compiling."""
@@ -301,7 +302,10 @@ def _build_into(path: str, env: str | None, metrics: RecordedMetrics, out: Path,
                           for d in result.placeholders]
         ledger_file = ledger.relpath(result.key)
         files = dict(result.files)
-        files[ledger_file] = ledger.dump(ledger.record(metrics.ledger(result.key), result))
+        recorded = ledger.record(metrics.ledger(result.key), result)
+        files[ledger_file] = ledger.dump(recorded)
+        files.update(attest.for_build(out, recorded, result.version, attest_key, plat,
+                                      str((metrics.directory or out) / ledger_file)))
     except MlspecError as exc:
         return None, exc.diagnostics
     outcome = Outcome(name=result.name, key=result.key, environments=result.environments, warnings=result.warnings,
@@ -313,8 +317,11 @@ def _build_into(path: str, env: str | None, metrics: RecordedMetrics, out: Path,
         if check:
             outcome.drift = outtree.drift(out, files, result.key)
             return outcome, []
-        del groups[outtree.parent_of(ledger_file)]  # ledger directories are shared by models: the parent writes ledgers
-        outcome.ledger = outtree.changed_files(out, {ledger_file: files[ledger_file]})
+        # Ledger directories are shared by models, and attestations accumulate: the parent writes both.
+        kept = {rel: text for rel, text in files.items() if rel == ledger_file or rel.startswith(attest.ATTEST_DIR + "/")}
+        for rel in kept:
+            groups.pop(outtree.parent_of(rel), None)
+        outcome.ledger = outtree.changed_files(out, kept)
         for directory, contents in sorted(groups.items()):
             stage = outtree.stage_directory(out, directory, contents, outcome.created, result.key)
             if stage is not None:
@@ -330,13 +337,14 @@ def _build_into(path: str, env: str | None, metrics: RecordedMetrics, out: Path,
 
 def build_into(paths: list[str], out: Path, env: str | None = None, ledger_dir: Path | None = None,
                check: bool = False, jobs: int | None = None, progress: Callable[[int, int], None] | None = None,
-               full_verify: bool = False, plat: platformfile.Platform | None = None) -> dict[str, Outcome]:
+               full_verify: bool = False, plat: platformfile.Platform | None = None,
+               attest_key: str | None = None) -> dict[str, Outcome]:
     """Compile every spec for the output directory `out` (ledgers read from `ledger_dir`,
     default `out`). With `check`, each outcome says what differs on disk; otherwise the
     changed directories are staged beside their targets, for `commit`. On any error of
     any spec, every stage is removed again and `MlspecError` raised: nothing is written."""
     metrics = RecordedMetrics(ledger_dir or out)
-    results, problems = _run(_build_into, paths, (env, metrics, out, check, full_verify, plat), jobs, progress)
+    results, problems = _run(_build_into, paths, (env, metrics, out, check, full_verify, plat, attest_key), jobs, progress)
     if problems:
         abandon(results)
         raise MlspecError(problems)

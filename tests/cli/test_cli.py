@@ -24,7 +24,7 @@ def run(*args: str):
 def test_build_writes_one_directory_per_environment(tmp_path):
     result = run("build", FULL, "-o", tmp_path)
     assert result.exit_code == 0, result.output
-    assert sorted(str(p.relative_to(tmp_path)) for p in tmp_path.iterdir()) == ["_ledger", "prod", "staging"]
+    assert sorted(str(p.relative_to(tmp_path)) for p in tmp_path.iterdir()) == ["_attestations", "_ledger", "prod", "staging"]
     files = sorted(p.name for p in (tmp_path / "prod" / "fraud-detector").iterdir())
     assert "kustomization.yaml" in files and "rollout.yaml" in files
     assert "built 1 spec(s)" in result.stderr
@@ -33,7 +33,7 @@ def test_build_writes_one_directory_per_environment(tmp_path):
 
 def test_build_one_environment(tmp_path):
     assert run("build", FULL, "-o", tmp_path, "--env", "prod").exit_code == 0
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["_ledger", "prod"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["_attestations", "_ledger", "prod"]
     rollout = yaml.safe_load((tmp_path / "prod/fraud-detector/rollout.yaml").read_text())
     assert rollout["spec"]["replicas"] == 6 and rollout["metadata"]["namespace"] == "risk"
 

@@ -134,7 +134,7 @@ def test_diff_sees_a_namespaces_only_ledger_removed_with_its_directory(tmp_path,
     assert not (repo / "deploy" / "_ledger" / "risk").exists()
     result = run("diff", "models/a.yaml", "--fail-on-loosened")
     assert result.exit_code == 1, result.output
-    assert "recorded metric `f1` of release 1.0.0 changed in the ledger: 0.9 -> (none)" in result.stdout
+    assert "recorded metric `f1` of release 1.0.0 (history rewritten) changed in the ledger: 0.9 -> (none)" in result.stdout
     assert run("diff", "models/b.yaml", "--fail-on-loosened").exit_code == 0  # the other namespace's is unchanged
 
 
