@@ -99,12 +99,10 @@ DEFAULT_OUTPUT = "deploy"
 
 
 def repository_of(path: Path) -> Path | None:
-    """The nearest directory holding `.git` at or above `path` (never through a link)."""
-    start = Path(os.path.abspath(path))
-    for candidate in (start, *start.parents):
-        if not os.path.islink(candidate) and os.path.lexists(candidate / ".git"):
-            return candidate
-    return None
+    """The root of the repository holding `path` (`mlspec.platform.lookup.repository_of`)."""
+    from mlspec.platform import lookup
+
+    return lookup.repository_of(path)
 
 
 def output_dir(given: Path | None, root: str | None = None, specs: tuple[str, ...] | list[str] = (),

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from mlspec.cli.common import fail_usage, model_name, output_dir, platform_option
+from mlspec.cli.common import fail_usage, model_name, output_dir, platform_option, repository_of
 from mlspec.files.errors import Diagnostic, MlspecError
 
 
@@ -44,7 +44,7 @@ def rollback_command(name: str, to: str, out: Path | None, spec: str | None, no_
     # A key with no ledger goes through `load`, which names the other layout's ledgers of that name.
     lg = ledgers[name] if name in ledgers else ledger.load(out, name)
     where = str(out / ledger.relpath(name))
-    repo = rollback.repository_of(out)
+    repo = repository_of(out)
     found = [spec] if spec else [] if no_spec or repo is None else rollback.find_spec(repo, name)
     if len(found) > 1:
         raise MlspecError([Diagnostic(path, 1, 1, f"one of {len(found)} specs of model {name}: name the one to edit "

@@ -9,7 +9,6 @@ receive the parsed `Platform`.
 from __future__ import annotations
 
 import hashlib
-import os
 import re
 import types
 import typing
@@ -24,11 +23,13 @@ from pydantic import BaseModel, Field, create_model
 from mlspec.files import layout, loader, safepath
 from mlspec.files.errors import Diagnostic, MlspecError, SpecError
 from mlspec.files.loader import Document, Path, copy_data
-from mlspec.platform import runtimes
+from mlspec.platform import lookup, runtimes
+from mlspec.platform.lookup import display as _display
+from mlspec.platform.lookup import repo_file as repo_file  # re-exported: commands ask it
 from mlspec.platform.runtimes import RuntimeDefinition
 from mlspec.spec import fields, model, overlay
 
-HOME = FsPath(".mlspec") / "platform.yaml"
+HOME = lookup.HOME
 DIGEST_ANNOTATION = "mlspec.dev/platform-digest"
 NONE = "none"  # `--platform none`: ignore the repository's platform file
 
@@ -250,55 +251,6 @@ def is_platform_file(path: str) -> bool:
             return directory.kind(name) == "file" and bool(_KIND.search(directory.head(name, 64 * 1024)))
     except (OSError, MlspecError):
         return False
-
-
-def repo_file(spec_path: str) -> FsPath | None:
-    """`.mlspec/platform.yaml` of the repository holding the spec: the nearest directory
-    above it with a `.git` directory, or a `.git` file that is not a submodule's (a linked
-    worktree's). A submodule is part of its superproject's repository (Argo CD checks it
-    out with it), so its `.git` file does not stop the search; a platform file met on the
-    way below the one in force is an error (one repository, one platform file)."""
-    start = FsPath(spec_path).absolute().parent
-    met: list[FsPath] = []
-    for directory in (start, *start.parents):
-        candidate = directory / HOME
-        if candidate.is_file():
-            met.append(candidate)
-        git = directory / ".git"
-        if git.is_dir() or (git.is_file() and not _submodule(git)):
-            below = [m for m in met if m != candidate]  # below the repository's root: not the one in force
-            if below:
-                raise SpecError([Diagnostic(_display(below[0]), 1, 1, (
-                    f"a second platform file below the repository's ({_display(candidate)}): a repository has one "
-                    "platform file, its submodules and folders included; move what differs into the repository's "
-                    "`spec.environments`, or remove this one") if candidate.is_file() else (
-                    f"a platform file below the repository's root ({_display(directory)}), which has none: it would "
-                    f"not apply; move it to {_display(candidate)}"))])
-            return candidate if candidate.is_file() else None
-    return None
-
-
-def _submodule(git_file: FsPath) -> bool:
-    """A `.git` file of a submodule: its `gitdir:` lies in a superproject's `.git/modules/`
-    (a linked worktree's lies in `.git/worktrees/`)."""
-    try:
-        with open(git_file, "rb") as handle:
-            first = handle.read(4096).split(b"\n", 1)[0].decode("utf-8", "replace")
-    except OSError:
-        return False
-    if not first.startswith("gitdir:"):
-        return False
-    target = (git_file.parent / first[len("gitdir:"):].strip()).resolve()
-    parts = target.parts
-    return any(parts[i] == ".git" and parts[i + 1] == "modules" for i in range(len(parts) - 1))
-
-
-def _display(path: FsPath) -> str:
-    try:
-        rel = os.path.relpath(path)
-    except ValueError:  # another drive (Windows)
-        return str(path)
-    return str(path) if rel.startswith("..") else rel
 
 
 def find(choice: str | None, specs: list[str]) -> Platform | None:

@@ -222,12 +222,6 @@ def overridden(text: str, source: str, target: dict[str, Any]) -> list[Diagnosti
 
 
 
-def repository_of(path: Path) -> Path | None:
-    """The nearest directory holding `.git` at or above `path`."""
-    start = path.absolute()
-    return next((d for d in (start, *start.parents) if (d / ".git").exists()), None)
-
-
 def find_spec(root: Path, model_key: str) -> list[str]:
     """The spec files of model `model_key` among those `build` finds under `root` (the
     repository): discovery as `build` does it, then each spec's `metadata` read. A

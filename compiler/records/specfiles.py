@@ -287,8 +287,8 @@ class Outcome:
 
 def _build_into(path: str, env: str | None, metrics: RecordedMetrics, out: Path, check: bool,
                 full_verify: bool, plat: platformfile.Platform | None = None,
-                text: bytes | None = None, model_layout: str | None = None,
-                attest_key: str | None = None) -> tuple[Outcome | None, list[Diagnostic]]:
+                attest_key: str | None = None, text: bytes | None = None,
+                model_layout: str | None = None) -> tuple[Outcome | None, list[Diagnostic]]:
     """Compile one spec, record it in its ledger and compare the result with `out`; when
     building, also write the spec's changed directories into staging directories. All
     in the worker: the parent receives no file text, and writing overlaps compiling."""
@@ -355,7 +355,7 @@ def build_one(path: str, text: bytes, out: Path, metrics: RecordedMetrics, env: 
               plat: platformfile.Platform | None = None, model_layout: str | None = None) -> Outcome:
     """`text`, the spec `path` is about to hold, through `build_into`'s path (`rollback`:
     the bytes are what `build` writes for it). Staged only; `commit` or `abandon` it."""
-    outcome, problems = _build_into(path, env, metrics, out, False, False, plat, text, model_layout)
+    outcome, problems = _build_into(path, env, metrics, out, False, False, plat, text=text, model_layout=model_layout)
     if problems or outcome is None:
         raise MlspecError(problems)
     return outcome
