@@ -8,7 +8,6 @@ cut, the cut counted), so a worker sends its parent little whatever the tree hol
 
 from __future__ import annotations
 
-import difflib
 from dataclasses import dataclass, field
 from itertools import islice
 
@@ -51,6 +50,8 @@ def _text(data: bytes) -> list[str]:
 
 def unified(path: str, kind: str, message: str, on_disk: bytes | None, built: str | None) -> Drift:
     """The drift of `path`: `on_disk` is None for a missing file, `built` None for an unexpected one."""
+    import difflib  # only when something drifted: a build never needs it
+
     old = [] if on_disk is None else _text(on_disk)
     new = [] if built is None else built.splitlines()
     lines = difflib.unified_diff(old, new, "/dev/null" if on_disk is None else f"a/{path}",
