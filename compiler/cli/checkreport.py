@@ -105,7 +105,8 @@ def text(drifts: list[Drift], out: Path, argv: list[str]) -> str:
 def github(drifts: list[Drift], out: Path, argv: list[str]) -> str:
     """One annotation per shown file carrying its diff, then the count and the command."""
     shown = budget(drifts, out)
-    lines = [f"::error file={github_property(s.path)},line=1,col=1::{github_data(chr(10).join([_header(s), *s.diff]))}"
+    # each line escaped on its own, then joined with the encoded newline GitHub shows as a line break
+    lines = [f"::error file={github_property(s.path)},line=1,col=1::" + "%0A".join(map(github_data, [_header(s), *s.diff]))
              for s in shown if s.diff is not None]
     lines.append(log_safe(_summary(shown)))
     lines.append(f"to update the output, run: {log_safe(shlex.join(argv))}")

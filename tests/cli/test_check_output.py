@@ -223,3 +223,15 @@ def test_the_command_quotes_what_a_shell_would_split(tmp_path, monkeypatch):
     assert result.exit_code == 1
     command = next(line[len(COMMAND):] for line in result.stderr.splitlines() if line.startswith(COMMAND))
     assert shlex.split(command) == ["mlspec", "build", "my models", "-o", "out dir", "--platform", "none"]
+
+
+def test_github_format_is_one_annotation_per_file_carrying_its_diff(repo):
+    rollout = repo / "deploy/prod/fraud-detector/rollout.yaml"
+    rollout.write_text(rollout.read_text().replace("replicas: 6", "replicas: 7"))
+    result = _check("--format", "github")
+    assert result.exit_code == 1
+    annotations = [line for line in result.stdout.splitlines() if line.startswith("::error")]
+    assert len(annotations) == 1
+    assert annotations[0].startswith("::error file=deploy/prod/fraud-detector/rollout.yaml,line=1,col=1::changed: ")
+    assert "%0A-  replicas: 7%0A+  replicas: 6%0A" in annotations[0]  # the diff, one line per annotation line
+    assert result.stdout.splitlines()[-1] == COMMAND + "mlspec build models -o deploy --platform none"
