@@ -48,10 +48,12 @@ class Shown:
 
 
 def budget(drifts: list[Drift], out: Path) -> list[Shown]:
-    """Every drifted file, in path order, with the diff lines the budget leaves it: a file
-    costs one line (its header) plus its diff lines, TOTAL_LINES in all."""
+    """Every drifted file with the diff lines the budget leaves it: a file costs one line (its
+    header) plus its diff lines, TOTAL_LINES in all. A directory another model claims and an
+    unreadable file come first (no diff explains them; a build refuses or fails on them),
+    then the files in path order."""
     left, shown = TOTAL_LINES, []
-    for d in sorted(drifts):
+    for d in sorted(drifts, key=lambda d: (d.kind in KINDS, d)):
         if left <= 0:
             shown.append(Shown(d, str(out / d.path), None))
             continue

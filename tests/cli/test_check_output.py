@@ -235,3 +235,16 @@ def test_github_format_is_one_annotation_per_file_carrying_its_diff(repo):
     assert annotations[0].startswith("::error file=deploy/prod/fraud-detector/rollout.yaml,line=1,col=1::changed: ")
     assert "%0A-  replicas: 7%0A+  replicas: 6%0A" in annotations[0]  # the diff, one line per annotation line
     assert result.stdout.splitlines()[-1] == COMMAND + "mlspec build models -o deploy --platform none"
+
+
+def test_a_directory_another_model_claims_is_reported_before_the_budget_runs_out():
+    from mlspec.cli import checkreport
+    from mlspec.files.drift import CLAIMED, unified
+
+    changed = [unified(f"prod/m{i:02}/rollout.yaml", "changed", "changed: x", b"a\n" * 30, "b\n" * 30)
+               for i in range(30)]
+    claimed = checkreport.Drift("zz/other", CLAIMED, "holds the manifests of model x, not of y")
+    lines = checkreport.text([*changed, claimed], Path("deploy"), ["mlspec", "build", "m", "-o", "deploy"]).splitlines()
+    assert lines[0] == "deploy/zz/other:1:1: error: holds the manifests of model x, not of y"
+    assert lines[1].startswith("deploy/prod/m00/rollout.yaml:1:1: error: changed: x")
+    assert len(lines) <= 202 and "1 claimed" in lines[-2]
