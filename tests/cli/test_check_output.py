@@ -239,11 +239,11 @@ def test_github_format_is_one_annotation_per_file_carrying_its_diff(repo):
 
 def test_a_directory_another_model_claims_is_reported_before_the_budget_runs_out():
     from mlspec.cli import checkreport
-    from mlspec.files.drift import CLAIMED, unified
+    from mlspec.files.drift import CLAIMED, Drift, unified
 
     changed = [unified(f"prod/m{i:02}/rollout.yaml", "changed", "changed: x", b"a\n" * 30, "b\n" * 30)
                for i in range(30)]
-    claimed = checkreport.Drift("zz/other", CLAIMED, "holds the manifests of model x, not of y")
+    claimed = Drift("zz/other", CLAIMED, "holds the manifests of model x, not of y")
     lines = checkreport.text([*changed, claimed], Path("deploy"), ["mlspec", "build", "m", "-o", "deploy"]).splitlines()
     assert lines[0] == "deploy/zz/other:1:1: error: holds the manifests of model x, not of y"
     assert lines[1].startswith("deploy/prod/m00/rollout.yaml:1:1: error: changed: x")
