@@ -106,7 +106,7 @@ def build(ctx: click.Context, specs: tuple[str, ...], out: Path | None, env: str
     outcomes = build_into(files, out, env=env, ledger_dir=ledger_dir, check=check, jobs=jobs, progress=progress,
                           full_verify=full_verify, plat=context.platform)
     if check:
-        _report_check(outcomes, out, fmt, strict, regenerate(given, env, platform_choice, root))
+        _report_check(outcomes, out, fmt, strict, _regenerate(given, env, platform_choice, root))
         return
     try:
         report_warnings(outcomes, strict, fmt, to_stderr=fmt == "text")  # --strict: warnings fail the build
@@ -122,11 +122,12 @@ def build(ctx: click.Context, specs: tuple[str, ...], out: Path | None, env: str
                f"under {out} ({sum(o.count for o in outcomes.values())} files)", err=True)
 
 
-def regenerate(given: tuple[tuple[str, ...], Path | None, Path | None], env: str | None, platform: str | None,
-               root: str | None) -> list[str]:
-    specs, out, ledger_dir = given
+def _regenerate(given: tuple[tuple[str, ...], Path | None, Path | None], env: str | None, platform: str | None,
+                root: str | None) -> list[str]:
+    """The command `--check` prints: this one's arguments as typed, without `--check`."""
     from mlspec.cli import checkreport
 
+    specs, out, ledger_dir = given
     return checkreport.regenerate(specs, str(out), env, platform, root, None if ledger_dir is None else str(ledger_dir))
 
 
