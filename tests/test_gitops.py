@@ -67,7 +67,7 @@ def test_check_is_clean_after_build_and_flags_stale_files(repo):
     before = tree(repo / "deploy")
     result = run("build", repo / "models", "-o", repo / "deploy", "--check")
     assert result.exit_code == 1
-    assert "prod/fraud-detector/analysistemplate-online.yaml:1:1: error: stale" in result.stderr
+    assert "prod/fraud-detector/analysistemplate-online.yaml:1:1: error: unexpected" in result.stderr
     assert "prod/fraud-detector/rollout.yaml:1:1: error: changed" in result.stderr
     assert tree(repo / "deploy") == before  # --check writes nothing
 

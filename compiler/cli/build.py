@@ -26,7 +26,7 @@ from mlspec.cli.common import (
 )
 from mlspec.files.errors import Diagnostic, MlspecError
 from mlspec.records import releases
-from mlspec.records.specfiles import abandon, build_into, commit, compile_many, find_specs
+from mlspec.records.specfiles import Outcome, abandon, build_into, commit, compile_many, find_specs
 
 
 @click.command()
@@ -87,6 +87,7 @@ def build(ctx: click.Context, specs: tuple[str, ...], out: Path | None, env: str
           fmt: str, strict: bool, root: str | None, platform_choice: str | None) -> None:
     """Compile SPEC files into OUT/<env>/<name>/ (one file per object + kustomization.yaml)."""
     ctx.meta["mlspec.format"] = fmt
+    given = (specs, out, ledger_dir)  # as typed: the command `--check` prints repeats them
     if to_stdout and (check or out):
         fail_usage("--stdout prints instead of writing: do not combine it with -o or --check")
     ledger_dir = directory(ledger_dir, root)
@@ -114,6 +115,9 @@ def build(ctx: click.Context, specs: tuple[str, ...], out: Path | None, env: str
         attest_keys.signer(attest_key)
     outcomes = build_into(files, out, env=env, ledger_dir=ledger_dir, check=check, jobs=jobs, progress=progress,
                           full_verify=full_verify, plat=context.platform, attest_key=attest_key or None)
+    if check:
+        _report_check(outcomes, out, fmt, strict, _regenerate(given, env, platform_choice, root))
+        return
     try:
         if not check:  # one ledger per model in a repository
             refuse_second_ledger(out, {o.key: path for path, o in outcomes.items()})
@@ -121,12 +125,6 @@ def build(ctx: click.Context, specs: tuple[str, ...], out: Path | None, env: str
     except BaseException:
         abandon(outcomes)  # nothing staged is swapped in
         raise
-    if check:
-        drift = sorted(d for o in outcomes.values() for d in o.drift)
-        if drift:
-            raise MlspecError([Diagnostic(str(out / rel), 1, 1, message) for rel, message in drift])
-        click.echo(f"up to date: {sum(o.count for o in outcomes.values())} file(s) under {out}", err=True)
-        return
     try:
         commit(out, outcomes)
     except OSError as exc:  # the machine's problem, not mlspec's
@@ -134,6 +132,36 @@ def build(ctx: click.Context, specs: tuple[str, ...], out: Path | None, env: str
     directories = {d for o in outcomes.values() for d in o.directories}
     click.echo(f"built {len(files)} spec(s) into {len(directories)} director{'y' if len(directories) == 1 else 'ies'} "
                f"under {out} ({sum(o.count for o in outcomes.values())} files)", err=True)
+
+
+def _regenerate(given: tuple[tuple[str, ...], Path | None, Path | None], env: str | None, platform: str | None,
+                root: str | None) -> list[str]:
+    """The command `--check` prints: this one's arguments as typed, without `--check`."""
+    from mlspec.cli import checkreport
+
+    specs, out, ledger_dir = given
+    return checkreport.regenerate(specs, None if out is None else str(out), env, platform, root,
+                                  None if ledger_dir is None else str(ledger_dir))
+
+
+def _report_check(outcomes: dict[str, Outcome], out: Path, fmt: str, strict: bool, argv: list[str]) -> None:
+    """`--check`: exit 0 when the tree is what the build writes, else say what differs, how
+    (the first lines of each diff) and the command that regenerates it; exit 1."""
+    from mlspec.cli import checkreport
+
+    warnings = warnings_of(outcomes, strict)  # --strict: warnings fail, as in a build
+    drift = [d for o in outcomes.values() for d in o.drift]
+    if fmt == "json":  # one document on stdout: the warnings are in it
+        click.echo(checkreport.as_json(drift, out, argv, warnings))
+    else:
+        if warnings:
+            click.echo(report.render(warnings, fmt), err=fmt == "text")
+        if drift:
+            click.echo((checkreport.text if fmt == "text" else checkreport.github)(drift, out, argv), err=fmt == "text")
+    if drift:
+        raise MlspecError([])  # said above
+    if fmt != "json":
+        click.echo(f"up to date: {sum(o.count for o in outcomes.values())} file(s) under {out}", err=True)
 
 
 def _check_verify_installed() -> None:

@@ -184,25 +184,28 @@ def _release(doc: ModelDeployment, env: str, context: Context, model_key: str) -
         "app.kubernetes.io/managed-by": "mlspec",
         "mlspec.dev/environment": env,
     })
-    pins = _pins(doc, digest)
+    # The pins are release stamps: an object's bytes change when its release does, not
+    # when an unrelated part of the spec does (DESIGN.md "Reviewable output"). The spec
+    # and platform digests live in the lineage ConfigMap and the ledger only.
+    pins = _pins(doc)
     annotations = dict(sorted(doc.metadata.annotations.items()))
     annotations.update(pins)
     annotations.update(context.annotations)
-    # Pods carry the model's pins but not the spec digest (scaling must not roll new pods),
-    # and not the user's annotations: on a pod they are instructions to the kubelet, the
-    # admission controllers and sidecar injectors, which an object's annotations are not.
-    pod_annotations = {k: v for k, v in {**pins, **context.annotations}.items() 
-                       if k not in ("mlspec.dev/spec-digest", platformfile.DIGEST_ANNOTATION)}
+    # Pods carry the model's pins but not the user's annotations: on a pod they are
+    # instructions to the kubelet, the admission controllers and sidecar injectors,
+    # which an object's annotations are not.
+    pod_annotations = {**pins, **context.annotations}
     baseline = spec.evaluation.baseline or (spec.rollback.previous.version if spec.rollback else None)
     recorded = context.recorded_metrics.get(model_key, {}).get(baseline or "")
     evaluation = _evaluation(doc, baseline)
     gate = gate_config(doc, baseline, recorded)
     pod_security = delivery.pod_user(spec)
-    # One evaluation per release: the Job is named by what the evaluation depends on,
-    # so replicas or rollout steps changing do not evaluate the same model again.
-    # (Rollback records are annotations, not evaluation inputs: a rollback keeps the Job's name.)
-    recorded_pins = {k: v for k, v in pod_annotations.items() if k not in context.annotations}
-    eval_inputs = json.dumps([evaluation, gate, labels, recorded_pins, pod_security], sort_keys=True)
+    # One evaluation per release: the Job is named by what the evaluation depends on (what
+    # its pod runs: model digest, dataset, evaluator image, command and args, resources; the
+    # gate's thresholds and baseline), so replicas, rollout steps, labels or any other part
+    # of the spec changing do not evaluate the same model again. (Rollback records are
+    # annotations, not evaluation inputs: a rollback keeps the Job's name.)
+    eval_inputs = json.dumps([evaluation, gate, pod_security], sort_keys=True)
     names = Names.of(name, eval_inputs)
     evaluation["wait_command"] = ["python3", f"{GATE_DIR}/jobwait.py", "--job", names.eval_job,
                                   "--timeout", str(evaluation["wait_deadline"])]
@@ -234,7 +237,7 @@ def _release(doc: ModelDeployment, env: str, context: Context, model_key: str) -
     )
 
 
-def _pins(doc: ModelDeployment, digest: str) -> dict[str, str]:
+def _pins(doc: ModelDeployment) -> dict[str, str]:
     spec = doc.spec
     pins = {
         "mlspec.dev/model-version": spec.model.version,
@@ -242,7 +245,6 @@ def _pins(doc: ModelDeployment, digest: str) -> dict[str, str]:
         "mlspec.dev/data-version": spec.training.data.version,
         "mlspec.dev/seed": str(spec.training.seed),
         "mlspec.dev/code-commit": spec.training.code.commit,
-        "mlspec.dev/spec-digest": digest,
     }
     if spec.features:
         pins["mlspec.dev/feature-pipeline-version"] = spec.features.pipeline_version

@@ -16,7 +16,7 @@ from typing import Any, Iterator
 from mlspec.spec.fields import DNS_LABEL_RE, LABEL_KEY_RE, LABEL_VALUE_RE
 
 PINS = ("mlspec.dev/model-version", "mlspec.dev/artifact-digest", "mlspec.dev/data-version",
-        "mlspec.dev/seed", "mlspec.dev/code-commit", "mlspec.dev/spec-digest")
+        "mlspec.dev/seed", "mlspec.dev/code-commit")
 # Image volumes (oci:// artifacts) are on by default from 1.35.
 KUBERNETES_VERSION = "1.35.0"
 _DNS_LABEL, _LABEL_KEY, _LABEL_VALUE = (re.compile(p) for p in (DNS_LABEL_RE, LABEL_KEY_RE, LABEL_VALUE_RE))
@@ -49,7 +49,7 @@ def problems(filename: str, obj: dict[str, Any]) -> Iterator[str]:
     for key, value in {**meta.get("labels", {}), **_template_labels(obj)}.items():
         if not _LABEL_KEY.fullmatch(key) or not isinstance(value, str) or len(value) > 63 or not _LABEL_VALUE.fullmatch(value):
             yield f"label {key}={value!r} is not valid"
-    missing = [p for p in PINS if p not in meta.get("annotations", {})]  # pods: all but the spec digest
+    missing = [p for p in PINS if p not in meta.get("annotations", {})]
     if missing:
         yield f"missing lineage annotations {missing}"
     for where, pod in pod_specs(obj):

@@ -30,7 +30,6 @@ from mlspec.platform.runtimes import RuntimeDefinition
 from mlspec.spec import fields, model, overlay
 
 HOME = lookup.HOME
-DIGEST_ANNOTATION = "mlspec.dev/platform-digest"
 NONE = "none"  # `--platform none`: ignore the repository's platform file
 
 
@@ -271,11 +270,11 @@ def find(choice: str | None, specs: list[str]) -> Platform | None:
 
 
 def with_platform(context: Any, platform: Platform | None) -> Any:
-    """`context` (a `resolve.Context`) carrying the platform and its digest."""
+    """`context` (a `resolve.Context`) carrying the platform, and its digest for the lineage
+    (only there: a platform edit changes the objects whose behaviour it changes, no others)."""
     if platform is None:
         return context
     return replace(context, platform=platform, layout=platform.layout,
-                   annotations={**context.annotations, DIGEST_ANNOTATION: platform.digest},
                    lineage={**context.lineage, "platformDigest": platform.digest})
 
 

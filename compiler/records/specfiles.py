@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any, Callable, Protocol, Sequence, TypeVar
 
 from mlspec.files import layout, loader, outtree, safepath
+from mlspec.files.drift import Drift
 from mlspec.files.errors import Diagnostic, MlspecError, SpecError
 from mlspec.pipeline.core import Built, build
 from mlspec.pipeline.resolve import NO_CONTEXT, Context
@@ -282,7 +283,7 @@ class Outcome:
     staged: list[outtree.Staged] = field(default_factory=list)  # build: stages to swap in
     created: list[Path] = field(default_factory=list)         # build: parent directories made for them
     ledger: dict[str, str] = field(default_factory=dict)      # build: the ledger file, when it changed
-    drift: list[tuple[str, str]] = field(default_factory=list)  # --check: what differs on disk
+    drift: list[Drift] = field(default_factory=list)        # --check: what differs on disk
 
 
 def _build_into(path: str, env: str | None, metrics: RecordedMetrics, out: Path, check: bool,

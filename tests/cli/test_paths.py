@@ -174,7 +174,7 @@ def test_a_file_mlspec_wrote_and_no_longer_produces_is_still_pruned(repo):
     with (churn / ".mlspec-owned").open("a") as owned:
         owned.write("old.yaml\n")
     check = run("build", "models", "-o", "deploy", "--check", cwd=repo)
-    assert check.exit_code == 1 and "deploy/default/churn/old.yaml:1:1: error: stale" in check.stderr
+    assert check.exit_code == 1 and "deploy/default/churn/old.yaml:1:1: error: unexpected" in check.stderr
     assert run("build", "models", "-o", "deploy", cwd=repo).exit_code == 0
     assert not (churn / "old.yaml").exists()
 

@@ -64,13 +64,16 @@ def test_failure_while_staging_changes_nothing(tmp_path, monkeypatch):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["prod"]
 
 
-def test_drift_lists_changed_missing_and_stale(tmp_path):
+def test_drift_lists_changed_missing_and_unexpected(tmp_path):
     outtree.write_tree(tmp_path, FILES_V1)
     (tmp_path / "prod/m/kustomization.yaml").write_text("edited\n")
-    drift = dict(outtree.drift(tmp_path, FILES_V2))
-    assert drift["prod/m/kustomization.yaml"].startswith("changed")
-    assert drift["prod/m/b.yaml"].startswith("missing")
-    assert drift["prod/m/a.yaml"].startswith("stale")
+    drift = {d.path: d for d in outtree.drift(tmp_path, FILES_V2)}
+    assert {path: d.kind for path, d in drift.items()} == {
+        "prod/m/kustomization.yaml": "changed", "prod/m/b.yaml": "missing", "prod/m/a.yaml": "unexpected"}
+    assert all(d.message.startswith(d.kind) for d in drift.values())
+    assert drift["prod/m/kustomization.yaml"].diff[:2] == ("--- a/prod/m/kustomization.yaml",
+                                                           "+++ b/prod/m/kustomization.yaml")
+    assert "-edited" in drift["prod/m/kustomization.yaml"].diff
     assert outtree.drift(tmp_path, FILES_V1 | {"prod/m/kustomization.yaml": "edited\n"}) == []
 
 

@@ -1,6 +1,8 @@
-"""The spec digest (`mlspec.dev/spec-digest`): what changes it and what does not."""
+"""The spec digest (`specDigest` in the lineage ConfigMap): what changes it and what does not."""
 
 from __future__ import annotations
+
+import json
 
 import yaml
 from conftest import EXAMPLES
@@ -11,14 +13,11 @@ MINIMAL = next(p for p in EXAMPLES if p.name == "minimal.yaml").read_text()
 
 
 def _digests(text: str) -> set[str]:
-    out = set()
-    for path, body in compile_spec(text, "m.yaml").items():
-        for obj in yaml.safe_load_all(body):
-            digest = ((obj or {}).get("metadata") or {}).get("annotations", {}).get("mlspec.dev/spec-digest")
-            if digest:
-                out.add(digest)
-    assert len(out) == 1, out  # one spec, one environment: one digest on every object
-    return out
+    files = compile_spec(text, "m.yaml")
+    lineage = yaml.safe_load(files["default/churn/configmap-lineage.yaml"])["data"]["lineage.json"]
+    # one spec, one environment: one digest, in the lineage only (not on the objects: stable bytes)
+    assert not any("spec-digest" in body for body in files.values())
+    return {json.loads(lineage)["specDigest"]}
 
 
 def _with_serving(text: str, line: str) -> str:
