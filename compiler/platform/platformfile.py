@@ -159,7 +159,8 @@ def parse(text: str | bytes, source: str) -> Platform:
 
         raise SpecError(sorted(set(check.pydantic_problems(doc, exc, root=PlatformFile)))) from None
     own = value_at(doc.data, ("spec", "runtimes")) or {}
-    problems = [loader.diagnostic(doc, ("spec", "runtimes", name, *path), f"runtime `{name}`: {message}", key=False)
+    problems = [loader.diagnostic(doc, ("spec", "runtimes", name, *path), f"runtime `{name}`: {message}",
+                                    rule="runtime-invalid", key=False)
                 for name, body in own.items()
                 for path, message in runtimes.definition_problems(RuntimeDefinition.model_validate(body))]
     if problems:

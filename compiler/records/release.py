@@ -216,7 +216,8 @@ def _overridden(doc: Document, pins: Pins) -> list[Diagnostic]:
             if node is not None:
                 problems.append(loader.diagnostic(doc, ("spec", "environments", env, *path[1:]), f"environment "
                                 f"`{env}` overrides `{'.'.join(path)}`, which release sets: the new release would not "
-                                f"reach `{env}`; remove the override (pins belong to the model, not to an environment)"))
+                                f"reach `{env}`; remove the override (pins belong to the model, not to an environment)",
+                                rule="environment-overrides-pin"))
     return problems
 
 
