@@ -33,7 +33,15 @@ from mlspec.records.specfiles import find_specs, read_spec
               "the specs to compile, default the repository's). With FILE|none: the platform both sides use.")
 def diff_command(specs: tuple[str, ...], base: str, env: str | None, fmt: str,
                  fail_on_loosened: bool, ledger_dir: Path | None, platform_choice: str | None) -> None:
-    """Compare a spec with its version at a Git ref (SPEC) or two specs (OLD NEW): ML summary, then manifests."""
+    """Compare a spec with its version at a Git ref (SPEC) or two specs (OLD NEW): ML summary, then manifests.
+
+    \b
+    Examples:
+      mlspec diff models/churn.mlspec.yaml                     # against HEAD
+      mlspec diff models/churn.mlspec.yaml --base origin/main --format markdown
+      mlspec diff old.mlspec.yaml new.mlspec.yaml --fail-on-loosened
+      mlspec diff --platform --base origin/main               # what a platform change does
+    """
     from mlspec.records import diff as diff_module
     from mlspec.records.specfiles import git_show
 

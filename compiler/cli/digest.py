@@ -15,7 +15,13 @@ from mlspec.files.text import log_safe
 def digest_command(ctx: click.Context, paths: tuple[str, ...]) -> None:
     """Print the artifact digest of each file or directory (what `spec.model.artifact.digest` pins).
 
-    One PATH prints the digest alone; several print `DIGEST  PATH` lines."""
+    One PATH prints the digest alone; several print `DIGEST  PATH` lines.
+
+    \b
+    Examples:
+      mlspec digest ./model                    # sha256:...
+      mlspec digest model.joblib data/ --format json
+    """
     from mlspec.pod import digest
 
     failed = False

@@ -31,7 +31,15 @@ from mlspec.records.specfiles import read_spec
 @platform_option
 def gate_command(spec: str, metrics_file: str, baseline_file: str | None, env: str | None,
                  record: bool, out: Path | None, fmt: str, root: str | None, platform_choice: str | None) -> None:
-    """Check candidate metrics against the spec's thresholds (the same gate the evaluation Job runs)."""
+    """Check candidate metrics against the spec's thresholds (the same gate the evaluation Job runs).
+
+    \b
+    Examples:
+      mlspec gate churn.mlspec.yaml --metrics metrics.json
+      mlspec gate churn.mlspec.yaml --metrics metrics.json --baseline-metrics baseline.json
+      mlspec gate churn.mlspec.yaml --metrics metrics.json --record -o deploy/
+      mlspec gate churn.mlspec.yaml --metrics metrics.json --format json
+    """
     from mlspec.pod import gate
 
     if record and out is None:

@@ -19,7 +19,14 @@ from mlspec.records import ledger, releases
               help="GitOps output directory holding the release ledger.")
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
 def history_command(name: str, out: Path, fmt: str) -> None:
-    """List the recorded releases of model NAME (newest last; * marks the current one)."""
+    """List the recorded releases of model NAME (newest last; * marks the current one).
+
+    \b
+    Examples:
+      mlspec history churn -o deploy/
+      mlspec history risk/fraud -o deploy/     # the namespaced layout
+      mlspec history churn -o deploy/ --format json
+    """
     out = directory(out, None) or out
     lg = ledger.load(out, model_name(name))
     if not lg.releases:

@@ -24,7 +24,14 @@ from mlspec.files.errors import Diagnostic, MlspecError
               "file the spec is checked with (default: the repository's; `none`: none).")
 def init_command(name: str | None, out: Path | None, schema_ref: str | None, platform_choice: str | None) -> None:
     """Scaffold a commented spec that validates, with a schema modeline that works offline
-    (or, with `--platform` alone, the repository's platform file)."""
+    (or, with `--platform` alone, the repository's platform file).
+
+    \b
+    Examples:
+      mlspec init churn                        # writes churn.mlspec.yaml
+      mlspec init churn -o models/churn.mlspec.yaml
+      mlspec init --platform                   # .mlspec/platform.yaml at the repository root
+    """
     from mlspec.platform import platformfile
     from mlspec.spec import scaffold, schema
 
@@ -90,7 +97,14 @@ def _init_platform(out: Path | None) -> None:
 @click.option("--record", "of_record", is_flag=True, help="The training record's schema (`release --from-record`).")
 @click.option("--platform", "of_platform", is_flag=True, help="The platform file's schema (`.mlspec/platform.yaml`).")
 def schema_command(out: Path | None, of_record: bool, of_platform: bool) -> None:
-    """Print the JSON Schema of the spec (or of the training record, or of the platform file), for editors."""
+    """Print the JSON Schema of the spec (or of the training record, or of the platform file), for editors.
+
+    \b
+    Examples:
+      mlspec schema -o .mlspec/schema.json
+      mlspec schema --platform -o .mlspec/platform.schema.json
+      mlspec schema --record                   # what `release --from-record` reads
+    """
     from mlspec.platform import platformfile
     from mlspec.records import record
     from mlspec.spec import schema

@@ -44,7 +44,15 @@ from mlspec.spec import fields
 def release_command(spec: str, mlflow_ref: str | None, record_file: str | None, claimed_digest: str | None,
                     digest_of: str | None, seed_param: str, ledger_opt: str | None, dry_run: bool,
                     **flags: Any) -> None:
-    """Cut the next release in SPEC: the current pins move to rollback.previous, the new ones replace them."""
+    """Cut the next release in SPEC: the current pins move to rollback.previous, the new ones replace them.
+
+    \b
+    Examples:
+      mlspec release churn.mlspec.yaml --from-mlflow models:/churn/7
+      mlspec release churn.mlspec.yaml --from-record record.json --dry-run
+      mlspec release churn.mlspec.yaml --version 1.3.0 --artifact s3://models/churn/1.3.0 \\
+          --digest-of ./model --commit $(git rev-parse HEAD) --data-version 2026-12-01 --seed 7
+    """
     import contextlib
     import tempfile
 

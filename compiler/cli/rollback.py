@@ -21,7 +21,14 @@ from mlspec.records import ledger, releases
 @click.option("--accept-feature-mismatch", is_flag=True,
               help="Roll back even though the feature schema differs (recorded in the lineage).")
 def rollback_command(name: str, to: str, out: Path, env: str | None, accept_feature_mismatch: bool) -> None:
-    """Regenerate release VERSION of NAME from the ledger: its artifact, data and feature context."""
+    """Regenerate release VERSION of NAME from the ledger: its artifact, data and feature context.
+
+    \b
+    Examples:
+      mlspec history churn -o deploy/         # find the version
+      mlspec rollback churn --to 1.2.0 -o deploy/
+      mlspec rollback churn --to 1.2.0 -o deploy/ --env prod --format json
+    """
     model_name(name)
     out = directory(out, None) or out  # it writes manifests there: no link on the way
     ledgers = ledger.load_all(out)
