@@ -58,7 +58,7 @@ def gate_command(spec: str, metrics_file: str, baseline_file: str | None, env: s
         baseline = gate.load_metrics(baseline_file) if baseline_file else (config["baseline"] or {}).get("metrics")
     except gate.GateInputError as exc:
         raise MlspecError([Diagnostic(exc.path, exc.line, exc.col, exc.message)]) from None
-    verdicts = gate.evaluate(config["thresholds"], metrics, baseline)
+    verdicts = gate.evaluate(config["thresholds"], metrics, baseline, (config["baseline"] or {}).get("version"))
     passed = all(v.passed for v in verdicts)
     if record:
         assert out is not None

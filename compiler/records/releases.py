@@ -140,10 +140,16 @@ def rollback(lg: Ledger, to: str, env: str | None, accept_feature_mismatch: bool
 def record_gate(lg: Ledger, compiled: CompiledSpec, verdicts: list[gate.Verdict], metrics: dict[str, Any],
                 source: str) -> Ledger:
     """The ledger with this candidate's metrics and verdict stored on its release."""
-    # `record` refuses other pins for a recorded version, and adds the release when
-    # the gate runs before the first build; evaluating is not releasing, so the
-    # current release stays as it was.
-    recorded = ledger.record(lg, built(compiled))
+    # Only a release the ledger holds: recording a gate must not add a release nobody
+    # built (it silently did). `record` refuses other pins for a recorded version;
+    # evaluating is not releasing, so the current release stays as it was.
+    build = built(compiled)
+    if lg.find(build.version) is None:
+        versions = ", ".join(r["version"] for r in lg.releases) or "none"
+        raise LedgerError([Diagnostic(build.source, *build.version_mark, (
+            f"{lg.model} has no recorded release {build.version!r} to record this gate on (recorded: {versions}); "
+            "build it first (`mlspec build SPEC -o OUT`), then run `gate --record` again"), rule="gate-unknown-release")])
+    recorded = ledger.record(lg, build)
     recorded.current = lg.current
     numbers = {k: v for k, v in metrics.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
     return ledger.with_metrics(recorded, compiled.base.spec.model.version, numbers, all(v.passed for v in verdicts))

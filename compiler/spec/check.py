@@ -131,7 +131,7 @@ def pydantic_problems(doc: Document, exc: pydantic.ValidationError,
                               key=False)
         elif kind == "too_long" and isinstance(err["input"], dict):
             diag = diagnostic(doc, path, f"`{field}`: {len(err['input'])} entries; at most {err['ctx']['max_length']} "
-                              "are allowed")
+                              "are allowed", rule="list-length")
         else:
             message = err["msg"][0].lower() + err["msg"][1:]
             diag = diagnostic(doc, path, f"`{field}`: {message} (got {_describe(err['input'])})", rule="invalid-value", key=False)

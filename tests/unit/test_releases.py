@@ -105,8 +105,15 @@ def test_record_gate_stores_numbers_and_the_verdict_but_keeps_the_current_releas
     assert (entry["metrics"], entry["gate"]) == ({"f1": 0.9, "n": 3}, "passed")
     failing = gate.evaluate([{"metric": "f1", "min": 0.95}], {"f1": 0.9})
     assert releases.record_gate(lg, compiled, passing + failing, {"f1": 0.9}, "c.yaml").find("1.0.0")["gate"] == "failed"
-    first = releases.record_gate(Ledger("churn"), compiled, passing, {"f1": 0.9}, "c.yaml")  # gated before any build
-    assert (first.current, [r["version"] for r in first.releases]) == (None, ["1.0.0"])
+    # a version the ledger does not hold is refused (it was silently added), at the spec's version
+    with pytest.raises(LedgerError) as info:
+        releases.record_gate(Ledger("churn"), compiled, passing, {"f1": 0.9}, "c.yaml")  # gated before any build
+    [diag] = info.value.diagnostics
+    assert (diag.source, diag.line, diag.rule) == ("churn.yaml", 9, "gate-unknown-release")
+    assert "churn has no recorded release '1.0.0' to record this gate on (recorded: none); build it first" in diag.message
+    only_next = recorded(V2)  # the neighbour: a ledger holding 1.1.0 only still refuses 1.0.0
+    with pytest.raises(LedgerError, match=r"recorded: 1\.1\.0\)"):
+        releases.record_gate(only_next, compiled, passing, {"f1": 0.9}, "c.yaml")
 
 
 def test_history_names_the_feature_pipeline_when_recorded():
