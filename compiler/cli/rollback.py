@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import click
@@ -20,7 +21,9 @@ from mlspec.records import ledger, releases
 @click.option("--env", help="Roll back only this environment.")
 @click.option("--accept-feature-mismatch", is_flag=True,
               help="Roll back even though the feature schema differs (recorded in the lineage).")
-def rollback_command(name: str, to: str, out: Path, env: str | None, accept_feature_mismatch: bool) -> None:
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True,
+              help="json: what was rolled back, on stdout (schemas/output/rollback.schema.json).")
+def rollback_command(name: str, to: str, out: Path, env: str | None, accept_feature_mismatch: bool, fmt: str) -> None:
     """Regenerate release VERSION of NAME from the ledger: its artifact, data and feature context.
 
     \b
@@ -36,5 +39,9 @@ def rollback_command(name: str, to: str, out: Path, env: str | None, accept_feat
     lg = ledgers[name] if name in ledgers else ledger.load(out, name)
     files = releases.rollback(lg, to, env, accept_feature_mismatch, ledgers, str(out / ledger.relpath(name)))
     outtree.write_tree(out, outtree.list_foreign_resources(out, files), owner=name)
+    if fmt == "json":
+        click.echo(json.dumps({"model": name, "from": lg.current, "to": to, "output": str(out),
+                               "files": sorted(files)}, indent=2))
+        return
     click.echo(f"rolled {name} back to {to} under {out}; revert the spec in Git too, or the next build "
                f"brings back {lg.current}", err=True)

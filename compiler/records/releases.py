@@ -66,13 +66,21 @@ class RecordedMetrics(Mapping[str, dict[str, dict[str, float]]]):
         return sum(1 for _ in self)
 
 
-def history(lg: Ledger) -> list[dict[str, Any]]:
+def history(lg: Ledger, recorded_by: Mapping[str, dict[str, str]] | None = None) -> list[dict[str, Any]]:
+    """One row per release (schemas/output/history.schema.json). `recorded_by`: per version,
+    the Git commit that added its entry to the ledger (`date`, `author`, `commit`), read by
+    the CLI; a release without one (no Git, not committed yet) has them null."""
     rows = []
     for r in lg.releases:
         pins = r["pins"]
+        by = (recorded_by or {}).get(r["version"], {})
         rows.append({
             "version": r["version"],
             "current": r["version"] == lg.current,
+            "date": by.get("date"),
+            "author": by.get("author"),
+            "commit": by.get("commit"),
+            "artifactDigest": pins.get("artifact", {}).get("digest"),
             "dataVersion": pins["data"]["version"],
             "seed": pins["seed"],
             "featurePipelineVersion": pins.get("features", {}).get("pipelineVersion"),
@@ -84,10 +92,14 @@ def history(lg: Ledger) -> list[dict[str, Any]]:
 
 
 def history_table(rows: list[dict[str, Any]]) -> str:
-    header = ("", "version", "data", "seed", "features", "spec digest", "gate", "metrics")
+    """A fixed-width table, as `helm history` prints one: when, by whom and in which
+    commit each release was recorded (blank outside Git), what it ships and its verdict."""
+    header = ("", "version", "date", "author", "commit", "artifact", "data", "seed", "features", "spec digest", "gate",
+              "metrics")
     table = [header] + [(
-        "*" if r["current"] else "", r["version"], r["dataVersion"], str(r["seed"]), r["featurePipelineVersion"] or "-",
-        r["specDigest"][7:19], r["gate"] or "-",
+        "*" if r["current"] else "", r["version"], (r["date"] or "")[:10], r["author"] or "", (r["commit"] or "")[:12],
+        (r["artifactDigest"] or "-").split(":")[-1][:12], r["dataVersion"], str(r["seed"]),
+        r["featurePipelineVersion"] or "-", r["specDigest"][7:19], r["gate"] or "-",
         ", ".join(f"{k}={v:g}" if isinstance(v, (int, float)) else f"{k}={v}" for k, v in r["metrics"].items()) or "-",
     ) for r in rows]
     return gate.format_table(table)
