@@ -147,7 +147,7 @@ def _acknowledged(spec: ModelDeployment, context: Context, env: str | None) -> s
     """The warning rules a model accepts: its own `spec.acknowledge` (after overlays) and
     the platform file's `defaults.acknowledge`, global and of `env`: a union, not the
     replacement lists in defaults get, so a model's list cannot drop the platform's."""
-    found = set(spec.spec.acknowledge)
+    found = set(spec.spec.acknowledge or ())
     if context.platform is not None:
         for prefix in ([("spec", "environments", env, "defaults")] if env is not None else []) + [("spec", "defaults")]:
             value = platformfile.value_at(context.platform.doc.data, (*prefix, "acknowledge"))

@@ -325,8 +325,8 @@ class Spec(Strict):
     evaluation: Evaluation = Field(description="Offline evaluation gate run before any traffic reaches the model.")
     rollout: RolloutSection = Field(default_factory=RolloutSection, description="Canary rollout. Default: a safe canary.")
     rollback: Rollback | None = Field(default=None, description="The previous release (absent for a model's first release).")
-    acknowledge: list[Literal[WARNING_RULES]] = Field(  # type: ignore[valid-type]
-        default_factory=list, max_length=len(WARNING_RULES),
+    acknowledge: list[Literal[WARNING_RULES]] | None = Field(  # type: ignore[valid-type]
+        default=None, max_length=len(WARNING_RULES),
         description="Warning rule ids (docs/rules.md) this model accepts: their warnings are no longer printed, and "
         "`mlspec diff` shows the acknowledgement. Errors cannot be acknowledged. The platform file's "
         "`defaults.acknowledge` (all models, or one environment's) adds to this list.")

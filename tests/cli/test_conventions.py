@@ -152,7 +152,7 @@ def test_a_spec_acknowledges_a_warning_rule_and_diff_shows_it(tmp_path):
                                                           "limits: {nvidia.com/gpu: 1}}"))
     assert "[capacity-note]" in run("validate", gpu, "--platform", "none").stderr
     diff = run("diff", old, new, "--platform", "none")
-    assert 'acknowledged warnings: [] -> ["canary-weight-unmet"]' in diff.stdout
+    assert 'acknowledged warnings: (none) -> ["canary-weight-unmet"]' in diff.stdout
 
 
 def test_errors_cannot_be_acknowledged(tmp_path):
