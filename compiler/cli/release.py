@@ -67,7 +67,7 @@ def release_command(spec: str, mlflow_ref: str | None, record_file: str | None, 
     outputs, models = [f for f in formats if f in OUTPUTS], [f for f in formats if f not in OUTPUTS]
     if len(set(outputs)) > 1 or len(set(models)) > 1:
         fail_usage("--format: at most one output format (text, json) and one model format")
-    fmt, flags["format"] = (outputs or ["text"])[0], (models or [None])[0]
+    fmt, flags["format"] = (outputs or ["text"])[0], (models[0] if models else None)
     if mlflow_ref and record_file:
         fail_usage("give one record: --from-mlflow or --from-record")
     text = read_spec(spec)
