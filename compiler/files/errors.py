@@ -29,8 +29,8 @@ class Diagnostic:
     rule: str = field(default="", compare=False)
 
     def __str__(self) -> str:
-        suffix = f" [{self.rule}]" if self.rule else ""
-        return f"{self.where}{self.severity}: {self.message}{suffix}"
+        # The rule id is printed by `cli.report`, where diagnostics meet people and tools.
+        return f"{self.where}{self.severity}: {self.message}"
 
     @property
     def where(self) -> str:

@@ -51,11 +51,18 @@ def test_history_rows_and_table():
         ("1.0.0", False, 7, "passed", None), ("1.1.0", True, 8, None, None)]
     assert rows[0]["dataVersion"] == "2026-11-01" and rows[1]["metrics"] == {}
     lines = releases.history_table(rows).splitlines()
-    assert lines[0].split() == ["version", "data", "seed", "features", "spec", "digest", "gate", "metrics"]
+    assert lines[0].split() == ["version", "date", "author", "commit", "artifact", "data", "seed", "features", "spec",
+                                "digest", "gate", "metrics"]
+    artifact = rows[0]["artifactDigest"].split(":")[1][:12]  # outside Git: date, author and commit are blank
     first, second = (line.split() for line in lines[1:])
-    assert first == ["1.0.0", "2026-11-01", "7", "-", rows[0]["specDigest"][7:19], "passed", "f1=0.9,", "note=x"]
-    assert second == ["*", "1.1.0", "2026-11-01", "8", "-", rows[1]["specDigest"][7:19], "-", "-"]
+    assert first == ["1.0.0", artifact, "2026-11-01", "7", "-", rows[0]["specDigest"][7:19], "passed", "f1=0.9,", "note=x"]
+    assert second == ["*", "1.1.0", artifact, "2026-11-01", "8", "-", rows[1]["specDigest"][7:19], "-", "-"]
     assert len(rows[1]["specDigest"][7:19]) == 12
+    # with the Git commit that recorded each entry: the first release's row only
+    by = {"1.0.0": {"date": "2026-12-01T09:30:00+00:00", "author": "ada", "commit": "c" * 40}}
+    dated = releases.history_table(releases.history(lg, by)).splitlines()
+    assert dated[1].split()[:4] == ["1.0.0", "2026-12-01", "ada", "c" * 12]
+    assert dated[2].split()[:3] == ["*", "1.1.0", artifact]
 
 
 def test_rollback_refuses_unknown_and_current_versions():
@@ -121,7 +128,8 @@ def test_history_names_the_feature_pipeline_when_recorded():
     lg = ledger.record(Ledger("fraud-detector"), build(full.encode(), "f.yaml", None, Context()))
     [row] = releases.history(lg)
     assert (row["featurePipelineVersion"], row["current"]) == ("fp-17", True)
-    assert releases.history_table([row]).splitlines()[1].split()[:5] == ["*", "2026.11.3", "v42", "1234", "fp-17"]
+    assert releases.history_table([row]).splitlines()[1].split()[:6] == [
+        "*", "2026.11.3", row["artifactDigest"].split(":")[1][:12], "v42", "1234", "fp-17"]
 
 
 def _release(version: str, features: dict | None, data: str = "d1") -> dict:
