@@ -174,7 +174,9 @@ def test_gate_without_any_baseline_fails_a_relative_threshold(repo):
     repo.spec.write_text(spec_b())
     result = repo.mlspec("gate", repo.spec, "--metrics", repo.metrics("m", {"auc": 0.95}))
     assert result.exit_code == 1
-    assert "FAIL: baseline metric no baseline metrics" in result.stdout
+    assert "FAIL: no metrics of baseline 1.0.0: give them with --baseline-metrics FILE, or record them in the " \
+        "ledger with `mlspec gate --record` on the spec of release 1.0.0" in result.stdout
+    assert "no baseline metrics" not in result.stdout
 
 
 def test_rollback_to_an_unknown_version_lists_the_recorded_ones(repo):

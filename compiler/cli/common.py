@@ -43,6 +43,9 @@ class Group(click.Group):
                 fmt = ctx.meta.get("mlspec.format", "text")
                 click.echo(report.render(exc.diagnostics, fmt), err=fmt == "text")
             ctx.exit(EXIT_INVALID)
+        except BrokenPipeError:
+            _quiet_pipe()
+            ctx.exit(0)  # the reader has what it wanted (`| head -1`), as `git log | head` ends
         except KeyboardInterrupt:
             click.echo("mlspec: interrupted; nothing was written", err=True)
             ctx.exit(130)
@@ -55,6 +58,19 @@ class Group(click.Group):
                 click.echo(f"mlspec: internal error: {type(exc).__name__}: {log_safe(str(exc))} (rerun with --debug for a traceback)",
                            err=True)
             ctx.exit(EXIT_INTERNAL)
+
+
+def _quiet_pipe() -> None:
+    """After the reader closed stdout: point it at /dev/null, so that the interpreter's
+    last flush does not fail again ("Exception ignored ... BrokenPipeError")."""
+    import os
+
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError):  # not a real file (a test runner's buffer): nothing to flush
+        pass
 
 
 def fail_usage(message: str) -> NoReturn:
@@ -200,9 +216,13 @@ format_option = click.option("--format", "fmt", type=click.Choice(FORMATS), defa
                        help="How errors are reported: text, json, or GitHub Actions annotations.")
 
 
-def report_warnings(results: dict[str, Any], strict: bool, fmt: str, to_stderr: bool) -> None:
+quiet_option = click.option("-q", "--quiet", is_flag=True,
+                             help="Print no warnings or notes (errors still print; --strict still fails on warnings).")
+
+
+def report_warnings(results: dict[str, Any], strict: bool, fmt: str, to_stderr: bool, quiet: bool = False) -> None:
     warnings = warnings_of(results, strict)
-    if warnings:
+    if warnings and not quiet:
         from mlspec.cli import report
 
         click.echo(report.render(warnings, fmt), err=to_stderr)

@@ -40,7 +40,16 @@ def diff_command(specs: tuple[str, ...], base: str | None, env: str | None, fmt:
     then manifests.
 
     Several specs or a directory give one document (in markdown: one pull-request comment of at most 60,000
-    characters)."""
+    characters).
+
+    \b
+    Examples:
+      mlspec diff models/churn.mlspec.yaml                     # against HEAD
+      mlspec diff models/ --base origin/main --format markdown # the pull-request comment
+      mlspec diff old.mlspec.yaml new.mlspec.yaml --fail-on-loosened
+      mlspec diff models/ --base origin/main --exit-code       # exit 1 when anything changed
+      mlspec diff --platform --base origin/main                # what a platform change does
+    """
     from mlspec.records import diff as diff_module
 
     if platform_choice == "":

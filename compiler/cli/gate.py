@@ -42,7 +42,15 @@ from mlspec.records.specfiles import read_spec
 @platform_option
 def gate_command(spec: str, metrics_file: str, baseline_file: str | None, env: str | None,
                  record: bool, out: Path | None, fmt: str, root: str | None, platform_choice: str | None) -> None:
-    """Check candidate metrics against the spec's thresholds (the same gate the evaluation Job runs)."""
+    """Check candidate metrics against the spec's thresholds (the same gate the evaluation Job runs).
+
+    \b
+    Examples:
+      mlspec gate churn.mlspec.yaml --metrics metrics.json
+      mlspec gate churn.mlspec.yaml --metrics metrics.json --baseline-metrics baseline.json
+      mlspec gate churn.mlspec.yaml --metrics metrics.json --record -o deploy/
+      mlspec gate churn.mlspec.yaml --metrics metrics.json --format json
+    """
     from mlspec.pod import gate
 
     spec, metrics_file = confined((spec, metrics_file), root)
@@ -60,7 +68,7 @@ def gate_command(spec: str, metrics_file: str, baseline_file: str | None, env: s
         baseline = gate.load_metrics(baseline_file) if baseline_file else (config["baseline"] or {}).get("metrics")
     except gate.GateInputError as exc:
         raise MlspecError([Diagnostic(exc.path, exc.line, exc.col, exc.message)]) from None
-    verdicts = gate.evaluate(config["thresholds"], metrics, baseline)
+    verdicts = gate.evaluate(config["thresholds"], metrics, baseline, (config["baseline"] or {}).get("version"))
     passed = all(v.passed for v in verdicts)
     if record:
         assert out is not None

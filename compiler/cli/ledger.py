@@ -24,7 +24,13 @@ from mlspec.records import ledger
 
 @click.group("ledger")
 def ledger_group() -> None:
-    """Maintain the release ledgers under an output directory."""
+    """Maintain the release ledgers under an output directory.
+
+    \b
+    Examples:
+      mlspec ledger migrate -o deploy/ --dry-run
+      mlspec ledger migrate churn -o deploy/
+    """
 
 
 @ledger_group.command("migrate")
@@ -36,7 +42,13 @@ def ledger_group() -> None:
 def migrate_command(names: tuple[str, ...], out: Path, dry_run: bool, root: str | None) -> None:
     """Seal the entries without `digest` in the ledgers of NAMEs (default: every model under OUT).
 
-    Check each listed entry against the ledger's Git history first: sealing vouches for it."""
+    Check each listed entry against the ledger's Git history first: sealing vouches for it.
+
+    \b
+    Examples:
+      mlspec ledger migrate -o deploy/ --dry-run   # list what would be sealed
+      mlspec ledger migrate churn -o deploy/
+    """
     target = directory(out, root)
     assert target is not None
     chosen = [model_name(n) for n in names] or ledger.names(target)

@@ -9,6 +9,7 @@ and what that module needs, nothing else.
 from __future__ import annotations
 
 import importlib
+import inspect
 import os
 import sys
 
@@ -62,12 +63,28 @@ class LazyGroup(Group):
             return None
         module, attr, _ = COMMANDS[name]
         command: click.Command = getattr(importlib.import_module(f"mlspec.cli.{module}"), attr)
-        return command
+        return examples_last(command)
 
     def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
         rows = [(name, COMMANDS[name][2]) for name in self.list_commands(ctx)]
         with formatter.section("Commands"):
             formatter.write_dl([(name, _short(text, formatter.width)) for name, text in rows])
+
+
+EXAMPLES = "\b\nExamples:"
+
+
+def examples_last(command: click.Command) -> click.Command:
+    """The docstring's `Examples:` block moved to the epilog, so `--help` ends with it
+    (after the options, where people look last), as `git` and `kubectl` print theirs."""
+    text = inspect.cleandoc(command.help or "")
+    if EXAMPLES in text and not command.epilog:
+        text, examples = text.split(EXAMPLES, 1)
+        command.help, command.epilog = text.rstrip(), EXAMPLES + examples
+    if isinstance(command, click.Group):
+        for sub in command.commands.values():
+            examples_last(sub)
+    return command
 
 
 def _short(text: str, width: int) -> str:

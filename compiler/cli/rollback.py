@@ -3,7 +3,9 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
+from typing import Iterable
 
 import click
 
@@ -26,10 +28,21 @@ from mlspec.files.errors import Diagnostic, MlspecError
 @click.option("--accept-feature-mismatch", is_flag=True,
               help="Roll back even though the feature schema differs (recorded in the ledger and the lineage).")
 @click.option("--dry-run", is_flag=True, help="Print the spec's unified diff; write nothing.")
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True,
+              help="json: what was rolled back, on stdout (schemas/output/rollback.schema.json).")
 @platform_option
 def rollback_command(name: str, to: str, out: Path | None, spec: str | None, no_spec: bool, env: str | None,
-                     accept_feature_mismatch: bool, dry_run: bool, platform_choice: str | None) -> None:
-    """Return NAME to release VERSION: the spec's pins, the output and the ledger, with its data and feature context."""
+                     accept_feature_mismatch: bool, dry_run: bool, fmt: str, platform_choice: str | None) -> None:
+    """Return NAME to release VERSION: the spec's pins, the output and the ledger, with its data and feature context.
+
+    \b
+    Examples:
+      mlspec history churn                             # find the version
+      mlspec rollback churn --to 1.2.0                 # spec, output and ledger, in one step
+      mlspec rollback churn --to 1.2.0 --dry-run       # the spec's diff only
+      mlspec rollback churn --to 1.2.0 --no-spec --env prod   # emergency: no spec file at hand
+      mlspec rollback churn --to 1.2.0 --format json
+    """
     from mlspec.files import layout
     from mlspec.pipeline.resolve import Context
     from mlspec.platform import platformfile
@@ -74,6 +87,11 @@ def rollback_command(name: str, to: str, out: Path | None, spec: str | None, no_
         specfiles.abandon({plan.source: outcome})
         raise MlspecError([Diagnostic(str(exc.filename or out), 1, 1, f"cannot write: {exc.strerror}")]) from None
     sequence = plan.ledger.rollbacks[-1]["sequence"] if plan.ledger.rollbacks else 0
+    if fmt == "json":
+        click.echo(json.dumps({"model": name, "from": plan.leaving, "to": to, "output": str(out), "spec": spec_path,
+                               "rollback": sequence, "files": _written(out, outcome.env_dirs.values()),
+                               "specDiff": plan.diff() if spec_path is None else ""}, indent=2))
+        return
     if spec_path is not None:
         click.echo(f"rolled {name} back to {to} (leaving {plan.leaving}): edited {spec_path}, wrote {out} and "
                    f"{'recorded' if plan.recorded else 'kept'} rollback #{sequence} in its ledger; review with "
@@ -84,3 +102,14 @@ def rollback_command(name: str, to: str, out: Path | None, spec: str | None, no_
                f"rollback #{sequence} recorded. Commit {out}, and the spec edit below (or run `mlspec rollback {name} "
                f"--to {to} --spec FILE` where the spec is: it makes this edit and the output stays as it is):", err=True)
     click.echo(plan.diff(f"{plan.source} (as recorded for {plan.leaving})"), nl=False)
+
+
+def _written(out: Path, directories: Iterable[str]) -> list[str]:
+    """The files of the model's output directories, relative to OUT (what the rollback wrote)."""
+    import os
+
+    found = []
+    for directory in sorted(directories):
+        for top, _, names in os.walk(out / directory):
+            found += [os.path.relpath(os.path.join(top, n), out).replace(os.sep, "/") for n in names]
+    return sorted(found)

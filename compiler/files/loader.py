@@ -227,22 +227,22 @@ def load(text: str | bytes, source: str = "<string>", budget: Budget = SPEC) -> 
     size = len(text.encode("utf-8", "replace") if isinstance(text, str) else text)
     if size > budget.bytes:
         raise budget.error.at(source, 1, 1, f"file is over {budget.bytes} bytes; a {budget.kind} may be at most "
-                              f"{budget.bytes} bytes")
+                              f"{budget.bytes} bytes", rule="input-too-large")
     if isinstance(text, bytes):
         try:
             text = text.decode("utf-8")
         except UnicodeDecodeError as exc:
-            raise budget.error.at(source, 1, 1, f"file is not valid UTF-8 (byte {exc.start})") from None
+            raise budget.error.at(source, 1, 1, f"file is not valid UTF-8 (byte {exc.start})", rule="yaml-syntax") from None
     try:
         return _build(text, source, budget)
     except _Fail as fail:
-        raise budget.error.at(source, *fail.mark, fail.message) from None
+        raise budget.error.at(source, *fail.mark, fail.message, rule="yaml-structure") from None
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line, col = _mark(mark) if mark else (1, 1)
-        raise budget.error.at(source, line, col, _yaml_message(exc, text, line, col)) from None
+        raise budget.error.at(source, line, col, _yaml_message(exc, text, line, col), rule="yaml-syntax") from None
     except yaml.YAMLError as exc:
-        raise budget.error.at(source, 1, 1, f"invalid YAML: {exc}") from None
+        raise budget.error.at(source, 1, 1, f"invalid YAML: {exc}", rule="yaml-syntax") from None
 
 
 def _yaml_message(exc: yaml.MarkedYAMLError, text: str, line: int, col: int) -> str:
@@ -409,6 +409,7 @@ def dotted(path: Path) -> str:
     return out or "document"
 
 
-def diagnostic(doc: Document, path: Path, message: str, *, key: bool = True) -> Diagnostic:
+def diagnostic(doc: Document, path: Path, message: str, *, rule: str, key: bool = True) -> Diagnostic:
+    """`message` at `path` of `doc`, under the stable id `rule` (listed in docs/rules.md)."""
     source, (line, col) = doc.locate(path, key=key)
-    return Diagnostic(source, line, col, message)
+    return Diagnostic(source, line, col, message, rule=rule)

@@ -124,7 +124,8 @@ def _over_output(doc: loader.Document, base: ModelDeployment, built: int, select
     return loader.diagnostic(doc, path, (
         f"the manifests of this spec would hold over {loader.MAX_OUTPUT_CHARS} characters, the most mlspec emits "
         f"from one spec (over {size} after {built} of {selected} environment(s)): annotations and labels are copied "
-        "into every object of every environment; make them smaller, or build fewer environments at a time with --env"))
+        "into every object of every environment; make them smaller, or build fewer environments at a time with --env"),
+        rule="output-too-large")
 
 
 def _same_namespace(doc: loader.Document, items: list[Compiled]) -> None:
@@ -145,7 +146,8 @@ def _same_namespace(doc: loader.Document, items: list[Compiled]) -> None:
         problems.append(loader.diagnostic(
             doc, ("spec", "environments", env, "namespace"),
             f"environments `{other.release.env}` and `{env}` are both in namespace `{namespace}`, where they would "
-            f"emit the same objects ({', '.join(names)}): give `{env}` a namespace of its own", key=False))
+            f"emit the same objects ({', '.join(names)}): give `{env}` a namespace of its own", rule="shared-namespace",
+            key=False))
     if problems:
         raise SpecError(problems)
 

@@ -66,7 +66,7 @@ def problems(platform: Platform | None, doc: Document, spec: ModelDeployment, en
             where = f"in environment `{env}`: " if declared else ""
             out.append(diagnostic(platform.doc, at, f"{where}{message} (runtime `{spec.spec.serving.runtime}` of "
                                   f"model `{spec.metadata.name}`; policy allowedRegistries, {platform.source}:"
-                                  f"{registries[1]})", key=False))
+                                  f"{registries[1]})", rule="platform-policy", key=False))
     for rule, (value, line) in active.items():
         found = (_PEAK_CHECKS[rule](plan, value) if rule in _PEAK_CHECKS
                  else _first_step(spec, value, plan) if rule == "maxFirstStepWeight" else _CHECKS[rule](spec, value))
@@ -74,7 +74,7 @@ def problems(platform: Platform | None, doc: Document, spec: ModelDeployment, en
             where = f"in environment `{env}`: " if declared else ""
             # A missing field points at the `metadata` key; a value at the value itself.
             out.append(diagnostic(doc, path, f"{where}{message} (policy {rule}, {platform.source}:{line})",
-                                  key=path == ("metadata",)))
+                                  rule="platform-policy", key=path == ("metadata",)))
     return out
 
 

@@ -95,7 +95,7 @@ def resolve(doc: Document, env: str | None = None, context: Context = NO_CONTEXT
     reserved = [diagnostic(doc, ("metadata", "annotations", key), f"annotation `{key}` is in `{key.split('/')[0]}`, a "
                            "namespace reserved for Kubernetes, Argo CD and Argo Rollouts, Helm, kustomize or mlspec "
                            "itself: its annotations change security, sync or release semantics; use a key of your own "
-                           "domain (e.g. `acme.example/oncall`)")
+                           "domain (e.g. `acme.example/oncall`)", rule="reserved-annotation")
                 for key in base.metadata.annotations if overlay.reserved_annotation(key)]
     if reserved:
         raise SpecError(reserved)
@@ -103,17 +103,17 @@ def resolve(doc: Document, env: str | None = None, context: Context = NO_CONTEXT
     declared = sorted(base.spec.environments)
     if env is not None and declared and env not in declared:
         raise SpecError([diagnostic(doc, ("spec", "environments"),
-                        f"environment `{env}` is not declared; declared: {', '.join(declared)}")])
+                        f"environment `{env}` is not declared; declared: {', '.join(declared)}", rule="unknown-environment")])
     if env is not None and not declared and env != DEFAULT_ENV:
         raise SpecError([diagnostic(doc, ("metadata", "name"),
                         f"environment `{env}` is not declared; this spec has no `spec.environments`, so its only "
-                        f"environment is `{DEFAULT_ENV}`")])
+                        f"environment is `{DEFAULT_ENV}`", rule="unknown-environment")])
     selected = [env] if env is not None and declared else (declared or [DEFAULT_ENV])
     if len(selected) * doc.chars > MAX_BUILD_CHARS:
         raise SpecError([diagnostic(doc, ("spec", "environments"), (
             f"{len(selected)} environments of a spec of {doc.chars} characters is more than mlspec builds from one "
             f"spec (environments x characters at most {MAX_BUILD_CHARS}); build fewer at a time with --env, "
-            "or make the spec smaller"))])
+            "or make the spec smaller"), rule="spec-too-large")])
     releases: list[Release] = []
     problems: list[Diagnostic] = []
     for name in selected:
@@ -128,21 +128,35 @@ def resolve(doc: Document, env: str | None = None, context: Context = NO_CONTEXT
         where = f"in environment `{name}`: " if declared else ""
         assert release.plan is not None
         shown = release.plan.settings
-        release.warnings = [replace(diagnostic(merged, path, where + message, key=False), severity="warning")
+        release.warnings = [replace(diagnostic(merged, path, where + message, rule="canary-weight-unmet", key=False), severity="warning")
                             for path, message in traffic.exposure(spec.spec, strategy.default_steps(
                                 spec.spec, shown.max_surge, shown.max_unavailable), shown.max_surge, shown.max_unavailable)]
         # Each placeholder once, where it is written (the spec, or the platform file's defaults).
-        release.placeholders = [replace(diagnostic(merged, path, message, key=False), severity="warning")
+        release.placeholders = [replace(diagnostic(merged, path, message, rule="placeholder", key=False), severity="warning")
                                 for path, message in placeholders.find(merged.data)]
         release.warnings += release.placeholders
         capacity_note = release.plan.note()
         if capacity_note is not None:  # a note: informs, never fails the command (not even --strict)
-            release.warnings.append(replace(diagnostic(merged, release.plan.at, where + capacity_note),
+            release.warnings.append(replace(diagnostic(merged, release.plan.at, where + capacity_note, rule="capacity-note"),
                                             severity="note"))
+        acknowledged = _acknowledged(spec, context, name if declared else None)
+        release.warnings = [w for w in release.warnings if w.rule not in acknowledged]
         releases.append(release)
     if problems:
         raise SpecError(sorted(set(problems)))
     return base, releases
+
+
+def _acknowledged(spec: ModelDeployment, context: Context, env: str | None) -> set[str]:
+    """The warning rules a model accepts: its own `spec.acknowledge` (after overlays) and
+    the platform file's `defaults.acknowledge`, global and of `env`: a union, not the
+    replacement lists in defaults get, so a model's list cannot drop the platform's."""
+    found = set(spec.spec.acknowledge or ())
+    if context.platform is not None:
+        for prefix in ([("spec", "environments", env, "defaults")] if env is not None else []) + [("spec", "defaults")]:
+            value = platformfile.value_at(context.platform.doc.data, (*prefix, "acknowledge"))
+            found.update(v for v in value or () if isinstance(v, str))
+    return found
 
 
 def _model_key(doc: Document, base: ModelDeployment, context: Context) -> str:
@@ -155,7 +169,8 @@ def _model_key(doc: Document, base: ModelDeployment, context: Context) -> str:
         source = context.platform.source if context.platform else "the platform file"
         raise SpecError([diagnostic(doc, ("metadata", "name"), (
             f"`metadata.namespace` is required: the platform file sets `layout: namespaced` ({source}:{where[0]}:"
-            f"{where[1]}), where a model is known by NAMESPACE/NAME and built into `OUT/<env>/<namespace>/<name>/`"))])
+            f"{where[1]}), where a model is known by NAMESPACE/NAME and built into `OUT/<env>/<namespace>/<name>/`"),
+            rule="namespace-required")])
     return layout.key(base.metadata.name, base.metadata.namespace)
 
 

@@ -207,12 +207,14 @@ def parse(text: str | bytes, source: str) -> Platform:
 
         raise SpecError(sorted(set(check.pydantic_problems(doc, exc, root=PlatformFile)))) from None
     own = value_at(doc.data, ("spec", "runtimes")) or {}
-    problems = [loader.diagnostic(doc, ("spec", "runtimes", name, *path), f"runtime `{name}`: {message}", key=False)
+    problems = [loader.diagnostic(doc, ("spec", "runtimes", name, *path), f"runtime `{name}`: {message}",
+                                    rule="runtime-invalid", key=False)
                 for name, body in own.items()
                 for path, message in runtimes.definition_problems(RuntimeDefinition.model_validate(body))]
     output = value_at(doc.data, ("spec", "output"))
     if isinstance(output, str) and (why := output_problem(output)) is not None:
-        problems.append(loader.diagnostic(doc, ("spec", "output"), f"`spec.output` {output!r} {why}", key=False))
+        problems.append(loader.diagnostic(doc, ("spec", "output"), f"`spec.output` {output!r} {why}",
+                                          rule="invalid-value", key=False))
     if problems:
         raise SpecError(sorted(set(problems)))
     return Platform(doc, "sha256:" + hashlib.sha256(raw).hexdigest())

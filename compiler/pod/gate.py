@@ -56,12 +56,23 @@ def _number(metrics: dict[str, Any] | None, name: str) -> tuple[float | None, st
     return float(value), ""
 
 
+def no_baseline(version: str | None) -> str:
+    """Why a `maxDrop` cannot be checked, and how to give what it needs."""
+    if version is None:
+        return ("no baseline: a maxDrop compares with the previous release (`spec.rollback.previous` or "
+                "`spec.evaluation.baseline`); give its metrics with --baseline-metrics FILE")
+    return (f"no metrics of baseline {version}: give them with --baseline-metrics FILE, or record them in the "
+            f"ledger with `mlspec gate --record` on the spec of release {version}")
+
+
 def evaluate(
     thresholds: list[dict[str, Any]],
     metrics: dict[str, Any],
     baseline: dict[str, Any] | None = None,
+    baseline_version: str | None = None,
 ) -> list[Verdict]:
-    """Check every bound of every threshold; a relative bound without a baseline value fails."""
+    """Check every bound of every threshold; a relative bound without a baseline value
+    fails, naming the baseline `baseline_version` and how to give its metrics."""
     verdicts = []
     for t in thresholds:
         name = t["metric"]
@@ -80,7 +91,8 @@ def evaluate(
                 ok = _dec(candidate) <= _dec(bound)
                 verdicts.append(Verdict(name, check, bound, candidate, None, ok, "" if ok else f"{candidate} > {bound}"))
             elif base is None:
-                verdicts.append(Verdict(name, check, bound, candidate, None, False, f"baseline metric {base_why}"))
+                why_not = no_baseline(baseline_version) if baseline is None else f"baseline metric {base_why}"
+                verdicts.append(Verdict(name, check, bound, candidate, None, False, why_not))
             else:
                 drop = _dec(base) - _dec(candidate)
                 ok = drop <= _dec(bound)
@@ -189,7 +201,7 @@ def main(argv: list[str] | None = None) -> int:
     except (OSError, json.JSONDecodeError, GateInputError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
-    verdicts = evaluate(config["thresholds"], metrics, baseline)
+    verdicts = evaluate(config["thresholds"], metrics, baseline, baseline_section.get("version"))
     print(as_json(verdicts) if args.format == "json" else table(verdicts))
     return 0 if all(v.passed for v in verdicts) else 1
 

@@ -50,6 +50,7 @@ PINNED = [
     ("blue-green promotion", ("rollout", "blueGreen")),
     ("online analysis", ("rollout", "analysis")),
     ("rollback target", ("rollback", "previous", "version")),
+    ("acknowledged warnings", ("acknowledge",)),  # `spec.acknowledge`: warnings no longer printed
 ]
 # What a model is judged on: changing one changes what a passed gate means, as
 # loosening a bound does (an easier holdout set, an evaluator that reports more).

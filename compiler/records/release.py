@@ -67,7 +67,7 @@ def from_record(path: str) -> Pins:
     try:
         data = safepath.read(root, rel, loader.MAX_BYTES)  # never through a link, bounded
     except OSError as exc:
-        raise MlspecError([Diagnostic(path, 1, 1, f"cannot read: {exc.strerror}")]) from None
+        raise MlspecError([Diagnostic(path, 1, 1, f"cannot read: {exc.strerror}", rule="record-invalid")]) from None
     values = record.flatten(record.load(data, path))
     local = values.pop("artifact.path", None)
     return Pins(values, record_source=path, artifact_bytes=str(Path(path).parent / local) if local else None)
@@ -180,7 +180,8 @@ def _missing(doc: Document, old: dict[str, Any], pins: Pins) -> list[Diagnostic]
         hint = " (`--digest` alone is not enough: the digest is computed from the bytes, never copied)" \
             if key == "artifact.path" and pins.claimed_digest else ""
         source = f" in {pins.record_source}" if pins.record_source else ""
-        problems.append(Diagnostic(doc.source, *_where(doc, key), f"missing pin{source}: {what}; give {_ways(key, pins)}{hint}"))
+        problems.append(Diagnostic(doc.source, *_where(doc, key), f"missing pin{source}: {what}; give {_ways(key, pins)}{hint}",
+                                   rule="missing-pin"))
     return problems
 
 
@@ -217,7 +218,8 @@ def _overridden(doc: Document, pins: Pins) -> list[Diagnostic]:
             if node is not None:
                 problems.append(loader.diagnostic(doc, ("spec", "environments", env, *path[1:]), f"environment "
                                 f"`{env}` overrides `{'.'.join(path)}`, which release sets: the new release would not "
-                                f"reach `{env}`; remove the override (pins belong to the model, not to an environment)"))
+                                f"reach `{env}`; remove the override (pins belong to the model, not to an environment)",
+                                rule="environment-overrides-pin"))
     return problems
 
 

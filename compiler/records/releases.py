@@ -7,6 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Iterator, Mapping
 
+from mlspec.files.errors import Diagnostic, LedgerError
 from mlspec.files.loader import Document
 from mlspec.pipeline.core import CompiledSpec, built
 from mlspec.pipeline.resolve import Context, Release
@@ -80,14 +81,22 @@ def rollback_lineage(past: Ledger, version: str, releases: list[Release]) -> Non
             release.lineage["rollback"] = {k: v for k, v in restored.items() if k != "digest"}
 
 
-def history(lg: Ledger) -> list[dict[str, Any]]:
-    """One row per release, in order, then one per rollback (`"rollback": true`, in sequence order)."""
+def history(lg: Ledger, recorded_by: Mapping[str, dict[str, str]] | None = None) -> list[dict[str, Any]]:
+    """One row per release, in order, then one per rollback (`"rollback": true`, in sequence
+    order; schemas/output/history.schema.json). `recorded_by`: per version, the Git commit
+    that added its entry to the ledger (`date`, `author`, `commit`), read by the CLI; a
+    release without one (no Git, not committed yet) has them null."""
     rows: list[dict[str, Any]] = []
     for r in lg.releases:
         pins = r["pins"]
+        by = (recorded_by or {}).get(r["version"], {})
         rows.append({
             "version": r["version"],
             "current": r["version"] == lg.current,
+            "date": by.get("date"),
+            "author": by.get("author"),
+            "commit": by.get("commit"),
+            "artifactDigest": pins.get("artifact", {}).get("digest"),
             "dataVersion": pins["data"]["version"],
             "seed": pins["seed"],
             "featurePipelineVersion": pins.get("features", {}).get("pipelineVersion"),
@@ -102,12 +111,16 @@ def history(lg: Ledger) -> list[dict[str, Any]]:
 
 
 def history_table(rows: list[dict[str, Any]]) -> str:
-    header = ("", "version", "data", "seed", "features", "spec digest", "gate", "metrics")
+    """A fixed-width table, as `helm history` prints one: when, by whom and in which
+    commit each release was recorded (blank outside Git), what it ships and its verdict."""
+    header = ("", "version", "date", "author", "commit", "artifact", "data", "seed", "features", "spec digest", "gate",
+              "metrics")
     rollbacks = [r for r in rows if r.get("rollback")]
     rows = [r for r in rows if not r.get("rollback")]
     table = [header] + [(
-        "*" if r["current"] else "", r["version"], r["dataVersion"], str(r["seed"]), r["featurePipelineVersion"] or "-",
-        r["specDigest"][7:19], r["gate"] or "-",
+        "*" if r["current"] else "", r["version"], (r["date"] or "")[:10], r["author"] or "", (r["commit"] or "")[:12],
+        (r["artifactDigest"] or "-").split(":")[-1][:12], r["dataVersion"], str(r["seed"]),
+        r["featurePipelineVersion"] or "-", r["specDigest"][7:19], r["gate"] or "-",
         ", ".join(f"{k}={v:g}" if isinstance(v, (int, float)) else f"{k}={v}" for k, v in r["metrics"].items()) or "-",
     ) for r in rows]
     lines = [f"rollback #{r['sequence']}: {r['from']} -> {r['version']}"
@@ -130,10 +143,16 @@ def feature_context_mismatch(target: dict[str, Any], current: dict[str, Any]) ->
 def record_gate(lg: Ledger, compiled: CompiledSpec, verdicts: list[gate.Verdict], metrics: dict[str, Any],
                 source: str) -> Ledger:
     """The ledger with this candidate's metrics and verdict stored on its release."""
-    # `record` refuses other pins for a recorded version, and adds the release when
-    # the gate runs before the first build; evaluating is not releasing, so the
-    # current release stays as it was.
-    recorded = ledger.record(lg, built(compiled))
+    # Only a release the ledger holds: recording a gate must not add a release nobody
+    # built (it silently did). `record` refuses other pins for a recorded version;
+    # evaluating is not releasing, so the current release stays as it was.
+    build = built(compiled)
+    if lg.find(build.version) is None:
+        versions = ", ".join(r["version"] for r in lg.releases) or "none"
+        raise LedgerError([Diagnostic(build.source, *build.version_mark, (
+            f"{lg.model} has no recorded release {build.version!r} to record this gate on (recorded: {versions}); "
+            "build it first (`mlspec build SPEC -o OUT`), then run `gate --record` again"), rule="gate-unknown-release")])
+    recorded = ledger.record(lg, build)
     recorded.current = lg.current
     numbers = {k: v for k, v in metrics.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
     return ledger.with_metrics(recorded, compiled.base.spec.model.version, numbers, all(v.passed for v in verdicts))

@@ -215,7 +215,8 @@ def overridden(text: str, source: str, target: dict[str, Any]) -> list[Diagnosti
     written = [_spec_path(k) for k in ledger.flat(ledger.recorded_pins(target, None))] + [("spec", "rollback", "previous")]
     return [loader.diagnostic(doc, ("spec", "environments", env, *path[1:]), f"environment `{env}` overrides "
                               f"`{'.'.join(path)}`, which a rollback sets: the rolled-back release would not reach "
-                              f"`{env}`; remove the override (pins belong to the model, not to an environment)")
+                              f"`{env}`; remove the override (pins belong to the model, not to an environment)",
+                              rule="environment-overrides-pin")
             for env, overlay in sorted(environments.items()) for path in written
             if reconcile._dig(overlay, *path[1:]) is not None]
 

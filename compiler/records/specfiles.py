@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 import glob
 import os
 import re
@@ -45,9 +46,9 @@ def find_specs(args: tuple[str, ...] | list[str]) -> list[str]:
             matches = _glob(arg)
             found.extend(matches)
             if not matches:
-                problems.append(Diagnostic(arg, 1, 1, "no spec matches this pattern"))
+                problems.append(Diagnostic(arg, 1, 1, "no spec matches this pattern", rule="no-such-file"))
         else:
-            problems.append(Diagnostic(arg, 1, 1, "no such file or directory"))
+            problems.append(missing(arg))
     if problems:
         raise MlspecError(problems)
     if not found:
@@ -159,8 +160,23 @@ def read_spec(path: str) -> bytes:
     root, rel = safepath.named(path)
     try:
         return safepath.read(root, rel, loader.MAX_BYTES)
+    except (FileNotFoundError, NotADirectoryError):
+        raise MlspecError([missing(path)]) from None
     except OSError as exc:
         raise SpecError.at(path, 1, 1, f"cannot read: {exc.strerror}") from None
+
+
+def missing(path: str) -> Diagnostic:
+    """`error: no such file: PATH` (no position: there is no line to point at), with the
+    nearest spec file of the same directory when one is close (`churn.mlspec.yml`)."""
+    parent, name = os.path.split(path)
+    try:
+        siblings = sorted(n for n in os.listdir(parent or ".") if n.endswith(SPEC_SUFFIXES) and not n.startswith("."))
+    except OSError:
+        siblings = []
+    close = difflib.get_close_matches(name, siblings, n=1, cutoff=0.6)
+    hint = f"; did you mean {os.path.join(parent, close[0])}?" if close else ""
+    return Diagnostic(path, 0, 0, f"no such file: {path}{hint}", rule="no-such-file")
 
 
 def _build_one(path: str, env: str | None, context: Context, full_verify: bool,

@@ -44,7 +44,7 @@ def validate(doc: Document, secrets: bool = True, more: Rules | None = None) -> 
     found = list(semantic_problems(spec))
     if more is not None:
         found.extend(more(spec))
-    problems.extend(diagnostic(doc, path, message, key=False) for path, message in found)
+    problems.extend(diagnostic(doc, path, message, rule="spec-rule", key=False) for path, message in found)
     if problems:
         raise SpecError(sorted(set(problems)))
     return spec
@@ -112,28 +112,29 @@ def pydantic_problems(doc: Document, exc: pydantic.ValidationError,
         field = _dotted(path)
         if kind == "missing":
             name = rest[-1] if rest else path[-1]
-            diag = diagnostic(doc, path, f"`{field}`: missing required field `{name}`")
+            diag = diagnostic(doc, path, f"`{field}`: missing required field `{name}`", rule="missing-field")
         elif kind == "extra_forbidden":
-            diag = diagnostic(doc, path, _unknown_key(path, root))
+            diag = diagnostic(doc, path, _unknown_key(path, root), rule="unknown-key")
         elif kind in _EXPECTED:
-            diag = diagnostic(doc, path, _type_message(doc, path, field, _EXPECTED[kind], err["input"]), key=False)
+            diag = diagnostic(doc, path, _type_message(doc, path, field, _EXPECTED[kind], err["input"]), rule="wrong-type", key=False)
         elif kind in ("value_error", "assertion_error"):
             message = str(err["ctx"]["error"]) if "ctx" in err else err["msg"]
             # `[key]` in the loc: the mapping key itself is invalid, so point at it
-            diag = diagnostic(doc, path, f"`{field}`: {message}", key="[key]" in rest)
+            diag = diagnostic(doc, path, f"`{field}`: {message}", rule="invalid-value", key="[key]" in rest)
         elif kind == "literal_error":
             expected = err["ctx"]["expected"]
             options = re.findall(r"'([^']*)'", expected)
             hint = _suggest(str(err["input"]), options)
-            diag = diagnostic(doc, path, f"`{field}`: {_describe(err['input'])} is not one of {expected}{hint}", key=False)
+            diag = diagnostic(doc, path, f"`{field}`: {_describe(err['input'])} is not one of {expected}{hint}", rule="invalid-choice", key=False)
         elif kind == "too_short" and isinstance(err["input"], list):
-            diag = diagnostic(doc, path, f"`{field}`: needs at least {err['ctx']['min_length']} entry", key=False)
+            diag = diagnostic(doc, path, f"`{field}`: needs at least {err['ctx']['min_length']} entry", rule="list-length",
+                              key=False)
         elif kind == "too_long" and isinstance(err["input"], dict):
             diag = diagnostic(doc, path, f"`{field}`: {len(err['input'])} entries; at most {err['ctx']['max_length']} "
-                              "are allowed")
+                              "are allowed", rule="list-length")
         else:
             message = err["msg"][0].lower() + err["msg"][1:]
-            diag = diagnostic(doc, path, f"`{field}`: {message} (got {_describe(err['input'])})", key=False)
+            diag = diagnostic(doc, path, f"`{field}`: {message} (got {_describe(err['input'])})", rule="invalid-value", key=False)
         # Union members each report an error at the same place: keep the most
         # specific one (our own value errors explain the most).
         if path not in by_path or kind == "value_error":

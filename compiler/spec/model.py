@@ -11,6 +11,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import ConfigDict, Field
 
+from mlspec.files.errors import WARNING_RULES
 from mlspec.files.loader import MAX_ENVIRONMENTS
 from mlspec.spec.fields import (
     COMMIT_RE,
@@ -324,6 +325,11 @@ class Spec(Strict):
     evaluation: Evaluation = Field(description="Offline evaluation gate run before any traffic reaches the model.")
     rollout: RolloutSection = Field(default_factory=RolloutSection, description="Canary rollout. Default: a safe canary.")
     rollback: Rollback | None = Field(default=None, description="The previous release (absent for a model's first release).")
+    acknowledge: list[Literal[WARNING_RULES]] | None = Field(  # type: ignore[valid-type]
+        default=None, max_length=len(WARNING_RULES),
+        description="Warning rule ids (docs/rules.md) this model accepts: their warnings are no longer printed, and "
+        "`mlspec diff` shows the acknowledgement. Errors cannot be acknowledged. The platform file's "
+        "`defaults.acknowledge` (all models, or one environment's) adds to this list.")
     environments: dict[DnsLabel, Overlay] = Field(
         default_factory=dict, max_length=MAX_ENVIRONMENTS,
         description=f"Per-environment overlays (at most {MAX_ENVIRONMENTS}); `mlspec build` builds each one "

@@ -193,7 +193,7 @@ def _secret(doc: Document, path: Path, what: str, key: bool = False) -> Diagnost
     # A key is not repeated: the message would print the credential into CI logs.
     where = f"a key in `{_dotted(path[:-1])}`" if key else f"`{_dotted(path)}`"
     return diagnostic(doc, path, f"{where} looks like {what}; never commit credentials: "
-                      "store it in a Kubernetes Secret and reference it (`secretKeyRef`)", key=key)
+                      "store it in a Kubernetes Secret and reference it (`secretKeyRef`)", rule="credential-in-spec", key=key)
 
 
 def _string_problems(doc: Document, path: Path, text: str, key: bool) -> Iterator[Diagnostic]:
@@ -208,7 +208,7 @@ def _string_problems(doc: Document, path: Path, text: str, key: bool) -> Iterato
     uncarried = _UNCARRIED.search(text)
     if uncarried:
         yield diagnostic(doc, path, f"{where} holds U+{ord(uncarried.group()):04X}, which Kubernetes tooling "
-                         "cannot carry (kustomize rejects or rewrites it); remove it", key=key)
+                         "cannot carry (kustomize rejects or rewrites it); remove it", rule="uncarried-character", key=key)
     if "{{" in text:
         yield from _template_problems(doc, path, text, key, where)
 
@@ -219,9 +219,10 @@ def _template_problems(doc: Document, path: Path, text: str, key: bool, where: s
         for arg in _ARGO_ARG.findall(text):
             if arg not in ONLINE_ARGS:
                 yield diagnostic(doc, path, f"query references `{{{{args.{arg}}}}}`, which mlspec does not pass; "
-                                 f"available: {', '.join(ONLINE_ARGS)}", key=False)
+                                 f"available: {', '.join(ONLINE_ARGS)}", rule="unknown-query-arg", key=False)
         if "{{" not in _ARGO_ARG.sub("", text):
             return
     allowed = " other than a query's `{{args.NAME}}`" if is_query else ""
     yield diagnostic(doc, path, f"{where} holds `{{{{`{allowed}: Argo Rollouts reads `{{{{ }}}}` as a template "
-                     "tag and fails every analysis on one it cannot resolve; remove it", key=key)
+                     "tag and fails every analysis on one it cannot resolve; remove it", rule="argo-template",
+                     key=key)

@@ -328,7 +328,8 @@ def test_a_policy_violation_is_positioned_in_the_spec_and_names_the_rule_and_its
     assert result.exit_code == 1, result.output
     lines = result.stderr.splitlines()
     assert lines and all(line.startswith(f"{where}: error: in environment `") for line in lines), result.stderr
-    assert all(message in line and line.endswith(f"(policy {rule}, .mlspec/platform.yaml:17)") for line in lines), lines
+    assert all(message in line and line.endswith(f"(policy {rule}, .mlspec/platform.yaml:17) [platform-policy]")
+               for line in lines), lines
     assert not (repo / "out").exists()
 
 
@@ -353,9 +354,9 @@ def test_an_environment_relaxes_and_another_tightens_a_global_rule(tmp_path, mon
     # prod relaxes requireOwner; staging keeps it and adds requireDataDigest
     assert lines == [
         "models/churn.yaml:3:1: error: in environment `staging`: `metadata.owner` is required "
-        "(policy requireOwner, .mlspec/platform.yaml:18)",
+        "(policy requireOwner, .mlspec/platform.yaml:18) [platform-policy]",
         "models/churn.yaml:3:1: error: in environment `staging`: `spec.training.data.digest` is required "
-        "(policy requireDataDigest, .mlspec/platform.yaml:24)",
+        "(policy requireDataDigest, .mlspec/platform.yaml:24) [platform-policy]",
     ], lines
     # prod tightens minReplicas (3) over the platform's default of 4 replicas: a spec asking for 2 fails there only
     spec.write_text(spec.read_text().replace("  owner: team-a\n", "").replace(
@@ -365,7 +366,7 @@ def test_an_environment_relaxes_and_another_tightens_a_global_rule(tmp_path, mon
     assert result.exit_code == 1
     assert result.stderr.splitlines() == [
         "models/churn.yaml:25:32: error: in environment `prod`: `spec.serving.replicas` is 2; at least 3 required "
-        "(policy minReplicas, .mlspec/platform.yaml:22)"], result.stderr
+        "(policy minReplicas, .mlspec/platform.yaml:22) [platform-policy]"], result.stderr
     assert not (repo / "out").exists()
 
 

@@ -282,12 +282,12 @@ def test_a_record_that_lacks_pins_lists_every_one(repo: Path):
     err = _refused(spec, "--from-record", record)
     where = f"in {record}"
     assert err.splitlines() == [
-        f"{spec}:13:12: error: missing pin {where}: `spec.model.artifact.uri`; give --artifact VALUE or the record's `artifact.uri`",
+        f"{spec}:13:12: error: missing pin {where}: `spec.model.artifact.uri`; give --artifact VALUE or the record's `artifact.uri` [missing-pin]",
         f"{spec}:14:15: error: missing pin {where}: the artifact's bytes, to compute `spec.model.artifact.digest` from; "
-        "give --digest-of PATH or the record's `artifact.path`",
-        f"{spec}:17:12: error: missing pin {where}: `spec.training.runId`; give --run-id VALUE or the record's `runId`",
-        f"{spec}:19:57: error: missing pin {where}: `spec.training.code.commit`; give --commit VALUE or the record's `code.commit`",
-        f"{spec}:23:11: error: missing pin {where}: `spec.training.seed`; give --seed VALUE or the record's `seed`",
+        "give --digest-of PATH or the record's `artifact.path` [missing-pin]",
+        f"{spec}:17:12: error: missing pin {where}: `spec.training.runId`; give --run-id VALUE or the record's `runId` [missing-pin]",
+        f"{spec}:19:57: error: missing pin {where}: `spec.training.code.commit`; give --commit VALUE or the record's `code.commit` [missing-pin]",
+        f"{spec}:23:11: error: missing pin {where}: `spec.training.seed`; give --seed VALUE or the record's `seed` [missing-pin]",
     ]
 
 
@@ -301,7 +301,7 @@ def test_a_new_feature_pipeline_needs_its_schema_when_the_spec_pins_one(repo: Pa
 def test_refuses_an_unreadable_record(repo: Path):
     spec = repo / "models" / "churn.mlspec.yaml"
     err = _refused(spec, "--from-record", repo / "missing.json")
-    assert err.splitlines() == [f"{repo / 'missing.json'}:1:1: error: cannot read: No such file or directory"]
+    assert err.splitlines() == [f"{repo / 'missing.json'}:1:1: error: cannot read: No such file or directory [record-invalid]"]
 
 
 def test_refuses_a_record_with_a_bad_value_positioned_in_the_record(repo: Path):
@@ -422,7 +422,7 @@ def test_a_new_data_version_needs_its_digest_when_the_spec_pins_one(tmp_path: Pa
                    "--digest-of", tmp_path / "m1", "--commit", HEX2, "--data-version", "v43", "--seed", 5,
                    "--run-id", "mlflow:f00d", "--ledger", "none")
     assert err.splitlines() == [f"{spec}:23:15: error: missing pin: `spec.training.data.digest`; "
-                                "give --data-digest VALUE or the record's `data.digest`"]
+                                "give --data-digest VALUE or the record's `data.digest` [missing-pin]"]
 
 
 def test_schema_record_prints_the_published_schema():

@@ -68,7 +68,14 @@ def test_missing_metrics_and_a_missing_baseline_fail():
     assert one({"min": 0}, {}).reason == "candidate metric missing"
     assert one({"maxDrop": 1}, {"m": 0.5}, {}).reason == "baseline metric missing"
     no_baseline = one({"maxDrop": 1}, {"m": 0.5}, None)
-    assert (no_baseline.passed, no_baseline.reason) == (False, "baseline metric no baseline metrics")
+    assert (no_baseline.passed, no_baseline.reason) == (False, gate.no_baseline(None))
+    assert "--baseline-metrics FILE" in no_baseline.reason and "spec.rollback.previous" in no_baseline.reason
+    # with a baseline version: the message names it and both ways to give its metrics
+    named = gate.evaluate([{"metric": "m", "maxDrop": 1}], {"m": 0.5}, None, "1.2.0")[0]
+    assert named.reason == ("no metrics of baseline 1.2.0: give them with --baseline-metrics FILE, or record them "
+                            "in the ledger with `mlspec gate --record` on the spec of release 1.2.0")
+    # a baseline that is there but lacks the metric is a different problem, said differently
+    assert gate.evaluate([{"metric": "m", "maxDrop": 1}], {"m": 0.5}, {}, "1.2.0")[0].reason == "baseline metric missing"
     # the baseline is read for maxDrop only: min and max pass without one
     assert one({"min": 0}, {"m": 0.5}, None).passed
 
@@ -143,7 +150,11 @@ def test_in_cluster_entry_point_exit_codes(tmp_path, capsys):
     assert "dropped 0.02 > 0.01" in capsys.readouterr().out
     # no baseline at all: maxDrop fails closed
     assert gate.main(_entry(tmp_path, {"thresholds": thresholds, "baseline": None}, {"auc": 0.9})) == 1
-    assert "baseline metric no baseline metrics" in capsys.readouterr().out
+    assert "no baseline: a maxDrop compares with the previous release" in capsys.readouterr().out
+    # a baseline version without metrics: named, with how to give them
+    assert gate.main(_entry(tmp_path, {"thresholds": thresholds, "baseline": {"version": "0.9.0", "metrics": None}},
+                            {"auc": 0.9})) == 1
+    assert "no metrics of baseline 0.9.0: give them with --baseline-metrics FILE" in capsys.readouterr().out
 
 
 def test_in_cluster_entry_point_unreadable_inputs_exit_1(tmp_path, capsys):

@@ -51,11 +51,18 @@ def test_history_rows_and_table():
         ("1.0.0", False, 7, "passed", None), ("1.1.0", True, 8, None, None)]
     assert rows[0]["dataVersion"] == "2026-11-01" and rows[1]["metrics"] == {}
     lines = releases.history_table(rows).splitlines()
-    assert lines[0].split() == ["version", "data", "seed", "features", "spec", "digest", "gate", "metrics"]
+    assert lines[0].split() == ["version", "date", "author", "commit", "artifact", "data", "seed", "features", "spec",
+                                "digest", "gate", "metrics"]
+    artifact = rows[0]["artifactDigest"].split(":")[1][:12]  # outside Git: date, author and commit are blank
     first, second = (line.split() for line in lines[1:])
-    assert first == ["1.0.0", "2026-11-01", "7", "-", rows[0]["specDigest"][7:19], "passed", "f1=0.9,", "note=x"]
-    assert second == ["*", "1.1.0", "2026-11-01", "8", "-", rows[1]["specDigest"][7:19], "-", "-"]
+    assert first == ["1.0.0", artifact, "2026-11-01", "7", "-", rows[0]["specDigest"][7:19], "passed", "f1=0.9,", "note=x"]
+    assert second == ["*", "1.1.0", artifact, "2026-11-01", "8", "-", rows[1]["specDigest"][7:19], "-", "-"]
     assert len(rows[1]["specDigest"][7:19]) == 12
+    # with the Git commit that recorded each entry: the first release's row only
+    by = {"1.0.0": {"date": "2026-12-01T09:30:00+00:00", "author": "ada", "commit": "c" * 40}}
+    dated = releases.history_table(releases.history(lg, by)).splitlines()
+    assert dated[1].split()[:4] == ["1.0.0", "2026-12-01", "ada", "c" * 12]
+    assert dated[2].split()[:3] == ["*", "1.1.0", artifact]
 
 
 def test_rollback_refuses_unknown_and_current_versions():
@@ -112,8 +119,15 @@ def test_record_gate_stores_numbers_and_the_verdict_but_keeps_the_current_releas
     assert (entry["metrics"], entry["gate"]) == ({"f1": 0.9, "n": 3}, "passed")
     failing = gate.evaluate([{"metric": "f1", "min": 0.95}], {"f1": 0.9})
     assert releases.record_gate(lg, compiled, passing + failing, {"f1": 0.9}, "c.yaml").find("1.0.0")["gate"] == "failed"
-    first = releases.record_gate(Ledger("churn"), compiled, passing, {"f1": 0.9}, "c.yaml")  # gated before any build
-    assert (first.current, [r["version"] for r in first.releases]) == (None, ["1.0.0"])
+    # a version the ledger does not hold is refused (it was silently added), at the spec's version
+    with pytest.raises(LedgerError) as info:
+        releases.record_gate(Ledger("churn"), compiled, passing, {"f1": 0.9}, "c.yaml")  # gated before any build
+    [diag] = info.value.diagnostics
+    assert (diag.source, diag.line, diag.rule) == ("churn.yaml", 9, "gate-unknown-release")
+    assert "churn has no recorded release '1.0.0' to record this gate on (recorded: none); build it first" in diag.message
+    only_next = recorded(V2)  # the neighbour: a ledger holding 1.1.0 only still refuses 1.0.0
+    with pytest.raises(LedgerError, match=r"recorded: 1\.1\.0\)"):
+        releases.record_gate(only_next, compiled, passing, {"f1": 0.9}, "c.yaml")
 
 
 def test_history_names_the_feature_pipeline_when_recorded():
@@ -121,7 +135,8 @@ def test_history_names_the_feature_pipeline_when_recorded():
     lg = ledger.record(Ledger("fraud-detector"), build(full.encode(), "f.yaml", None, Context()))
     [row] = releases.history(lg)
     assert (row["featurePipelineVersion"], row["current"]) == ("fp-17", True)
-    assert releases.history_table([row]).splitlines()[1].split()[:5] == ["*", "2026.11.3", "v42", "1234", "fp-17"]
+    assert releases.history_table([row]).splitlines()[1].split()[:6] == [
+        "*", "2026.11.3", row["artifactDigest"].split(":")[1][:12], "v42", "1234", "fp-17"]
 
 
 def _release(version: str, features: dict | None, data: str = "d1") -> dict:
