@@ -390,3 +390,20 @@ def test_the_signing_step_signs_and_commits_with_the_real_shell(repo, tmp_path):
     assert pushed == ["Sign release attestations [skip ci]", "release"]  # one signing commit, pushed
     (envelope, _) = lines(attestation(repo, A))
     assert [s["keyid"] for s in envelope["signatures"]] == [spki_keyid(key)]
+
+
+# --- rollback targets must be signed when keys are trusted ---------------------------------
+
+
+def test_an_unsigned_rollback_target_is_refused(repo, tmp_path):
+    trust(repo, key_file(tmp_path / "ci.pem", 7))
+    assert run("build", repo.spec, "-o", repo.out).exit_code == 0  # A unsigned: nothing signed yet, accepted
+    # B without a maxDrop threshold (a maxDrop baseline must be signed: another rule), built unsigned
+    repo.spec.write_text("".join(line for line in FULL.splitlines(keepends=True) if "maxDrop" not in line))
+    assert run("build", repo.spec, "-o", repo.out).exit_code == 0
+    before = tree(repo.out)
+    result = run("rollback", "fraud-detector", "--to", A, "-o", repo.out, "--no-spec", "--accept-feature-mismatch")
+    # ...the neighbour: the same rollback to an unsigned A is refused, nothing written
+    assert result.exit_code == 1, result.output
+    assert f"release '{A}' of fraud-detector cannot be the rollback target" in result.stderr, result.stderr
+    assert tree(repo.out) == before

@@ -68,6 +68,10 @@ def rollback_command(name: str, to: str, out: Path | None, spec: str | None, no_
                    "roll back without --env, or in an emergency with --no-spec --env (then run the rollback again "
                    "without --env where the spec is, to edit it)")
     plat = platformfile.find(platform_choice, [spec_path] if spec_path else [str(out / "-")])
+    if plat is not None and plat.attestation_keys:  # keys trusted: the target must be a signed release
+        from mlspec.records import attest, attest_keys
+
+        attest.require_signed(out, lg, to, attest_keys.trusted(plat.attestation_keys), where, "rollback target")
     text = specfiles.read_spec(spec_path).decode("utf-8") if spec_path else None
     plan = rollback.plan(lg, to, where, platformfile.with_platform(Context(), plat), accept_feature_mismatch,
                          text, spec_path)
