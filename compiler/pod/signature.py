@@ -196,8 +196,9 @@ def check(args: argparse.Namespace) -> str:
     try:
         config.verify(target, bundle_path)
     except Exception as exc:  # the library's errors are of many types; each one is a refusal
+        detail = str(exc).strip() or "the signature does not match the envelope's payload"
         raise SignatureError(f"the bundle does not verify over {target} with the {args.method} "
-                             f"given: {type(exc).__name__}: {exc}") from None
+                             f"given: {type(exc).__name__}: {detail}") from None
     if args.method == "certificate":
         names = leaf_identities(bundle)
         if args.identity not in names:
