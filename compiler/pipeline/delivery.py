@@ -262,8 +262,8 @@ def _signature_check(spec: Spec, source: Source, init: list[dict[str, Any]], vol
         ref, flag = sig.sigstore.trusted_root, "--trusted-root"
         args += ["--identity", sig.sigstore.identity, "--issuer", sig.sigstore.issuer]
     items = [{"key": ref.key, "path": ref.key}]
-    if getattr(ref, "secret", None):
-        volumes.append({"name": trust_volume, "secret": {"secretName": ref.secret, "items": items}})
+    if getattr(ref, "secret_name", None):
+        volumes.append({"name": trust_volume, "secret": {"secretName": ref.secret_name, "items": items}})
     else:
         volumes.append({"name": trust_volume, "configMap": {"name": ref.config_map, "items": items}})
     return {

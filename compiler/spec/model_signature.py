@@ -50,12 +50,14 @@ Identity = Annotated[
 
 
 class KeyRef(Strict):
-    """A data key of a ConfigMap or of a Secret (exactly one of them)."""
+    """A data key of a ConfigMap or of a Secret (exactly one of `configMap`, `secretName`)."""
 
-    model_config = ConfigDict(json_schema_extra={"oneOf": [{"required": ["configMap"]}, {"required": ["secret"]}]})
+    model_config = ConfigDict(json_schema_extra={"oneOf": [{"required": ["configMap"]}, {"required": ["secretName"]}]})
 
     config_map: DnsLabel | None = Field(default=None, description="Name of the ConfigMap holding the key.")
-    secret: DnsLabel | None = Field(default=None, description="Name of the Secret holding the key.")
+    # `secretName` (as in a Secret volume), not `secret`: the credential scan reads a value
+    # under a key named `secret` as a written-out secret.
+    secret_name: DnsLabel | None = Field(default=None, description="Name of the Secret holding the key.")
     key: ConfigKey = Field(description="The data key holding the PEM.", examples=["risk.pub"])
 
 
@@ -116,8 +118,8 @@ def problems(signature: Signature, at: Path) -> Iterator[tuple[Path, str]]:
         elif method != signature.method and given:
             yield at + (alias,), f"`{alias}` belongs to `method: {method}`, not `method: {signature.method}`"
     ref = signature.public_key
-    if ref is not None and (ref.config_map is None) == (ref.secret is None):
-        yield at + ("publicKey",), "`publicKey` names exactly one of `configMap` or `secret`"
+    if ref is not None and (ref.config_map is None) == (ref.secret_name is None):
+        yield at + ("publicKey",), "`publicKey` names exactly one of `configMap` or `secretName`"
     if signature.verifier_image is None:
         yield at, ("`verifierImage` is required: the image that runs the model-signing check, pinned by digest "
                    "(usually the platform file's `spec.defaults.model.artifact.signature.verifierImage`)")
