@@ -26,6 +26,13 @@ from mlspec.spec import fields
 @click.option("--digest", "claimed_digest", help="The digest you expect; checked against the bytes, never copied.")
 @click.option("--digest-of", "digest_of", type=click.Path(), metavar="PATH",
               help="A local copy of the artifact (file or directory): its digest is the pin.")
+@click.option("--signature-bundle", metavar="URI",
+              help="spec.model.artifact.signature.bundle: where the pods fetch the new release's OMS bundle.")
+@click.option("--signature-of", "signature_of", type=click.Path(dir_okay=False), metavar="FILE",
+              help="A local copy of that bundle: checked over the --digest-of bytes before anything is written.")
+@click.option("--signature-key", "signature_key", type=click.Path(dir_okay=False), metavar="FILE",
+              help="The public key, certificate chain or trusted root --signature-of is checked with "
+              "(as the spec's `signature.method` says).")
 @click.option("--data-version", help="spec.training.data.version.")
 @click.option("--data-digest", help="spec.training.data.digest.")
 @click.option("--commit", help="spec.training.code.commit (the full commit id).")
@@ -43,7 +50,7 @@ from mlspec.spec import fields
 @click.option("--dry-run", is_flag=True, help="Print the spec's unified diff; write nothing.")
 def release_command(spec: str, mlflow_ref: str | None, record_file: str | None, claimed_digest: str | None,
                     digest_of: str | None, seed_param: str, ledger_opt: str | None, dry_run: bool,
-                    **flags: Any) -> None:
+                    signature_of: str | None, signature_key: str | None, **flags: Any) -> None:
     """Cut the next release in SPEC: the current pins move to rollback.previous, the new ones replace them."""
     import contextlib
     import tempfile
@@ -60,6 +67,7 @@ def release_command(spec: str, mlflow_ref: str | None, record_file: str | None, 
         else:
             pins = release.from_record(record_file) if record_file is not None else release.Pins({})
         release.override(pins, flags, digest_of, claimed_digest)
+        pins.signature_file, pins.signature_key = signature_of, signature_key
         result = release.cut(text, spec, pins, ledger_opt)
     if dry_run:
         click.echo(result.diff(), nl=False)
