@@ -16,6 +16,9 @@ Then one `verify` init container runs `digest.py --verify` (mlspec's digest
 code, shipped in a ConfigMap) over every delivered source and stops the pod on
 any mismatch, before the server or the evaluator starts. After it, nothing
 writes the delivered volumes: the server or evaluator mounts them read-only.
+An artifact with `signature` also has its OMS bundle delivered the same way and,
+after the digest check, a `verify-<role>-signature` step in the verifier image
+(`signature.py`: model-signing over the bytes, and the signed digests = the pin).
 
 Isolation inside the pod: the fetch steps (a third-party image) get their own
 scratch `emptyDir` as `/tmp` and `HOME`, never mounted by the server or the
