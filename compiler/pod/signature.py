@@ -185,7 +185,7 @@ def check(args: argparse.Namespace) -> str:
 
     import model_signing  # the verifier image's; never imported by mlspec itself
 
-    config = model_signing.verifying.Config()
+    config = model_signing.verifying.Config()  # type: ignore[no-untyped-call, unused-ignore]
     if args.method == "key":
         config.use_elliptic_key_verifier(public_key=args.public_key)
     elif args.method == "certificate":
