@@ -5,6 +5,8 @@ with nothing written."""
 
 from __future__ import annotations
 
+import shutil
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -39,7 +41,7 @@ def _init_names(pod: dict) -> list[str]:
 
 
 def test_the_platform_verifier_image_completes_a_signature_and_signs_nothing_else(repo):
-    result = run("build", "models", "-o", "out")
+    result = run("build", "models", "-o", "out", "--verify")  # kubernetes-validate's strict schemas too
     assert result.exit_code == 0, result.output
     for env in ("staging", "prod"):
         pod = _load(repo / "out" / env / "churn" / "rollout.yaml")["spec"]["template"]["spec"]
@@ -55,6 +57,9 @@ def test_the_platform_verifier_image_completes_a_signature_and_signs_nothing_els
         assert {m["name"] for m in pod["containers"][0]["volumeMounts"]} & {"model-signature", "model-trust"} == set()
         assert "signature.py" in _load(repo / "out" / env / "churn" / "configmap-runtime.yaml")["data"]
         assert "signature.py" in _load(repo / "out" / env / "churn" / "configmap-gate.yaml")["data"]
+        rendered = subprocess.run([shutil.which("kubectl") or "kubectl", "kustomize", str(repo / "out" / env / "churn")],
+                                  capture_output=True, text=True, check=True).stdout
+        assert "verify-model-signature" in rendered
         # the neighbour without a signature of its own: no check, no program, the same pods as before
         pod = _load(repo / "out" / env / "fraud" / "rollout.yaml")["spec"]["template"]["spec"]
         assert _init_names(pod) == ["fetch-model", "verify"]
