@@ -186,13 +186,18 @@ def check(args: argparse.Namespace) -> str:
     import model_signing  # the verifier image's; never imported by mlspec itself
 
     config = model_signing.verifying.Config()  # type: ignore[no-untyped-call, unused-ignore]
-    if args.method == "key":
-        config.use_elliptic_key_verifier(public_key=args.public_key)
-    elif args.method == "certificate":
-        config.use_certificate_verifier(certificate_chain=[args.certificate_chain])
-    else:
-        config.use_sigstore_verifier(identity=args.identity, oidc_issuer=args.issuer,
-                                     trust_config=pathlib.Path(args.trusted_root))
+    try:
+        if args.method == "key":
+            config.use_elliptic_key_verifier(public_key=args.public_key)
+        elif args.method == "certificate":
+            config.use_certificate_verifier(certificate_chain=[args.certificate_chain])
+        else:
+            config.use_sigstore_verifier(identity=args.identity, oidc_issuer=args.issuer,
+                                         trust_config=pathlib.Path(args.trusted_root))
+    except Exception as exc:  # a key file that is missing, not PEM, not an EC key, a root that does not parse
+        detail = str(exc).strip() or type(exc).__name__
+        raise SignatureError(f"cannot read the {args.method} verification material: {type(exc).__name__}: "
+                             f"{detail}") from None
     try:
         config.verify(target, bundle_path)
     except Exception as exc:  # the library's errors are of many types; each one is a refusal

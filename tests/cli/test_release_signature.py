@@ -169,3 +169,30 @@ def test_release_imports_model_signing_only_when_it_checks(repo):
     checked = subprocess.run([sys.executable, "-c", code, *args, "--signature-of", str(repo["bundle"]),
                               "--signature-key", str(repo["key"])], capture_output=True, text=True, check=True)
     assert checked.stdout.strip() == "True"
+
+
+@pytest.mark.parametrize("content, reason", [
+    (None, "FileNotFoundError"),
+    (b"not a key", "cannot read the key verification material"),
+    (b"-----BEGIN PUBLIC KEY-----\nAAAA\n-----END PUBLIC KEY-----\n", "cannot read the key verification material"),
+])
+def test_a_key_file_that_is_missing_or_not_a_key_is_a_positioned_error(repo, content, reason):
+    key = repo["root"] / "bad.pub"
+    if content is not None:
+        key.write_bytes(content)
+    before = repo["spec"].read_bytes()
+    result = _release(repo, "--signature-bundle", NEW_BUNDLE, "--signature-of", repo["bundle"], "--signature-key", key)
+    assert result.exit_code == 1, result.output
+    assert f"{repo['spec']}:13:17: error:" in result.output and reason in result.output, result.output
+    assert "Traceback" not in result.output
+    assert repo["spec"].read_bytes() == before
+
+
+def test_an_rsa_key_is_refused(repo):
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    key = repo["root"] / "rsa.pub"
+    key.write_bytes(rsa.generate_private_key(public_exponent=65537, key_size=2048).public_key().public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo))
+    result = _release(repo, "--signature-bundle", NEW_BUNDLE, "--signature-of", repo["bundle"], "--signature-key", key)
+    assert result.exit_code == 1 and "cannot read the key verification material" in result.output, result.output
