@@ -51,6 +51,10 @@ CROSS_FIELD_RULES = (
     "one constraint per topology",  # topologySpread: one entry per `by`
     "step needs `spec.rollout.trafficRouting.istio`",  # mirror / headerRoute steps need Istio
     "a header route needs `match`", "a match is exactly one of",
+    # model.artifact.signature: the chosen method's block, no other's; the verifier image
+    # (usually from the platform file, so the schema cannot require it); a pvc bundle's form
+    "needs `publicKey`", "needs `certificate`", "needs `sigstore`", "belongs to `method:",
+    "`verifierImage` is required", "a `pvc://` bundle",
 )
 # An overlay may add a section the spec lacks; merged, that section must be complete.
 OVERLAY_RULE = ("in environment `", "missing required field")
@@ -136,6 +140,8 @@ def _repair(spec: dict) -> dict:
         s["model"]["format"] = loadable[0]
     if "storageInitializer" not in s["serving"]:
         s["serving"]["storageInitializer"] = {"image": "init@sha256:" + "0" * 64}
+    for artifact in (s["model"]["artifact"], s.get("rollback", {}).get("previous", {}).get("artifact", {})):
+        _repair_signature(artifact)
     if fields.artifact_uri_problem(evaluation["dataset"]["uri"]):
         evaluation["dataset"].pop("digest", None)
     rollout = s.get("rollout", {})
@@ -184,6 +190,24 @@ def _repair(spec: dict) -> dict:
     s["environments"] = {name: {"namespace": f"n{i}", **overlay}
                          for i, name in enumerate(s.get("environments", {}))}
     return spec
+
+
+def _repair_signature(artifact: dict) -> None:
+    """A signature with its method's block only, a verifier image and a deliverable bundle."""
+    sig = artifact.get("signature")
+    if sig is None:
+        return
+    sig.setdefault("verifierImage", "verifier@sha256:" + "0" * 64)
+    blocks = {"key": "publicKey", "certificate": "certificate", "sigstore": "sigstore"}
+    given = [method for method, block in blocks.items() if block in sig]
+    if not given:
+        sig["publicKey"], given = {"configMap": "keys", "key": "k.pub"}, ["key"]
+    sig["method"] = given[0]
+    for method, block in blocks.items():
+        if method != given[0]:
+            sig.pop(block, None)
+    if sig["bundle"].startswith("pvc://") and fields.artifact_uri_problem(sig["bundle"]):
+        sig["bundle"] = "s3://bundles/model.sig"
 
 
 @settings(max_examples=40, deadline=None,

@@ -30,6 +30,13 @@ OUTPUTS = ("text", "json")  # what `--format` prints; any other value is the mod
 @click.option("--digest", "claimed_digest", help="The digest you expect; checked against the bytes, never copied.")
 @click.option("--digest-of", "digest_of", type=click.Path(), metavar="PATH",
               help="A local copy of the artifact (file or directory): its digest is the pin.")
+@click.option("--signature-bundle", metavar="URI",
+              help="spec.model.artifact.signature.bundle: where the pods fetch the new release's OMS bundle.")
+@click.option("--signature-of", "signature_of", type=click.Path(dir_okay=False), metavar="FILE",
+              help="A local copy of that bundle: checked over the --digest-of bytes before anything is written.")
+@click.option("--signature-key", "signature_key", type=click.Path(dir_okay=False), metavar="FILE",
+              help="The public key, certificate chain or trusted root --signature-of is checked with "
+              "(as the spec's `signature.method` says).")
 @click.option("--data-version", help="spec.training.data.version.")
 @click.option("--data-digest", help="spec.training.data.digest.")
 @click.option("--commit", help="spec.training.code.commit (the full commit id).")
@@ -49,7 +56,8 @@ OUTPUTS = ("text", "json")  # what `--format` prints; any other value is the mod
 @click.option("--dry-run", is_flag=True, help="Print the spec's unified diff; write nothing.")
 def release_command(spec: str, mlflow_ref: str | None, record_file: str | None, claimed_digest: str | None,
                     digest_of: str | None, seed_param: str, ledger_opt: str | None, dry_run: bool,
-                    formats: tuple[str, ...], **flags: Any) -> None:
+                    formats: tuple[str, ...], signature_of: str | None, signature_key: str | None,
+                    **flags: Any) -> None:
     """Cut the next release in SPEC: the current pins move to rollback.previous, the new ones replace them.
 
     \b
@@ -80,6 +88,7 @@ def release_command(spec: str, mlflow_ref: str | None, record_file: str | None, 
         release.override(pins, flags, digest_of, claimed_digest)
         output = (output_dir(None, None, [spec]).absolute() if ledger_opt is None
                   and repository_of(Path(spec).absolute().parent) else None)  # the ledger every command finds
+        pins.signature_file, pins.signature_key = signature_of, signature_key
         result = release.cut(text, spec, pins, ledger_opt, output)
     if fmt == "json":
         summary = {"spec": spec, "version": result.new_version, "previous": result.old_version,

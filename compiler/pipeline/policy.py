@@ -23,7 +23,8 @@ if TYPE_CHECKING:
 OCI = "oci://"
 # The rules in the order they are checked; the YAML spelling is the rule's name.
 RULES = ("allowedRegistries", "requireOwner", "requireDataDigest", "minReplicas", "maxFirstStepWeight",
-         "requireRelativeThreshold", "requireTrafficRouting", "maxPeakPods", "maxPeakExtendedResources")
+         "requireRelativeThreshold", "requireTrafficRouting", "requireSignature", "maxPeakPods",
+         "maxPeakExtendedResources")
 # Headers ordinary clients send (or every proxy adds): a header route matching one of them
 # catches ordinary users' requests, so the policy counts it as all of the traffic. A route
 # on any other header (`x-canary: 1`) reaches only the clients that opt in.
@@ -91,6 +92,12 @@ def images(spec: ModelDeployment) -> Iterator[tuple[Path, str]]:
     yield ("spec", "evaluation", "image"), s.evaluation.image
     if s.evaluation.gate_image:
         yield ("spec", "evaluation", "gateImage"), s.evaluation.gate_image
+    signed: list[tuple[Path, Any]] = [(("spec", "model", "artifact"), s.model.artifact)]
+    if s.rollback:
+        signed.append((("spec", "rollback", "previous", "artifact"), s.rollback.previous.artifact))
+    for at, artifact in signed:
+        if artifact.signature and artifact.signature.verifier_image:
+            yield at + ("signature", "verifierImage"), artifact.signature.verifier_image
     uris: list[tuple[Path, str]] = [(("spec", "model", "artifact", "uri"), s.model.artifact.uri),
                                     (("spec", "evaluation", "dataset", "uri"), s.evaluation.dataset.uri)]
     if s.rollback:
@@ -188,10 +195,16 @@ def _routing(spec: ModelDeployment, required: Any) -> Iterator[tuple[Path, str]]
                "exact traffic weights are required: set `rollout.trafficRouting` or `strategy: blueGreen`")
 
 
+def _signature(spec: ModelDeployment, required: Any) -> Iterator[tuple[Path, str]]:
+    if required and spec.spec.model.artifact.signature is None:
+        yield (("spec", "model", "artifact"),
+               "a model signature is required: set `model.artifact.signature` (an OpenSSF Model Signing bundle)")
+
+
 _CHECKS = {
     "allowedRegistries": _registries, "requireOwner": _owner, "requireDataDigest": _data_digest,
     "minReplicas": _min_replicas, "requireRelativeThreshold": _relative,
-    "requireTrafficRouting": _routing,
+    "requireTrafficRouting": _routing, "requireSignature": _signature,
 }
 
 

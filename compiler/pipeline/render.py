@@ -210,6 +210,7 @@ def render(release: Release) -> dict[str, dict[str, Any]]:
         "r": release,
         "gate_source": module_source("gate.py"),
         "digest_source": module_source("digest.py"),
+        "signature_source": module_source("signature.py"),
         "jobwait_source": module_source("jobwait.py"),
         "torchserve_properties": TORCHSERVE_PROPERTIES,
         "gate_json": emit.pretty_json(release.gate_config) + "\n",

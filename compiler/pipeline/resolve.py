@@ -309,7 +309,7 @@ def _serving(doc: ModelDeployment, known: Mapping[str, runtimes.RuntimeDefinitio
         "init_containers": pod["init"], "volumes": pod["volumes"] + server["volumes"],
         "mounts": pod["mounts"] + server["mounts"],
         "service_account": pod["service_account"], "pod_annotations": pod["pod_annotations"],
-        "runtime_dir": RUNTIME_DIR,
+        "runtime_dir": RUNTIME_DIR, **({"signed": True} if delivery.signed(spec) else {}),
     }
 
 
@@ -355,6 +355,7 @@ def _evaluation(doc: ModelDeployment, baseline: str | None) -> dict[str, Any]:
         "metrics_dir": METRICS_DIR, "gate_dir": GATE_DIR,
         "init_containers": pod["init"], "volumes": pod["volumes"], "mounts": pod["mounts"],
         "service_account": pod["service_account"], "pod_annotations": pod["pod_annotations"],
+        **({"signed": True} if delivery.signed(spec) else {}),  # unsigned: the Job's name as before
     }
 
 

@@ -100,6 +100,9 @@ class Policy(fields.Strict):
         default=None, description="Once a previous release exists (`spec.rollback`), a `maxDrop` threshold is required.")
     require_traffic_routing: bool | None = Field(
         default=None, description="Exact traffic weights: a `rollout.trafficRouting` router, or the blue-green strategy.")
+    require_signature: bool | None = Field(
+        default=None, description="`spec.model.artifact.signature` must be set: every pod verifies an OpenSSF Model "
+        "Signing bundle over the artifact before it starts.")
     max_peak_pods: int | None = Field(
         default=None, ge=1, description="The most pods a rollout may run at once (its capacity note's peak, counted "
         "at `maxReplicas` with autoscaling).")
@@ -313,11 +316,24 @@ def under(platform: Platform | None, doc: Document, env: str | None) -> Document
 
 def _pruned(layer: dict[str, Any], spec: dict[str, Any]) -> dict[str, Any]:
     """The layer without what the spec's own rollout choice excludes: a router is one
-    choice, and a strategy drops the other strategy's settings (as overlays do)."""
+    choice, and a strategy drops the other strategy's settings (as overlays do). A
+    default `artifact.signature` (the verifier image, a key) completes a spec's own
+    signature and never signs an artifact the spec does not (its bundle is per release)."""
+    layer = _unsigned(layer, spec, ("model", "artifact"))
+    layer = _unsigned(layer, spec, ("rollback", "previous", "artifact"))
     rollout, own = layer.get("rollout"), spec.get("rollout")
     if not isinstance(rollout, dict) or not isinstance(own, dict):
         return layer
     return {**layer, "rollout": overlay.rollout_base(rollout, own)}
+
+
+def _unsigned(layer: dict[str, Any], spec: dict[str, Any], path: tuple[str, ...]) -> dict[str, Any]:
+    theirs, own = value_at(layer, path), value_at(spec, path)
+    if not isinstance(theirs, dict) or "signature" not in theirs or (isinstance(own, dict) and "signature" in own):
+        return layer
+    out = copy_data(layer)
+    del value_at(out, path)["signature"]
+    return out
 
 
 def _graft(doc: Document, into: dict[str, Any], source: Document, src: Path, dst: Path, layer: dict[str, Any]) -> None:

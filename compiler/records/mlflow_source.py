@@ -38,6 +38,7 @@ INSTALL = ("the extra `mlflow` (install mlspec's wheel or Git URL with `[mlflow]
 TAG_COMMIT, TAG_REPO = "mlflow.source.git.commit", "mlflow.source.git.repoURL"
 TAG_DATA_VERSION, TAG_DATA_DIGEST = "mlspec.data.version", "mlspec.data.digest"
 TAG_IMAGE, TAG_LOCKFILE = "mlspec.training.image", "mlspec.training.lockfileDigest"
+TAG_SIGNATURE = "mlspec.signature.bundle"  # where the model's OMS bundle is (a uri the pods fetch)
 CONTEXT_TAG = "mlflow.data.context"  # what `mlflow.log_input(..., context="training")` sets
 
 # What in MLflow gives each record key: `release` names it beside the flag for a pin
@@ -56,6 +57,7 @@ PROVIDES = {
     "environment.lockfileDigest": f"the run's tag `{TAG_LOCKFILE}`",
     "runId": "the run",
     "format": "the model's artifacts (`mlflow` when they hold MLmodel)",
+    "artifact.signatureBundle": f"the run's tag `{TAG_SIGNATURE}`",
 }
 
 # MLflow's client retries a failed request for minutes by default (7 retries,
@@ -194,6 +196,8 @@ def _map(run: Any, located: _Located, seed_param: str) -> dict[str, Any]:
     params: dict[str, str] = dict(run.data.params)
     record: dict[str, Any] = {"apiVersion": API_VERSION, "kind": KIND, "runId": f"mlflow:{located.run_id}",
                               "artifact": {"uri": located.store_uri}}
+    if tags.get(TAG_SIGNATURE):
+        record["artifact"]["signatureBundle"] = tags[TAG_SIGNATURE]
     if located.version is not None:
         record["version"] = located.version
     if code := {k: v for k, v in (("repo", tags.get(TAG_REPO)), ("commit", tags.get(TAG_COMMIT))) if v}:

@@ -43,6 +43,9 @@ class RecordArtifact(Strict):
     path: str | None = Field(
         default=None, min_length=1, description="A local copy of the same bytes (file or directory), relative to the "
         "record file or absolute: `release` computes `spec.model.artifact.digest` from it.")
+    signature_bundle: Annotated[str, _matching(ANY_URI_RE, "a URI"), Field(json_schema_extra={"pattern": ANY_URI_RE})] | None = Field(
+        default=None, description="Where the pods fetch the model's OpenSSF Model Signing bundle "
+        "(`spec.model.artifact.signature.bundle`; the spec's `signature` block says how to verify it).")
 
 
 class RecordCode(Strict):
@@ -96,6 +99,7 @@ PINS: tuple[Pin, ...] = (
     Pin("version", ("spec", "model", "version"), "--version"),
     Pin("artifact.uri", ("spec", "model", "artifact", "uri"), "--artifact"),
     Pin("artifact.path", ("spec", "model", "artifact", "digest"), "--digest-of"),
+    Pin("artifact.signatureBundle", ("spec", "model", "artifact", "signature", "bundle"), "--signature-bundle"),
     Pin("format", ("spec", "model", "format"), "--format"),
     Pin("runId", ("spec", "training", "runId"), "--run-id"),
     Pin("code.repo", ("spec", "training", "code", "repo"), None),

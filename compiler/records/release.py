@@ -44,6 +44,8 @@ class Pins:
     provides: dict[str, str] = field(default_factory=dict)  # record key -> what in the source gives it
     artifact_bytes: str | None = None       # the local copy to digest
     claimed_digest: str | None = None       # --digest: checked against the bytes
+    signature_file: str | None = None       # --signature-of: a local copy of the bundle, checked over the bytes
+    signature_key: str | None = None        # --signature-key: the key, certificate chain or trusted root it needs
 
 
 @dataclass
@@ -118,7 +120,7 @@ def cut(text: bytes, source: str, pins: Pins, ledger_opt: str | None = None, out
     assert pins.artifact_bytes is not None
     values["artifact.digest"] = _digest_of(doc, pins)
     values.pop("artifact.path", None)
-    problems = _release_problems(doc, old, values, pins)
+    problems = _release_problems(doc, old, values, pins) + _signature_problems(doc, current.base, values, pins)
     if problems:
         raise MlspecError(problems)
 
@@ -173,6 +175,8 @@ def _missing(doc: Document, old: dict[str, Any], pins: Pins) -> list[Diagnostic]
                and of in given and pins.values[of] != old.get(of)]
     if "runId" in old and "runId" not in given:
         needed.append("runId")  # the spec names a run: the new model came from another one
+    if "artifact.signatureBundle" in old and "artifact.signatureBundle" not in given:
+        needed.append("artifact.signatureBundle")  # the old bundle signs the old bytes
     problems = []
     for key in needed:
         path = ".".join(record.PIN_BY_KEY[key].spec_path)
@@ -247,6 +251,40 @@ def _release_problems(doc: Document, old: dict[str, Any], values: dict[str, Any]
     if version == previous.get("version"):
         return [Diagnostic(doc.source, *at, f"version {version!r} is the release the current one replaced "
                            "(`spec.rollback.previous.version`); a new release needs a new version")]
+    return []
+
+
+def _signature_problems(doc: Document, spec: Any, values: dict[str, Any], pins: Pins) -> list[Diagnostic]:
+    """A new bundle goes into the spec's own `signature` block (which says how to verify
+    it); with a local copy (`--signature-of`), the bundle is checked over the local bytes,
+    as the pods will check it, before anything is written."""
+    signature = spec.spec.model.artifact.signature  # with the platform's defaults under it
+    at = _where(doc, "artifact.signatureBundle")
+    if "artifact.signatureBundle" in values and signature is None:
+        return [Diagnostic(doc.source, *at, "a signature bundle needs the spec's `model.artifact.signature` block "
+                           "(`method` and its key, certificate or trusted root): add it once, then release")]
+    if pins.signature_file is None:
+        return []
+    if signature is None or pins.signature_key is None:
+        what = "--signature-key FILE (the public key, certificate chain or trusted root)" if signature else \
+            "the spec's `model.artifact.signature` block"
+        return [Diagnostic(doc.source, *at, f"--signature-of needs {what} to check the bundle with")]
+    import argparse
+
+    from mlspec.pod import signature as check  # imports model_signing inside: only this command pays for it
+
+    flag = {"key": "public_key", "certificate": "certificate_chain", "sigstore": "trusted_root"}[signature.method]
+    identity = (signature.certificate.identity if signature.certificate else
+                signature.sigstore.identity if signature.sigstore else None)
+    args = argparse.Namespace(method=signature.method, public_key=None, certificate_chain=None, trusted_root=None,
+                              identity=identity, issuer=signature.sigstore.issuer if signature.sigstore else None,
+                              bundle=pins.signature_file, digest=values["artifact.digest"], model=pins.artifact_bytes)
+    setattr(args, flag, pins.signature_key)
+    try:
+        check.check(args)
+    except (check.SignatureError, OSError) as exc:
+        return [Diagnostic(doc.source, *at, f"the signature {pins.signature_file} does not vouch for the bytes at "
+                           f"{pins.artifact_bytes}: {exc}")]
     return []
 
 

@@ -36,6 +36,7 @@ from mlspec.spec.fields import (
 )
 from mlspec.spec.model_rollout import RolloutSection
 from mlspec.spec.model_scaling import Affinity, Autoscaling, TopologySpread
+from mlspec.spec.model_signature import Signature
 
 # --- metadata --------------------------------------------------------------
 
@@ -76,6 +77,9 @@ class Artifact(Strict):
     digest: Digest = Field(
         description="Content digest of the artifact as delivered (`mlspec digest PATH`: a file's SHA-256, or the "
         "SHA-256 of a directory's `sha256sum` manifest). Every pod checks it before the server or evaluator starts.")
+    signature: Signature | None = Field(
+        default=None, description="An OpenSSF Model Signing bundle over these bytes: every pod that uses the artifact "
+        "verifies it, and that its signed digests are `digest`, before the server or evaluator starts.")
 
 
 class ModelSection(Strict):

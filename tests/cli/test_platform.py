@@ -416,7 +416,7 @@ def test_schema_platform_is_generated_from_the_models():
     assert schema["properties"]["kind"]["const"] == "Platform"
     policy = schema["definitions"]["Policy"]["properties"]
     assert set(policy) == {"allowedRegistries", "requireOwner", "requireDataDigest", "minReplicas",
-                           "maxFirstStepWeight", "requireRelativeThreshold", "requireTrafficRouting",
+                           "maxFirstStepWeight", "requireRelativeThreshold", "requireTrafficRouting", "requireSignature",
                            "maxPeakPods", "maxPeakExtendedResources"}
     serving = schema["definitions"]["PartialServing"]
     assert "required" not in serving and {"image", "replicas", "storageInitializer"} <= set(serving["properties"])

@@ -355,3 +355,48 @@ def test_the_model_is_trained_with_the_libraries_the_server_loads_it_with():
     assert server["mlserver-mlflow"] == server["mlserver"]
     model_libraries = ("mlflow", "mlflow-skinny", "scikit-learn", "numpy", "scipy", "pandas", "skops", "cloudpickle")
     assert {n: trainer[n] for n in model_libraries} == {n: server[n] for n in model_libraries}
+
+
+def test_the_runs_signature_tag_gives_the_bundle_checked_over_the_downloaded_bytes(runs, tracking, s3, monkeypatch,
+                                                                                     tmp_path):
+    """The run's tag `mlspec.signature.bundle` names the bundle; with a local copy and the
+    key, release checks it with model-signing over the bytes MLflow downloads, before
+    writing. Signed here over the store's bytes fetched with boto3, not MLflow."""
+    import model_signing
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    from harness.test_signed_model import _signed_spec
+
+    client = _mlflow_client(tracking, monkeypatch)
+    version = client.get_model_version_by_alias("iris", "champion")
+    store = client.get_model_version_download_uri("iris", version.version)
+    _digest_in_store(s3.endpoint, store, tmp_path / "store")
+    keys = {}
+    for name in ("release", "other"):
+        private = ec.generate_private_key(ec.SECP256R1())
+        (tmp_path / f"{name}.pem").write_bytes(private.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
+        keys[name] = tmp_path / f"{name}.pub"
+        keys[name].write_bytes(private.public_key().public_bytes(serialization.Encoding.PEM,
+                                                                 serialization.PublicFormat.SubjectPublicKeyInfo))
+    model_signing.signing.Config().use_elliptic_key_signer(private_key=tmp_path / "release.pem").sign(
+        tmp_path / "store", tmp_path / "model.sig")
+    bundle = f"s3://{BUCKET}/signatures/iris/{version.version}.sig"
+    spec, _ = _first_spec(s3, tmp_path)
+    spec.write_text(_signed_spec(spec.read_text(), f"s3://{BUCKET}/signatures/iris/0.9.0.sig"))
+    before = spec.read_bytes()
+    client.set_tag(version.run_id, "mlspec.signature.bundle", bundle)
+    try:
+        [line] = _refused(spec, tracking, "--from-mlflow", "models:/iris@champion",
+                          "--signature-of", str(tmp_path / "model.sig"), "--signature-key", str(keys["other"]))
+        assert "does not vouch for the bytes" in line and "Key mismatch" in line, line
+        assert spec.read_bytes() == before
+        proc = _release(spec, tracking, "--from-mlflow", "models:/iris@champion",
+                        "--signature-of", str(tmp_path / "model.sig"), "--signature-key", str(keys["release"]))
+        assert proc.returncode == 0, proc.stderr
+    finally:
+        client.delete_tag(version.run_id, "mlspec.signature.bundle")
+    model = yaml.safe_load(spec.read_text())["spec"]["model"]
+    assert model["artifact"]["signature"]["bundle"] == bundle
+    assert model["artifact"]["digest"] == _digest_in_store(s3.endpoint, store, tmp_path / "again")

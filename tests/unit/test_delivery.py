@@ -189,3 +189,47 @@ def test_the_torchserve_readiness_command_passes_only_on_a_2xx_answer():
         server.shutdown()
         server.server_close()
     assert probe(command[-1].replace("http://127.0.0.1:8081", here)) != 0  # nothing listening
+
+
+SIGNED = ("      signature:\n        bundle: SIG\n        method: key\n"
+          "        publicKey: {configMap: keys, key: release.pub}\n"
+          "        verifierImage: 'v.example/ms@sha256:" + "5" * 64 + "'\n")
+
+
+def _signed_pods(model_signed: bool, previous_signed: bool) -> tuple[dict, dict, dict]:
+    """The model and a previous release (the baseline), each signed or not."""
+    digest = "      digest: sha256:f2b0e8bf65dd2cb6312cc33f3fc45373d26295fae1db01a1356e1eb80f3abd21\n"
+    text = MINIMAL.replace("  serving:\n", INIT)
+    if model_signed:
+        text = text.replace(digest, digest + SIGNED.replace("SIG", "s3://sig/1.0.0.sig"))
+    previous = ("  rollback:\n    previous:\n      version: \"0.9.0\"\n      dataVersion: \"2026-10-01\"\n"
+                "      artifact:\n        uri: s3://models/churn/0.9.0/model.joblib\n"
+                "        digest: sha256:" + "9" * 64 + "\n")
+    if previous_signed:
+        previous += "  " + SIGNED.replace("SIG", "s3://sig/0.9.0.sig").replace("\n      ", "\n        ")
+    files = compile_spec(text + previous, source="m.yaml")
+    load = lambda name: yaml.safe_load(files[f"default/churn/{name}"])  # noqa: E731
+    return (load("rollout.yaml")["spec"]["template"]["spec"], load("job-eval.yaml")["spec"]["template"]["spec"],
+            {n: load(f"configmap-{n}.yaml")["data"] for n in ("runtime", "gate")})
+
+
+@pytest.mark.parametrize("model_signed, previous_signed", [(True, False), (False, True), (False, False)])
+def test_each_signed_artifact_is_checked_after_the_digest_in_the_pods_that_use_it(model_signed, previous_signed):
+    serving, evaluation, programs = _signed_pods(model_signed, previous_signed)
+    names = [c["name"] for c in evaluation["initContainers"]]
+    assert ("verify-model-signature" in names) is model_signed
+    assert ("verify-baseline-signature" in names) is previous_signed
+    assert ("verify-model-signature" in [c["name"] for c in serving["initContainers"]]) is model_signed
+    for name in ("verify-model-signature", "verify-baseline-signature"):
+        if name in names:
+            assert names.index("verify") < names.index(name) < names.index("evaluator")
+            check = evaluation["initContainers"][names.index(name)]
+            role = name.split("-")[1]
+            digest = "sha256:" + ("f2b0e8bf65dd2cb6312cc33f3fc45373d26295fae1db01a1356e1eb80f3abd21" if role == "model"
+                                  else "9" * 64)
+            mount = "/mnt/models" if role == "model" else "/mnt/baseline"
+            assert check["command"][-4:] == ["--digest", digest, "--model", mount]  # its own pin, its own bytes
+            assert {"name": role, "mountPath": check["command"][-1], "readOnly": True} in check["volumeMounts"]
+    # the program ships wherever a pod may run it: a previous release's pods restart mid-rollout
+    for data in programs.values():
+        assert ("signature.py" in data) is (model_signed or previous_signed)

@@ -14,7 +14,8 @@ COMMITTED = ROOT / "schemas" / "record.schema.json"
 HEX = "ab" * 20
 FULL = {
     "apiVersion": "mlspec.dev/v1alpha1", "kind": "TrainingRecord", "version": "2026.12.1",
-    "artifact": {"uri": "s3://models/fraud/2026.12.1/model.joblib", "path": "out/model.joblib"},
+    "artifact": {"uri": "s3://models/fraud/2026.12.1/model.joblib", "path": "out/model.joblib",
+                 "signatureBundle": "s3://models/fraud/2026.12.1/model.sig"},
     "format": "sklearn", "runId": "kubeflow:run-7",
     "code": {"repo": "https://git.example/risk/fraud", "commit": HEX},
     "data": {"uri": "s3://data/tx", "version": "2026-11-30T00:00:00Z", "digest": "sha256:" + "1" * 64},
