@@ -25,7 +25,13 @@ from mlspec.files.errors import Diagnostic, MlspecError
               help="Ed25519 private key, PEM, mode 0600 (env MLSPEC_ATTEST_KEY).")
 @root_option
 def attest_command(names: tuple[str, ...], out: Path, key: str, root: str | None) -> None:
-    """Sign the release attestations under OUT that lack a signature by KEY (default: every model)."""
+    """Sign the release attestations under OUT that lack a signature by KEY (default: every model).
+
+    \b
+    Examples:
+      mlspec attest -o deploy/ --key "$RUNNER_TEMP/attest.pem"   # the protected branch's CI job
+      MLSPEC_ATTEST_KEY=ci.pem mlspec attest -o deploy/ fraud-detector
+    """
     from mlspec.records import attest, attest_keys, ledger
 
     signer = attest_keys.signer(key)

@@ -15,7 +15,7 @@ def pins(spec: ModelDeployment) -> dict[str, Any]:
     """What defines the model itself: a recorded version may never change these."""
     s = spec.spec
     out: dict[str, Any] = {
-        "artifact": s.model.artifact.model_dump(by_alias=True),
+        "artifact": s.model.artifact.model_dump(by_alias=True, exclude_none=True),  # unsigned: as before signatures
         "code": s.training.code.model_dump(by_alias=True),
         "data": s.training.data.model_dump(by_alias=True, exclude_none=True),
         "seed": s.training.seed,

@@ -193,7 +193,7 @@ def test_json_carries_the_same_information_in_a_stable_shape(repo):
     assert report["limits"] == {"fileLines": 20, "totalLines": 200}
     assert report["argv"] == ["mlspec", "build", "models", "-o", "deploy", "--platform", "none"]
     assert report["command"] == shlex.join(report["argv"])
-    assert any(w["severity"] == "warning" for w in report["warnings"])
+    assert report["warnings"] == []  # the example's default steps are ones its pods can meet
     clean = run("build", "models", "-o", "deploy", "--platform", "none")
     assert clean.exit_code == 0
     up = _check("--format", "json")

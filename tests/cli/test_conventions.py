@@ -320,11 +320,11 @@ def test_every_result_printing_command_has_json_valid_against_its_schema(tmp_pat
     spec.write_text(WARNS)
     metrics.write_text('{"f1": 0.9}')
     built = validated("build", run("build", spec, "-o", out, "--platform", "none", "--format", "json").stdout)
-    assert (built["specs"], built["written"], built["directories"]) == (1, True, ["_ledger", "default/churn"])
+    assert (built["specs"], built["written"], built["directories"]) == (1, True, ["_attestations/churn", "_ledger", "default/churn"])
     assert [w["rule"] for w in built["warnings"]] == ["canary-weight-unmet"]
     checked = validated("build", run("build", spec, "-o", out, "--platform", "none", "--check", "--format", "json",
                                      "--quiet").stdout)
-    assert (checked["written"], checked["warnings"]) == (False, [])
+    assert (checked["upToDate"], checked["files"], checked["warnings"]) == (True, [], [])
     assert validated("validate", run("validate", spec, "--platform", "none", "--format", "json").stdout)
     gated = validated("gate", run("gate", spec, "--metrics", metrics, "--record", "-o", out, "--platform", "none",
                                   "--format", "json").stdout)

@@ -150,7 +150,7 @@ def test_bad_specs_among_good_are_each_a_positioned_error_and_nothing_is_printed
     assert any(re.match(r"models/bad\.mlspec\.yaml:\d+:\d+: error: ", line) for line in lines), lines
     assert "Traceback" not in result.stderr
     missing = run("diff", "models/nope.mlspec.yaml", "models/churn.mlspec.yaml", "--base", "HEAD", cwd=repo)
-    assert missing.exit_code == 1 and "models/nope.mlspec.yaml:1:1: error: no such file or directory" in missing.stderr
+    assert missing.exit_code == 1 and "error: no such file: models/nope.mlspec.yaml" in missing.stderr
 
 
 def test_diff_platform_lists_only_objects_whose_behaviour_changes(tmp_path, monkeypatch):
@@ -178,10 +178,12 @@ def test_diff_platform_lists_only_objects_whose_behaviour_changes(tmp_path, monk
     assert result.exit_code == 1, result.output
     listed = json.loads(result.stdout)["models"]["churn"]
     assert "prod/churn/rollout.yaml" in listed and all(p.startswith("prod/") for p in listed)
-    # the neighbours that are left out really changed, in their stamps only (the digests)
+    # the neighbour left out: the Service does not change at all (stable bytes); the lineage,
+    # which records the platform's digest, is listed with the Rollout
     spec = (repo / "models" / "churn.yaml").read_bytes()
     files = [core.to_files(core.compile_document(spec, "churn.yaml", None, platformfile.with_platform(Context(), p))
                            .items, "churn.yaml") for p in (before, after)]
-    assert files[0]["prod/churn/service-stable.yaml"] != files[1]["prod/churn/service-stable.yaml"]
-    assert "prod/churn/service-stable.yaml" not in listed
+    assert files[0]["prod/churn/service-stable.yaml"] == files[1]["prod/churn/service-stable.yaml"]
+    assert files[0]["prod/churn/configmap-lineage.yaml"] != files[1]["prod/churn/configmap-lineage.yaml"]
+    assert "prod/churn/service-stable.yaml" not in listed and "prod/churn/configmap-lineage.yaml" in listed
     assert not any(p.endswith("kustomization.yaml") for p in listed)

@@ -374,10 +374,12 @@ def test_an_environment_relaxes_and_another_tightens_a_global_rule(tmp_path, mon
 
 
 def _drifted(result, out: Path) -> set[str]:
-    """The model directories `build --check` names (`OUT/<env>/<name>/...`)."""
-    parts = [Path(line.split(":", 1)[0]).relative_to(out).parts for line in result.stderr.splitlines()
-             if line.startswith(str(out))]
-    return {"/".join(p[:2]) for p in parts if p[0] != "_ledger"}
+    """The model directories `build --check --format json` names (`OUT/<env>/<name>/...`): every
+    drifted file is in the JSON report, where the text report bounds its lines."""
+    import json
+
+    parts = [Path(f["path"]).relative_to(out).parts for f in json.loads(result.stdout)["files"]]
+    return {"/".join(p[:2]) for p in parts if p[0] not in ("_ledger", "_attestations")}
 
 
 def test_a_platform_change_makes_build_check_name_exactly_the_models_built_with_it(repo, tmp_path):
@@ -390,13 +392,13 @@ def test_a_platform_change_makes_build_check_name_exactly_the_models_built_with_
     assert run("build", "models", "-o", out, "--check").exit_code == 0
     platform = repo / ".mlspec" / "platform.yaml"
     platform.write_text(platform.read_text().replace("replicas: 4", "replicas: 5"))
-    result = run("build", "models", "-o", out, "--check")
+    result = run("build", "models", "-o", out, "--check", "--format", "json")
     assert result.exit_code == 1
     every = {f"{env}/{name}" for env in ("prod", "staging") for name in ("churn", "fraud", "recs")}
     assert _drifted(result, out) == every
     # a change anywhere in the file (a comment too) changes its digest: every model built with it is named
     platform.write_text(platform.read_text().replace("replicas: 5", "replicas: 4") + "# reviewed\n")
-    result = run("build", "models", "-o", out, "--check")
+    result = run("build", "models", "-o", out, "--check", "--format", "json")
     assert result.exit_code == 1 and _drifted(result, out) == every
     platform.write_text(platform.read_text().replace("# reviewed\n", ""))
     assert run("build", "models", "-o", out, "--check").exit_code == 0
