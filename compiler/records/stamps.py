@@ -15,10 +15,11 @@ from typing import Any
 
 VERSION_LABEL = "app.kubernetes.io/version"
 # The keys `mlspec.pipeline.resolve._pins` writes (a unit test holds the two together),
-# and the digests that are release stamps while they are still on objects.
+# and the digests an earlier mlspec put on every object (a diff against an older base
+# still meets them): release stamps too.
 PIN_ANNOTATIONS = frozenset({
     "mlspec.dev/model-version", "mlspec.dev/artifact-digest", "mlspec.dev/data-version", "mlspec.dev/seed",
-    "mlspec.dev/code-commit", "mlspec.dev/spec-digest", "mlspec.dev/feature-pipeline-version", "mlspec.dev/owner",
+    "mlspec.dev/code-commit", "mlspec.dev/feature-pipeline-version", "mlspec.dev/owner",
 })
 DIGEST_ANNOTATIONS = frozenset({"mlspec.dev/spec-digest", "mlspec.dev/platform-digest"})
 STAMP_ANNOTATIONS = PIN_ANNOTATIONS | DIGEST_ANNOTATIONS
