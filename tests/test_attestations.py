@@ -152,6 +152,7 @@ def test_a_failed_verdict_names_the_failed_threshold_only(tmp_path):
     r.spec.write_text(spec_a())
     metrics = r.root / "m.json"
     metrics.write_text(json.dumps({"auc": 0.95, "false_positive_rate": 0.05}))
+    assert run("build", r.spec, "-o", r.out).exit_code == 0  # `gate --record` records built releases only
     assert run("gate", r.spec, "--metrics", metrics, "--record", "-o", r.out).exit_code == 1
     verdict = statement(lines(attestation(r, A))[1])["predicate"]
     assert verdict["result"] == "FAILED"
