@@ -44,7 +44,12 @@ def settings(spec: Spec, resources: dict[str, dict[str, str]], routed: bool) -> 
     gpus = sorted(k for k in extended_resources(resources) if "gpu" in k)
     chosen: str | None = None
     if gpus and rollout.strategy == "canary":
-        if not routed and surge is None:
+        if not routed and surge is None and _zero(unavailable):
+            # the spec forbids taking a pod down: 0/0 would never replace one (Argo rejects
+            # it), so the one extra pod (and its GPUs) the spec's own choice needs
+            surge = 1
+            chosen = "maxSurge: 1 (`maxUnavailable: 0` leaves no pod to take down, so one more pod)"
+        elif not routed and surge is None:
             surge = 0
             chosen = "maxSurge: 0"
             if unavailable is None:
