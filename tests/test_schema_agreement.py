@@ -51,6 +51,9 @@ CROSS_FIELD_RULES = (
     "one constraint per topology",  # topologySpread: one entry per `by`
     "step needs `spec.rollout.trafficRouting.istio`",  # mirror / headerRoute steps need Istio
     "a header route needs `match`", "a match is exactly one of",
+    "allows no eviction",  # a disruption budget at the fewest pods (issue 28)
+    "needs a non-empty `values`", "takes no `values`", "needs exactly one value", "compares integers",  # affinity
+    "is not a node label key", "supports only `metadata.name`", "with exactly one value", "is not a namespace name",
 )
 # An overlay may add a section the spec lacks; merged, that section must be complete.
 OVERLAY_RULE = ("in environment `", "missing required field")

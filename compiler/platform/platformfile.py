@@ -26,7 +26,7 @@ from mlspec.files.errors import Diagnostic, MlspecError, SpecError
 from mlspec.files.loader import Document, Path, copy_data
 from mlspec.platform import runtimes
 from mlspec.platform.runtimes import RuntimeDefinition
-from mlspec.spec import fields, model, overlay
+from mlspec.spec import fields, model, overlay, scan
 
 HOME = FsPath(".mlspec") / "platform.yaml"
 DIGEST_ANNOTATION = "mlspec.dev/platform-digest"
@@ -173,6 +173,9 @@ def parse(text: str | bytes, source: str) -> Platform:
     problems = [loader.diagnostic(doc, ("spec", "runtimes", name, *path), f"runtime `{name}`: {message}", key=False)
                 for name, body in own.items()
                 for path, message in runtimes.definition_problems(RuntimeDefinition.model_validate(body))]
+    # a runtime's command, args, env and paths reach every pod that names it: the same scan as
+    # a spec and the defaults (credentials, characters kustomize cannot carry, `{{`)
+    problems += scan.text_problems(doc, ("spec", "runtimes"))
     if problems:
         raise SpecError(sorted(set(problems)))
     return Platform(doc, "sha256:" + hashlib.sha256(raw).hexdigest())

@@ -101,3 +101,19 @@ def test_an_autoscalers_fewest_pods_judge_the_budget(tmp_path):
         open(spec, "w").write(spec_text)
         result = CliRunner().invoke(main, ["validate", spec])
         assert result.exit_code == code, result.output
+
+
+def test_zero_replicas_are_refused_as_a_zero_autoscaler_minimum_is(tmp_path):
+    (tmp_path / "zero").mkdir()
+    (tmp_path / "one").mkdir()
+    zero = _validate(tmp_path / "zero", "", replicas=0)
+    assert zero.exit_code == 1 and ": error: `spec.serving.replicas`: input should be greater than or equal to 1" in zero.stderr
+    one = _validate(tmp_path / "one", "", replicas=1)
+    assert one.exit_code == 0, one.output
+    scaled = tmp_path / "scaled"
+    scaled.mkdir()
+    spec = _spec(scaled, 1, serving="    autoscaling: {minReplicas: 0, maxReplicas: 2, metrics: [{cpu: 70}]}\n")
+    text = open(spec).read()
+    open(spec, "w").write(text.replace("    replicas: 1\n", ""))
+    result = CliRunner().invoke(main, ["validate", spec])
+    assert result.exit_code == 1 and "`spec.serving.autoscaling.minReplicas`: input should be greater than or equal to 1" in result.stderr
