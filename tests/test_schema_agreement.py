@@ -55,6 +55,9 @@ CROSS_FIELD_RULES = (
     # (usually from the platform file, so the schema cannot require it); a pvc bundle's form
     "needs `publicKey`", "needs `certificate`", "needs `sigstore`", "belongs to `method:",
     "`verifierImage` is required", "a `pvc://` bundle",
+    "allows no eviction",  # a disruption budget at the fewest pods (issue 28)
+    "needs a non-empty `values`", "takes no `values`", "needs exactly one value", "compares integers",  # affinity
+    "is not a node label key", "supports only `metadata.name`", "with exactly one value", "is not a namespace name",
 )
 # An overlay may add a section the spec lacks; merged, that section must be complete.
 OVERLAY_RULE = ("in environment `", "missing required field")

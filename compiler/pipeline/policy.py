@@ -114,8 +114,20 @@ def _registries(spec: ModelDeployment, allowed: Any) -> Iterator[tuple[Path, str
 def _registries_of(found: Iterable[tuple[Path, str]], allowed: Any) -> Iterator[tuple[Path, str]]:
     prefixes = [str(p) for p in allowed or []]
     for path, image in found:
-        if not any(image.startswith(p) for p in prefixes):
+        if not any(admits(p, image) for p in prefixes):
             yield path, f"image `{image}` is not from an allowed registry ({', '.join(prefixes) or 'none allowed'})"
+
+
+def admits(entry: str, image: str) -> bool:
+    """Whether an `allowedRegistries` entry admits `image`, at a name boundary: an entry
+    ending in `/` is a prefix; otherwise the image continues it with `/` (a host admits its
+    repositories, never `HOST.evil.example` nor `HOST:port`), or with `:`/`@` (a tag or a
+    digest) when the entry names a repository."""
+    if entry.endswith("/"):
+        return image.startswith(entry)
+    if not entry or not image.startswith(entry) or len(image) == len(entry):
+        return False
+    return image[len(entry)] == "/" or ("/" in entry and image[len(entry)] in ":@")
 
 
 def _owner(spec: ModelDeployment, required: Any) -> Iterator[tuple[Path, str]]:

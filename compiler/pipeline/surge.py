@@ -44,7 +44,12 @@ def settings(spec: Spec, resources: dict[str, dict[str, str]], routed: bool) -> 
     gpus = sorted(k for k in extended_resources(resources) if "gpu" in k)
     chosen: str | None = None
     if gpus and rollout.strategy == "canary":
-        if not routed and surge is None:
+        if not routed and surge is None and _zero(unavailable):
+            # the spec forbids taking a pod down: 0/0 would never replace one (Argo rejects
+            # it), so the one extra pod (and its GPUs) the spec's own choice needs
+            surge = 1
+            chosen = "maxSurge: 1 (`maxUnavailable: 0` leaves no pod to take down, so one more pod)"
+        elif not routed and surge is None:
             surge = 0
             chosen = "maxSurge: 0"
             if unavailable is None:
@@ -237,6 +242,20 @@ def disruption_budget(spec: Spec) -> dict[str, Any] | None:
 
 def budget_problems(spec: Spec) -> Iterator[tuple[Path, str]]:
     budget = spec.serving.disruption_budget
-    if budget is not None and budget is not False and (budget.max_unavailable is None) == (budget.min_available is None):
-        yield (("spec", "serving", "disruptionBudget"), "a disruption budget has exactly one of `maxUnavailable` "
-               "or `minAvailable`")
+    at: Path = ("spec", "serving", "disruptionBudget")
+    if budget is None or budget is False:
+        return
+    if (budget.max_unavailable is None) == (budget.min_available is None):
+        yield (at, "a disruption budget has exactly one of `maxUnavailable` or `minAvailable`")
+        return
+    # The disruption controller's arithmetic (percentages round up) at the fewest pods: a
+    # budget that allows no eviction there blocks every node drain (cluster upgrades stall).
+    fewest = autoscaling.replica_range(spec)[0]
+    key, value = (("maxUnavailable", budget.max_unavailable) if budget.max_unavailable is not None
+                  else ("minAvailable", budget.min_available))
+    assert value is not None
+    pods = -(-int(value[:-1]) * fewest // 100) if isinstance(value, str) else value
+    allowed = pods if key == "maxUnavailable" else fewest - pods
+    if allowed <= 0 and fewest > 0:
+        yield (at + (key,), f"`{key}: {value}` at {fewest} pod(s) allows no eviction: it blocks every node drain "
+               "(cluster upgrades stall); allow one pod (`maxUnavailable: 1`), or `disruptionBudget: false` for none")

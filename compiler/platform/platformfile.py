@@ -27,7 +27,7 @@ from mlspec.platform import lookup, runtimes
 from mlspec.platform.lookup import display as _display
 from mlspec.platform.lookup import repo_file as repo_file  # re-exported: commands ask it
 from mlspec.platform.runtimes import RuntimeDefinition
-from mlspec.spec import fields, model, overlay
+from mlspec.spec import fields, model, overlay, scan
 
 HOME = lookup.HOME
 NONE = "none"  # `--platform none`: ignore the repository's platform file
@@ -218,6 +218,9 @@ def parse(text: str | bytes, source: str) -> Platform:
     if isinstance(output, str) and (why := output_problem(output)) is not None:
         problems.append(loader.diagnostic(doc, ("spec", "output"), f"`spec.output` {output!r} {why}",
                                           rule="invalid-value", key=False))
+    # a runtime's command, args, env and paths reach every pod that names it: the same scan as
+    # a spec and the defaults (credentials, characters kustomize cannot carry, `{{`)
+    problems += scan.text_problems(doc, ("spec", "runtimes"))
     if problems:
         raise SpecError(sorted(set(problems)))
     return Platform(doc, "sha256:" + hashlib.sha256(raw).hexdigest())

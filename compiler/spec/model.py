@@ -213,7 +213,8 @@ class Serving(Strict):
         default=None, description="Serving container image, pinned by digest. Default: the runtime's `image` "
         "(a platform runtime may name one; the built-ins do not).")
     port: int | None = Field(default=None, ge=1, le=65535, description="HTTP port. Default: the runtime's (8000 for triton, 8080 for the other built-ins).")
-    replicas: int = Field(default=2, ge=0, le=10000, description="Pod count at 100% of the rollout.")
+    replicas: int = Field(default=2, ge=1, le=10000, description="Pod count at 100% of the rollout (at least 1, as `autoscaling.minReplicas`: "
+                          "a release with no pod serves nothing and its analysis never runs).")
     resources: Resources | None = Field(
         default=None, description="Requests and limits. Default: requests cpu 500m / memory 1Gi, limits cpu 1 / memory 2Gi."
     )

@@ -152,10 +152,14 @@ _ARGO_ARG = re.compile(r"\{\{\s*args\.([A-Za-z0-9_.-]+)\s*\}\}")
 _UNCARRIED = re.compile("[\x7f-\x9f\ufffe\uffff\ud800-\udfff]")
 
 
-def text_problems(doc: Document) -> Iterator[Diagnostic]:
+def text_problems(doc: Document, root: Path = ()) -> Iterator[Diagnostic]:
     """Keys and values no manifest may carry: credentials (a spec is committed to Git),
-    characters Kubernetes tooling cannot carry, and Argo Rollouts template tags."""
-    stack: list[tuple[Path, Any]] = [((), doc.data)]
+    characters Kubernetes tooling cannot carry, and Argo Rollouts template tags (`root`:
+    only the part of `doc` below that path, e.g. a platform file's runtimes)."""
+    node = doc.data
+    for part in root:
+        node = node.get(part) if isinstance(node, dict) else None
+    stack: list[tuple[Path, Any]] = [(root, node)]
     while stack:
         path, node = stack.pop()
         if isinstance(node, dict):

@@ -240,7 +240,7 @@ def _serving(line: str) -> str:
 
 def test_other_pydantic_errors_keep_pydantic_wording_from_a_lower_case_letter():
     assert problems(_serving("replicas: -1")) == [
-        "21:15: `spec.serving.replicas`: input should be greater than or equal to 0 (got number -1)"]
+        "21:15: `spec.serving.replicas`: input should be greater than or equal to 1 (got number -1)"]
     # a list that is too long and a mapping that is too short are not the two cases worded apart
     # (a list too short, a mapping too long): pydantic's own message, at the value
     many = ", ".join(["{cpu: 70}"] * 17)

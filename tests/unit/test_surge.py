@@ -182,7 +182,8 @@ def _objects(path: str) -> dict[str, dict]:
     (2, "", {"maxUnavailable": 1}),                                   # the default from 2 replicas
     (1, "", None),                                                    # one pod: a budget would block every drain
     (4, "    disruptionBudget: {minAvailable: \"50%\"}\n", {"minAvailable": "50%"}),
-    (1, "    disruptionBudget: {maxUnavailable: 0}\n", {"maxUnavailable": 0}),  # asked for: kept
+    (1, "    disruptionBudget: {maxUnavailable: 1}\n", {"maxUnavailable": 1}),  # asked for: kept (0 blocks drains:
+    # refused, test_guarantees_placement)
     (4, "    disruptionBudget: false\n", None),
 ])
 def test_disruption_budget(tmp_path, replicas, serving, expected):

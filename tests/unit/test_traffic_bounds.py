@@ -13,6 +13,8 @@ from conftest import ROOT
 from mlspec.pipeline import traffic
 from mlspec.pipeline.strategy import DEFAULT_STEPS
 from mlspec.pipeline.traffic import TOLERANCE, exposure, pod_counts
+from pydantic import ValidationError
+
 from mlspec.spec.model import ModelDeployment
 
 MINIMAL = yaml.safe_load((ROOT / "examples" / "minimal.yaml").read_text())
@@ -161,12 +163,12 @@ def steps(*weights: int) -> dict:
     return {"steps": [{"setWeight": w} for w in weights]}
 
 
-def test_no_pods_give_the_canary_no_traffic():
-    # `replicas: 0`: Argo runs no pod at all, so the canary's share is 0% (not a division by zero)
-    [(at, message)] = list(exposure(spec(0, steps(10)), DEFAULT_STEPS))
-    assert "with 0 replica(s) and no traffic router" in message
-    assert "runs 0 canary + 0 stable pod(s), so the canary gets 0% of the traffic" in message
-    assert traffic.shares(spec(0, steps(10)), DEFAULT_STEPS) == ["10% -> 0+0 pods = 0%"]
+def test_no_pods_are_refused_like_an_autoscalers_zero_minimum():
+    # `replicas: 0` ran no pod at all (the canary's share was 0%, no analysis ran); it is now
+    # refused, as `autoscaling.minReplicas: 0` is (issue 28); 1 is the least
+    with pytest.raises(ValidationError):
+        spec(0, steps(10))
+    assert spec(1, steps(10)).serving.replicas == 1
 
 
 def test_the_worst_count_of_the_range_is_reported_not_the_first_last_or_closest():
