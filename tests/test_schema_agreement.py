@@ -8,7 +8,7 @@ from __future__ import annotations
 import re
 
 import yaml
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, assume, given, settings
 from hypothesis_jsonschema import from_schema
 
 from mlspec import compile_spec
@@ -217,7 +217,11 @@ def _repair_signature(artifact: dict) -> None:
           suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.filter_too_much])
 @given(from_schema(schema.json_schema()))
 def test_specs_nobody_wrote_by_hand_compile_to_valid_kubernetes_objects(instance):
-    files = compile_spec(yaml.safe_dump(_repair(instance), allow_unicode=True), source="generated.yaml")
+    try:
+        files = compile_spec(yaml.safe_dump(_repair(instance), allow_unicode=True), source="generated.yaml")
+    except SpecError as exc:  # a cross-field rule the repair does not mend (a drain-blocking budget, ...)
+        assert all(any(rule in d.message for rule in CROSS_FIELD_RULES) for d in exc.diagnostics), exc.diagnostics
+        assume(False)
     objects = {path: yaml.safe_load(text) for path, text in files.items() if not path.endswith("kustomization.yaml")}
     assert len(objects) >= 7
     assert verify.full_check(objects) == []

@@ -156,10 +156,10 @@ def text_problems(doc: Document, root: Path = ()) -> Iterator[Diagnostic]:
     """Keys and values no manifest may carry: credentials (a spec is committed to Git),
     characters Kubernetes tooling cannot carry, and Argo Rollouts template tags (`root`:
     only the part of `doc` below that path, e.g. a platform file's runtimes)."""
-    node = doc.data
+    start: Any = doc.data
     for part in root:
-        node = node.get(part) if isinstance(node, dict) else None
-    stack: list[tuple[Path, Any]] = [(root, node)]
+        start = start.get(part) if isinstance(start, dict) else None
+    stack: list[tuple[Path, Any]] = [(root, start)]
     while stack:
         path, node = stack.pop()
         if isinstance(node, dict):

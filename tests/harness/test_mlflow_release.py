@@ -340,7 +340,7 @@ def test_without_the_extra_from_mlflow_says_how_to_install_it(first_spec, tmp_pa
                       "models:/iris@champion", mlspec=str(venv / "bin" / "mlspec"))
     assert line == ("models:/iris@champion:1:1: error: --from-mlflow needs MLflow's client, which is not installed: "
                     "the extra `mlflow` (install mlspec's wheel or Git URL with `[mlflow]`, e.g. "
-                    "`pipx install 'mlspec-gitops[mlflow] @ git+URL@COMMIT'`; README.md, Install)")
+                    "`pipx install 'mlspec-gitops[mlflow] @ git+URL@COMMIT'`; README.md, Install) [record-invalid]")
 
 
 def _locked(image: str) -> dict[str, str]:
