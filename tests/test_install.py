@@ -114,6 +114,22 @@ def test_the_readme_wheel_install_and_an_extra_work_as_typed(tmp_path: Path):
     assert after.returncode == 0 and "kind: Rollout" in after.stdout, after.stderr
 
 
+def test_the_readme_quick_start_installs_and_builds_an_example_as_typed(tmp_path: Path):
+    checkout, home = tmp_path / "mlspec", tmp_path / "home"
+    shutil.copytree(ROOT, checkout, ignore=SOURCE_IGNORE)
+    home.mkdir()
+    done = _sh(_install_block("every test, exactly as CI does (`.ci/run`):"), checkout, home)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert (checkout / "out" / "prod" / "fraud-detector" / "rollout.yaml").is_file()
+    assert "warning" not in done.stderr  # the example builds quietly
+    # the neighbour: the build it installed is the one that refuses bad input
+    bad = checkout / "bad.yaml"
+    bad.write_text("apiVersion: mlspec.dev/v1alpha1\nkind: ModelDeployment\nmetadata: {name: x}\n")
+    refused = subprocess.run([str(checkout / ".venv" / "bin" / "mlspec"), "validate", str(bad)], capture_output=True,
+                             text=True)
+    assert refused.returncode == 1 and "missing required field" in refused.stderr
+
+
 GOOD = (ROOT / "examples" / "minimal.yaml").read_text()
 
 
