@@ -1,0 +1,192 @@
+"""Issue 28, the release editor and records: `mlspec release` round-trips every value it
+does not set exactly as mlspec's own reader (YAML 1.1) read it, on lines it rewrites too;
+a training record is read within a spec's budget and names bytes only inside its own
+directory; and the behaviours the mutation probe found unguarded (a baseline that names
+another release, `--digest` compared whole, an overlay of `rollback.previous`), each with
+its nearest wrong neighbour."""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner
+
+from mlspec.cli.main import main
+from mlspec.files import loader
+from mlspec.pod import digest
+
+HEX1, HEX2 = "a1" * 20, "b2" * 20
+IMAGE = "ghcr.io/acme/churn-train@sha256:" + "6" * 64
+# Every class of plain scalar YAML 1.1 (mlspec) and YAML 1.2 (ruamel) read differently, and
+# their quoted neighbours: hyperparameters are free-form, recorded in the lineage as read.
+VALUES = {
+    "sexagesimal": "1:20", "sexagesimal_float": "1:20.5", "octal_12": "0o17", "octal_11": "017",
+    "signed_dot_exp": "+.5e-3", "underscores": "1_000", "neg_underscores": "-1_0", "float_underscores": "1_0.5",
+    "yes": "yes", "No": "No", "on": "on", "OFF": "OFF", "y": "y", "n": "n", "tilde": "~", "null": "null",
+    "Null": "Null", "empty": "", "inf": ".inf", "neg_inf": "-.inf", "NaN": ".NaN", "date": "2026-12-01",
+    "timestamp": "2001-12-14t21:59:43.10-05:00", "spaced_timestamp": "2001-12-14 21:59:43.10 -5",
+    "binary": "0b101", "hex": "0x1F", "hex_underscore": "0x_1F", "exp_no_dot": "1e5", "exp_unsigned": "1.5e5",
+    "trailing_dot": "1.", "plus": "+12", "minus_zero": "-0", "true": "True",
+    "quoted_sexagesimal": '"1:20"', "quoted_yes": "'yes'", "quoted_tilde": '"~"', "tagged_str": "!!str 017",
+}
+FLOW = "{" + ", ".join(f"{k}: {v}" for k, v in VALUES.items()) + ", keys: {017: a, yes: b, 1:20: c}" \
+    + ", seq: [1:20, yes, ~, +.5e-3, -1_0, 0o17, 2026-12-01]}"
+
+
+def spec_text(training: str, tail: str = "") -> str:
+    return f"""\
+apiVersion: mlspec.dev/v1alpha1
+kind: ModelDeployment
+metadata:
+  name: churn
+spec:
+  model:
+    version: "1.0.0"
+    format: sklearn
+    artifact:
+      uri: s3://models/churn/1.0.0/model.joblib
+      digest: sha256:{"a" * 64}
+{training}  serving:
+    image: docker.io/seldonio/mlserver@sha256:{"3" * 64}
+    storageInitializer: {{image: docker.io/kserve/storage-initializer@sha256:{"4" * 64}}}
+  evaluation:
+    image: ghcr.io/acme/churn-eval@sha256:{"e" * 64}
+    dataset: {{uri: gs://data/churn-holdout, version: "h-1"}}
+    thresholds:
+      - {{metric: f1, min: 0.8}}
+{tail}"""
+
+
+# the whole training section on one flow line: release rewrites it (new commit, data, seed)
+ONE_LINE = (f"  training: {{runId: 'kubeflow:run-1', code: {{repo: https://github.com/acme/churn, commit: {HEX1}}}, "
+            f"data: {{uri: gs://data/churn, version: v42}}, seed: 7, environment: {{image: {IMAGE}}}, "
+            f"hyperparameters: {FLOW}}}\n")
+BLOCK = ("  training:\n    runId: 'kubeflow:run-1'\n"
+         f"    code: {{repo: https://github.com/acme/churn, commit: {HEX1}}}\n"
+         "    data: {uri: gs://data/churn, version: v42}\n    seed: 7\n"
+         f"    environment: {{image: {IMAGE}}}\n    hyperparameters:\n"
+         + "".join(f"      {k}: {v}\n" for k, v in VALUES.items()))
+
+
+def run(*args: object) -> Any:
+    return CliRunner().invoke(main, [str(a) for a in args])
+
+
+def flags(tmp: Path, **overrides: object) -> list[object]:
+    model = tmp / "m1"
+    if not model.exists():
+        model.mkdir()
+        (model / "model.joblib").write_bytes(b"model one")
+    values: dict[str, object] = {"--version": "1.1.0", "--artifact": "s3://models/churn/1.1.0/", "--digest-of": model,
+                                 "--commit": HEX2, "--data-version": "v43", "--seed": 8, "--run-id": "kubeflow:run-2",
+                                 "--ledger": "none"}
+    values.update(overrides)
+    return [x for k, v in values.items() if v is not None for x in (k, v)]
+
+
+def released(tmp: Path, text: str, *extra: object, newline: str = "\n") -> tuple[str, str]:
+    spec = tmp / "churn.mlspec.yaml"
+    spec.write_bytes(text.replace("\n", newline).encode())
+    result = run("release", spec, *flags(tmp), *extra)
+    assert result.exit_code == 0, result.output
+    return text, spec.read_bytes().decode()
+
+
+def same(a: Any, b: Any) -> bool:
+    """Equal in type and value, recursively (NaN equals NaN: the same reading)."""
+    if type(a) is not type(b):
+        return False
+    if isinstance(a, dict):
+        return list(a) == list(b) and all(same(a[k], b[k]) for k in a)
+    if isinstance(a, list):
+        return len(a) == len(b) and all(same(x, y) for x, y in zip(a, b))
+    return bool(a == b or (isinstance(a, float) and math.isnan(a) and math.isnan(b)))
+
+
+def hyperparameters(text: str) -> dict[str, Any]:
+    data: dict[str, Any] = loader.load(text, "spec.yaml").data["spec"]["training"]["hyperparameters"]
+    return data
+
+
+def changed(before: str, after: str) -> dict[str, tuple[Any, Any]]:
+    old, new = hyperparameters(before), hyperparameters(after)
+    return {k: (old.get(k), new.get(k)) for k in old.keys() | new.keys() if not same(old.get(k), new.get(k))}
+
+
+# --- 1. the editor and YAML 1.1 -----------------------------------------------------------
+
+@pytest.mark.parametrize("layout", [ONE_LINE, BLOCK], ids=["rewritten-flow-line", "untouched-block-lines"])
+def test_every_value_release_does_not_set_reads_back_as_mlspec_read_it(tmp_path: Path, layout: str):
+    before, after = released(tmp_path, spec_text(layout))
+    assert changed(before, after) == {}
+    training = loader.load(after, "spec.yaml").data["spec"]["training"]
+    assert (training["seed"], training["code"]["commit"], training["data"]["version"]) == (8, HEX2, "v43")  # it did edit
+    read = hyperparameters(after)  # what mlspec reads, spelled out for the classes the issue names
+    assert (read["signed_dot_exp"], read["neg_underscores"], read["sexagesimal"], read["octal_11"]) == ("+.5e-3", -10, 80, 15)
+    assert (read["octal_12"], read["binary"], read["yes"], read["y"], read["empty"]) == ("0o17", 5, True, "y", None)
+    assert (read["date"], read["quoted_yes"], read["tagged_str"]) == ("2026-12-01", "yes", "017")
+
+
+def test_the_rewritten_line_keeps_each_neighbours_text(tmp_path: Path):
+    before, after = released(tmp_path, spec_text(ONE_LINE))
+    line = next(x for x in after.splitlines() if x.startswith("  training: "))
+    for key, value in VALUES.items():  # as written; only the empty value reads `~` (null in 1.1 and 1.2)
+        assert re.search(rf"[{{ ]{key}: {re.escape(value or '~')}[,}}]", line), key
+    assert "seq: [1:20, yes, ~, +.5e-3, -1_0, 0o17, 2026-12-01]" in line and "keys: {017: a, yes: b, 1:20: c}" in line
+    assert f"seed: 8," in line and "seed: 7" not in line
+
+
+def test_new_values_that_yaml_would_retype_are_quoted(tmp_path: Path):
+    for value in ("1:20", "0o17", "+.5e-3", "1_000", "yes", "~", "2026-12-01", "0b101", "1e5"):
+        spec = tmp_path / "churn.mlspec.yaml"
+        spec.write_text(spec_text(BLOCK))
+        result = run("release", spec, *flags(tmp_path, **{"--data-version": value}))
+        assert result.exit_code == 0, result.output
+        read = loader.load(spec.read_text(), "spec.yaml").data["spec"]["training"]["data"]["version"]
+        assert read == value, value
+
+
+@pytest.mark.parametrize("comment", ["\t# tab", " \t # space tab space", "\t\t# two"])
+def test_a_tab_before_a_comment_is_released_and_the_comment_kept(tmp_path: Path, comment: str):
+    text = spec_text(BLOCK).replace("    seed: 7\n", f"    seed: 7{comment}\n").replace(
+        '    version: "1.0.0"\n', f'    version: "1.0.0"{comment}\n').replace(
+        "      yes: yes\n", f"      yes: yes{comment}\n")
+    assert run("validate", _write(tmp_path, text), "--platform", "none").exit_code == 0  # build accepts it
+    before, after = released(tmp_path, text)
+    assert changed(before, after) == {}
+    lines = after.splitlines()
+    assert f"      yes: yes{comment}" in lines  # a line no edit touches keeps its tab
+    assert any(x.startswith("    seed: 8") and x.endswith(comment.lstrip(" \t")) for x in lines)
+    assert any(x.startswith('    version: "1.1.0"') and x.endswith(comment.lstrip(" \t")) for x in lines)
+
+
+def _write(tmp: Path, text: str) -> Path:
+    spec = tmp / "churn.mlspec.yaml"
+    spec.write_text(text)
+    return spec
+
+
+def test_crlf_stays_crlf_and_comments_stay(tmp_path: Path):
+    text = spec_text(ONE_LINE.replace("\n", "   # all on one line\n")).replace("  model:\n", "  # the model\n  model:\n")
+    before, after = released(tmp_path, text, newline="\r\n")
+    assert "\n" not in after.replace("\r\n", "")  # every line ends CRLF, none LF alone
+    assert "  # the model\r\n" in after and "}}  # all on one line\r\n" in after  # kept, after the rewritten line
+    assert changed(before, after.replace("\r\n", "\n")) == {}
+
+
+@pytest.mark.parametrize(("line", "message"), [
+    ("      merged: {<<: {a: 1}}\n", "19:16: error: merge keys (`<<`) are not supported"),
+    ("      blob: !!binary aGVsbG8=\n", "19:13: error: unsupported YAML tag 'tag:yaml.org,2002:binary'"),
+])
+def test_yaml_mlspec_refuses_is_refused_positioned_by_release_too(tmp_path: Path, line: str, message: str):
+    text = spec_text(BLOCK.replace("    hyperparameters:\n", f"    hyperparameters:\n{line}"))
+    spec = _write(tmp_path, text)
+    result = run("release", spec, *flags(tmp_path))
+    assert result.exit_code == 1, result.output
+    assert result.stderr.startswith(f"{spec}:{message}")
+    assert spec.read_text() == text
