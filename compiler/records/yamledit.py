@@ -42,6 +42,8 @@ class Editor:
         self._yaml.preserve_quotes = True
         self._yaml.width = 1 << 16  # never fold a long line the user wrote on one line
         self.source = source
+        self._crlf = "\r\n" in text
+        text = self._original = text.replace("\r\n", "\n")  # ruamel keeps a `\r` in a comment: edit LF lines
         self.written: list[Path] = []  # what the edits set, added or deleted: every other value must read the same
         try:
             self.data, sequence, offset = load_yaml_guess_indent(_tabs_as_spaces(text, self._yaml), yaml=self._yaml)
@@ -53,8 +55,6 @@ class Editor:
         mapping = _mapping_indent(text)
         offset = offset or 0
         self._yaml.indent(mapping=mapping, sequence=sequence or mapping + offset, offset=offset)
-        self._crlf = "\r\n" in text
-        self._original = text.replace("\r\n", "\n")
         self._identity = self._dump()  # how ruamel writes the file unchanged
 
     def get(self, path: Path) -> Any:
