@@ -73,6 +73,9 @@ BLOCK = ("  training:\n    runId: 'kubeflow:run-1'\n"
          + "".join(f"      {k}: {v}\n" for k, v in VALUES.items()))
 
 
+SIMPLE = BLOCK.split("    hyperparameters:")[0] + "    hyperparameters: {depth: 3}\n"  # no YAML 1.1 corner
+
+
 def run(*args: object) -> Any:
     return CliRunner().invoke(main, [str(a) for a in args])
 
@@ -190,3 +193,92 @@ def test_yaml_mlspec_refuses_is_refused_positioned_by_release_too(tmp_path: Path
     assert result.exit_code == 1, result.output
     assert result.stderr.startswith(f"{spec}:{message}")
     assert spec.read_text() == text
+
+
+# --- 2. records within budgets, and the bytes they name inside their directory --------------
+
+RECORD = {"apiVersion": "mlspec.dev/v1alpha1", "kind": "TrainingRecord", "version": "1.1.0",
+          "artifact": {"uri": "s3://models/churn/1.1.0/"}, "runId": "airflow:run-9", "code": {"commit": HEX2},
+          "data": {"version": "v43"}, "seed": 11}
+
+
+def record_release(tmp: Path, artifact_path: str | None, text: str | None = None) -> tuple[Path, Path, Any]:
+    spec = _write(tmp, spec_text(SIMPLE))
+    record = tmp / "run" / "record.json"
+    record.parent.mkdir(exist_ok=True)
+    body = {**RECORD, "artifact": {**RECORD["artifact"], **({"path": artifact_path} if artifact_path else {})}}
+    record.write_text(text if text is not None else json.dumps(body, indent=1))
+    return spec, record, run("release", spec, "--from-record", record, "--ledger", "none")
+
+
+def _model(directory: Path) -> Path:
+    directory.mkdir(parents=True, exist_ok=True)
+    (directory / "model.joblib").write_bytes(b"trained")
+    return directory
+
+
+@pytest.mark.parametrize(("path", "why"), [
+    ("/proc/self/environ", "must be a relative path inside the directory it belongs to"),
+    ("../elsewhere", "`..` is not allowed here"),
+    ("model/../model", "`..` is not allowed here"),  # inside after all, but `..` is refused wherever it stands
+])
+def test_a_record_naming_bytes_outside_its_directory_is_refused_at_the_path(tmp_path: Path, path: str, why: str):
+    _model(tmp_path / "run" / "model")
+    _model(tmp_path / "elsewhere")
+    spec, record, result = record_release(tmp_path, path)
+    assert result.exit_code == 1, result.output
+    assert result.stderr.startswith(f"{record}:7:11: error: `artifact.path` {path!r}")  # the value, in the record
+    assert why in result.stderr and "[path-refused]" in result.stderr and "Traceback" not in result.output
+    assert spec.read_text() == spec_text(SIMPLE)
+
+
+def test_an_absolute_path_inside_the_records_directory_is_refused_too(tmp_path: Path):
+    model = _model(tmp_path / "run" / "model")
+    spec, record, result = record_release(tmp_path, str(model))
+    assert result.exit_code == 1 and "must be a relative path" in result.stderr
+
+
+@pytest.mark.parametrize("where", ["model", "sub/model"])
+def test_a_symbolic_link_on_the_way_is_refused_even_to_bytes_inside(tmp_path: Path, where: str):
+    outside = _model(tmp_path / "outside")
+    (tmp_path / "run" / "real").mkdir(parents=True)
+    _model(tmp_path / "run" / "real" / "model")
+    link = tmp_path / "run" / where.split("/")[0]
+    link.symlink_to(outside if where == "model" else tmp_path / "run" / "real")  # escaping; staying inside
+    spec, record, result = record_release(tmp_path, where)
+    assert result.exit_code == 1, result.output
+    assert f"{record}:7:11: error: `artifact.path` {where!r}: {link} is a symbolic link" in result.stderr
+
+
+@pytest.mark.parametrize("path", ["model", "model/model.joblib", "./model"])
+def test_a_path_inside_the_records_directory_is_digested(tmp_path: Path, path: str):
+    model = _model(tmp_path / "run" / "model")
+    spec, _, result = record_release(tmp_path, path)
+    assert result.exit_code == 0, result.output
+    expected = digest.digest(str(model / "model.joblib" if path.endswith(".joblib") else model))
+    assert loader.load(spec.read_text(), "s").data["spec"]["model"]["artifact"]["digest"] == expected
+
+
+def test_a_record_path_is_relative_to_the_record_not_the_current_directory(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    _model(tmp_path / "run" / "model")
+    monkeypatch.chdir(tmp_path / "run")  # `--from-record record.json`: its directory is `.`
+    spec = _write(tmp_path, spec_text(SIMPLE))
+    (tmp_path / "run" / "record.json").write_text(json.dumps({**RECORD, "artifact": {**RECORD["artifact"], "path": "model"}}))
+    result = run("release", spec, "--from-record", "record.json", "--ledger", "none")
+    assert result.exit_code == 0, result.output
+
+
+@pytest.mark.parametrize(("text", "error"), [
+    ('{"apiVersion": "mlspec.dev/v1alpha1", "kind": "TrainingRecord",\n "seed": ' + "7" * 5000 + "}",
+     "2:10: error: a number of 5000 characters; a number may have at most 100"),
+    ('{"apiVersion": "mlspec.dev/v1alpha1", "kind": "TrainingRecord",\n "seed": 1' + "0" * 5000 + ".5}",
+     "2:10: error: a number of 5003 characters"),
+    ('{"apiVersion": "mlspec.dev/v1alpha1",\n "data": ' + "[" * 64 + "]" * 64 + "}", "2:73: error: nesting deeper than 64 levels"),
+    ('{"apiVersion": "mlspec.dev/v1alpha1",\n "data": ' + "[" * 5000 + "]" * 5000 + "}", "2:"),
+    ('{"version": "' + "x" * (256 * 1024) + '"}', "1:1: error: file is 262159 bytes; a record may be at most 262144"),
+])
+def test_a_record_over_a_specs_budget_is_refused_positioned_never_exit_3(tmp_path: Path, text: str, error: str):
+    spec, record, result = record_release(tmp_path, None, text)
+    assert result.exit_code == 1, result.output
+    assert result.stderr.startswith(f"{record}:{error}"), result.stderr
+
