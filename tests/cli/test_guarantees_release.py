@@ -282,3 +282,84 @@ def test_a_record_over_a_specs_budget_is_refused_positioned_never_exit_3(tmp_pat
     assert result.exit_code == 1, result.output
     assert result.stderr.startswith(f"{record}:{error}"), result.stderr
 
+
+
+# --- 3. the behaviours the mutation probe found unguarded ---------------------------------
+
+PREVIOUS = f"""\
+  rollback:
+    previous:
+      version: "0.9.0"
+      artifact: {{uri: s3://models/churn/0.9.0/model.joblib, digest: sha256:{"9" * 64}}}
+      dataVersion: v41
+"""
+
+
+def _baseline(tmp: Path, baseline: str | None, previous: bool = True) -> str | None:
+    text = spec_text(SIMPLE, PREVIOUS if previous else "")
+    if baseline is not None:
+        text = text.replace("    thresholds:\n", f'    baseline: "{baseline}"\n    thresholds:\n')
+    _, after = released(tmp, text)
+    data = loader.load(after, "spec.yaml").data["spec"]
+    assert data["rollback"]["previous"]["version"] == "1.0.0"  # the release moved `previous` in every case
+    baseline_after: str | None = data["evaluation"].get("baseline")
+    return baseline_after
+
+
+def test_a_baseline_naming_another_release_is_kept(tmp_path: Path):
+    assert _baseline(tmp_path, "0.8.0") == "0.8.0"  # the user's choice: not the release being replaced
+
+
+def test_a_baseline_naming_the_previous_release_moves_with_it(tmp_path: Path):
+    assert _baseline(tmp_path, "0.9.0") == "1.0.0"  # it named the release replaced: it names the new previous
+
+
+def test_a_baseline_on_a_first_release_is_kept(tmp_path: Path):
+    assert _baseline(tmp_path, "0.9.0", previous=False) == "0.9.0"  # no previous it could have followed
+
+
+def test_no_baseline_stays_none(tmp_path: Path):
+    assert _baseline(tmp_path, None) is None  # the default (rollback.previous.version) needs no edit
+
+
+@pytest.mark.parametrize("claimed", ["prefix", "algorithm-only", "one-char", "empty-hex", "suffix-extra"])
+def test_digest_is_compared_whole(tmp_path: Path, claimed: str):
+    flags(tmp_path)
+    exact = digest.digest(str(tmp_path / "m1"))
+    wrong = {"prefix": exact[:20], "algorithm-only": "sha256:", "one-char": exact[:-1] + ("0" if exact[-1] != "0" else "1"),
+             "empty-hex": "", "suffix-extra": exact + "0"}[claimed]
+    spec = _write(tmp_path, spec_text(SIMPLE))
+    result = run("release", spec, *flags(tmp_path), "--digest", wrong)
+    assert result.exit_code == 1, result.output
+    assert f"error: --digest {wrong} disagrees with the bytes at {tmp_path / 'm1'}, whose digest is {exact}" in result.stderr
+    assert spec.read_text() == spec_text(SIMPLE)
+
+
+def test_the_exact_digest_passes(tmp_path: Path):
+    flags(tmp_path)
+    exact = digest.digest(str(tmp_path / "m1"))
+    spec = _write(tmp_path, spec_text(SIMPLE))
+    result = run("release", spec, *flags(tmp_path), "--digest", exact)
+    assert result.exit_code == 0, result.output
+    assert loader.load(spec.read_text(), "s").data["spec"]["model"]["artifact"]["digest"] == exact
+
+
+@pytest.mark.parametrize("overlay", ['{previous: {version: "0.8.0"}}', "{previous: {dataVersion: v40}}",
+                                     "{previous: {artifact: {uri: s3://models/churn/0.8.0/}}}"])
+def test_an_overlay_overriding_rollback_previous_is_refused(tmp_path: Path, overlay: str):
+    text = spec_text(SIMPLE, PREVIOUS + f"  environments:\n    prod: {{serving: {{replicas: 2}}}}\n"
+                     f"    staging: {{rollback: {overlay}}}\n")  # the second environment
+    spec = _write(tmp_path, text)
+    result = run("release", spec, *flags(tmp_path))
+    assert result.exit_code == 1, result.output
+    assert f"{spec}:34:26: error: environment `staging` overrides `spec.rollback.previous`, which release sets" \
+        in result.stderr and "[environment-overrides-pin]" in result.stderr
+    assert spec.read_text() == text
+
+
+@pytest.mark.parametrize("overlay", ["rollout: {steps: [{setWeight: 50}, {pause: 10m}]}", "serving: {replicas: 2}",
+                                     'evaluation: {baseline: "0.9.0"}'])
+def test_an_overlay_overriding_a_field_beside_it_is_released(tmp_path: Path, overlay: str):
+    text = spec_text(SIMPLE, PREVIOUS + f"  environments:\n    staging: {{{overlay}}}\n")
+    _, after = released(tmp_path, text)
+    assert f"    staging: {{{overlay}}}\n" in after  # the overlay is left as written
