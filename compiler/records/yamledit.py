@@ -232,7 +232,7 @@ def _text_resolver() -> type:
     writes back is its YAML 1.2 reading of what the user wrote."""
     from ruamel.yaml.resolver import VersionedResolver
 
-    class TextResolver(VersionedResolver):  # type: ignore[misc]
+    class TextResolver(VersionedResolver):
         @property
         def versioned_resolver(self) -> dict[str, Any]:  # no implicit types: plain is str
             return {}
