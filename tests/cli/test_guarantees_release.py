@@ -363,3 +363,77 @@ def test_an_overlay_overriding_a_field_beside_it_is_released(tmp_path: Path, ove
     text = spec_text(SIMPLE, PREVIOUS + f"  environments:\n    staging: {{{overlay}}}\n")
     _, after = released(tmp_path, text)
     assert f"    staging: {{{overlay}}}\n" in after  # the overlay is left as written
+
+
+# --- the mutation run's survivors in records/release.py, each with its neighbour -------------
+
+def test_keys_release_adds_go_where_the_specs_order_has_them(tmp_path: Path):
+    text = spec_text(SIMPLE.replace("    runId: 'kubeflow:run-1'\n", "")).replace("    format: sklearn\n", "").replace(
+        "  serving:\n", "  serving:\n    env: [{name: MLSERVER_MODEL_IMPLEMENTATION, value: mlserver_sklearn.SKLearnModel}]\n")
+    _, after = released(tmp_path, text, "--format", "sklearn", "--data-digest", "sha256:" + "d" * 64,
+                        "--feature-pipeline-version", "fp-2")
+    spec = loader.load(after, "spec.yaml").data["spec"]
+    assert list(spec["training"])[:2] == ["runId", "code"]  # a new run id first
+    assert list(spec["model"])[:3] == ["version", "format", "artifact"]  # a new format second
+    assert list(spec["training"]["data"]) == ["uri", "version", "digest"]  # anything else last
+    assert list(spec)[:4] == ["model", "training", "features", "serving"]  # a new features section before serving
+    assert spec["features"] == {"pipelineVersion": "fp-2"}
+
+
+def test_no_features_section_is_added_without_a_feature_pin(tmp_path: Path):
+    _, after = released(tmp_path, spec_text(SIMPLE))
+    assert "features" not in loader.load(after, "spec.yaml").data["spec"]
+
+
+FEATURED = PREVIOUS + f"      featurePipelineVersion: fp-0\n      featureSchemaDigest: sha256:{'5' * 64}\n"
+
+
+def test_previous_drops_feature_fields_the_replaced_release_did_not_have(tmp_path: Path):
+    _, after = released(tmp_path, spec_text(SIMPLE, FEATURED))
+    assert loader.load(after, "spec.yaml").data["spec"]["rollback"]["previous"] == {
+        "version": "1.0.0", "artifact": {"uri": "s3://models/churn/1.0.0/model.joblib", "digest": "sha256:" + "a" * 64},
+        "dataVersion": "v42"}
+
+
+def test_previous_keeps_the_feature_field_the_replaced_release_had(tmp_path: Path):
+    text = spec_text(SIMPLE, FEATURED).replace("  serving:\n", '  features:\n    pipelineVersion: "fp-1"\n  serving:\n', 1)
+    _, after = released(tmp_path, text, "--feature-pipeline-version", "fp-2")
+    previous = loader.load(after, "spec.yaml").data["spec"]["rollback"]["previous"]
+    assert previous["featurePipelineVersion"] == "fp-1" and "featureSchemaDigest" not in previous
+
+
+def test_a_flag_value_holding_the_separator_is_quoted_whole(tmp_path: Path):
+    spec = _write(tmp_path, spec_text(SIMPLE))
+    result = run("release", spec, *flags(tmp_path, **{"--commit": "x`: y"}))
+    assert result.exit_code == 1
+    assert "error: --commit: 'x`: y' is not a full commit id" in result.stderr
+
+
+def test_the_spec_is_flushed_to_disk_before_the_rename(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    import os
+
+    synced: list[int] = []
+    real = os.fsync
+    monkeypatch.setattr(os, "fsync", lambda fd: (synced.append(fd), real(fd))[1])
+    released(tmp_path, spec_text(SIMPLE))
+    assert synced, "release must fsync the new spec before renaming it over the old one"
+
+
+def test_find_ledger_walks_up_to_the_repository_and_needs_this_models_ledger(tmp_path: Path):
+    from mlspec.records import ledger, release
+
+    (tmp_path / ".git").mkdir()
+    models = tmp_path / "models" / "team"
+    models.mkdir(parents=True)
+    spec = str(models / "churn.mlspec.yaml")
+    assert release.find_ledger(spec, "churn") is None  # a repository without deploy/
+    (tmp_path / "deploy" / ledger.relpath("churn")).parent.mkdir(parents=True)
+    (tmp_path / "deploy" / ledger.relpath("churn")).write_text("x")
+    assert release.find_ledger(spec, "churn") == tmp_path / "deploy"  # two directories up
+    assert release.find_ledger(spec, "fraud") is None  # another model's ledger is not this one's
+    (models / ".git").mkdir()  # a nearer repository: its deploy/ (none) is the one
+    assert release.find_ledger(spec, "churn") is None
+    out = tmp_path / "out"
+    (out / ledger.relpath("churn")).parent.mkdir(parents=True)
+    (out / ledger.relpath("churn")).write_text("x")
+    assert release.find_ledger(spec, "churn", out) == out and release.find_ledger(spec, "fraud", out) is None
