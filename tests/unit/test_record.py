@@ -154,3 +154,11 @@ def test_artifact_path_is_confined_to_the_records_directory(tmp_path: Path):
     text = (HEAD + ' "artifact": {"uri": "s3://b/m"}}').encode()
     assert record.artifact_path(record.load(text, source), text, source) is None  # no path: nothing to confine
     assert record.artifact_path(record.load(HEAD.encode()[:-2] + b"}", source), HEAD.encode(), source) is None
+
+
+def test_a_constant_in_json_the_yaml_reader_cannot_read_is_refused_at_the_start():
+    # a lone surrogate escape: JSON decodes it, the YAML reader that finds positions refuses it,
+    # so the bare NaN has no position of its own (with one, it is positioned: the test above)
+    text = HEAD + ' "runId": "x\\ud800", "seed": NaN}'
+    assert _errors(text) == ["record.json:1:1: error: invalid JSON: NaN is not a JSON number"]
+    assert _errors(text.replace('"x\\ud800"', '"x"')) == ["record.json:2:24: error: invalid JSON: NaN is not a JSON number"]
