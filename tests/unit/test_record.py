@@ -162,3 +162,18 @@ def test_a_constant_in_json_the_yaml_reader_cannot_read_is_refused_at_the_start(
     text = HEAD + ' "runId": "x\\ud800", "seed": NaN}'
     assert _errors(text) == ["record.json:1:1: error: invalid JSON: NaN is not a JSON number"]
     assert _errors(text.replace('"x\\ud800"', '"x"')) == ["record.json:2:24: error: invalid JSON: NaN is not a JSON number"]
+
+
+def test_a_record_that_is_not_utf8_is_refused_at_the_start():
+    with pytest.raises(SpecError) as info:
+        record.load(HEAD.encode() + b' "runId": "\xff"}', "record.json")
+    assert [str(d) for d in info.value.diagnostics] == ["record.json:1:1: error: file is not valid UTF-8 (byte 75)"]
+
+
+def test_a_long_json_number_yaml_reads_as_text_is_refused_at_the_start():
+    # 1.000…e5: a JSON number, but YAML 1.1 (no sign in the exponent) reads it as text, so the
+    # reader that positions budget errors passes it: the record's own check refuses it at 1:1
+    assert _errors(HEAD + ' "seed": 1.' + "0" * 97 + "e5}") == [
+        "record.json:1:1: error: over a record's budget: nesting deeper than 64 levels, more than 100000 values or "
+        "a number of more than 100 characters"]
+    assert _errors(HEAD + ' "seed": 1.' + "0" * 96 + "e5}")[0].startswith("record.json:2:10: error: `seed`: expected an integer")
