@@ -177,3 +177,21 @@ def test_a_long_json_number_yaml_reads_as_text_is_refused_at_the_start():
         "record.json:1:1: error: over a record's budget: nesting deeper than 64 levels, more than 100000 values or "
         "a number of more than 100 characters"]
     assert _errors(HEAD + ' "seed": 1.' + "0" * 96 + "e5}")[0].startswith("record.json:2:10: error: `seed`: expected an integer")
+
+
+def test_a_record_from_plain_data_names_the_field_at_fault():
+    # what --from-mlflow builds: no file, so no position, but the message names the field
+    with pytest.raises(SpecError) as info:
+        record.validate({"apiVersion": "mlspec.dev/v1alpha1", "kind": "TrainingRecord", "seed": -1}, "models:/churn/7")
+    assert [str(d) for d in info.value.diagnostics] == [
+        "models:/churn/7:1:1: error: `seed`: input should be greater than or equal to 0 (got number -1)"]
+    with pytest.raises(SpecError) as info:
+        record.validate([1], "models:/churn/7")
+    assert [str(d) for d in info.value.diagnostics] == ["models:/churn/7:1:1: error: a TrainingRecord is a JSON object, not list"]
+
+
+def test_the_pin_table_cannot_be_changed_at_run_time():
+    import dataclasses
+
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        record.PINS[0].key = "version2"  # type: ignore[misc]
