@@ -65,8 +65,11 @@ MODULES: dict[str, list[str]] = {
     "policy": ["tests/cli/test_guarantees_policy.py", "tests/cli/test_policy_exposure.py", "tests/cli/test_platform.py"],
     "platform": ["tests/cli/test_platform.py", "tests/cli/test_runtimes.py", "tests/cli/test_guarantees_runtimes.py"],
     "reconcile": ["tests/test_reconcile.py", "tests/test_evaluation_pins.py"],
-    "release": ["tests/cli/test_release.py", "tests/unit/test_yamledit.py"],
-    "record": ["tests/unit/test_record.py", "tests/cli/test_release.py"],
+    # records/release.py: issue 28's neighbours first (baseline, --digest, overlays, records), then the
+    # release tests, then the signature check it runs (`_signature_problems`); yamledit is not this module
+    "release": ["tests/cli/test_guarantees_release.py", "tests/cli/test_release.py", "tests/cli/test_release_signature.py"],
+    # parsing and budgets in the unit tests; artifact.path confinement and budgets through release
+    "record": ["tests/unit/test_record.py", "tests/cli/test_guarantees_release.py", "tests/cli/test_release.py"],
     "mlflow_source": ["tests/cli/test_release.py"],
 }
 

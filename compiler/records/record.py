@@ -11,14 +11,15 @@ neither gave. Strict like the spec: unknown keys and wrong types are refused, wi
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
 import pydantic
 from pydantic import Field
 
-from mlspec.files import loader
-from mlspec.files.errors import MlspecError, SpecError
+from mlspec.files import loader, safepath
+from mlspec.files.errors import Diagnostic, MlspecError, PathError, SpecError
 from mlspec.files.loader import Document
 from mlspec.spec import check
 from mlspec.spec.fields import API_VERSION, COMMIT_RE, Digest, PinnedImage, Record, Strict, Uri, Version, _matching
@@ -27,6 +28,9 @@ KIND = "TrainingRecord"
 __all__ = ["API_VERSION", "KIND", "PINS", "PIN_BY_KEY", "Pin", "TrainingRecord", "flatten", "load", "schema", "validate"]
 SCHEMA_URL = "https://mlspec.dev/schemas/v1alpha1/record.schema.json"
 MAX_BYTES = 256 * 1024
+# A record is read within a spec's limits (nesting, nodes, one number's digits, one
+# value's length): it is input like a spec, often written by a job the reviewer never saw.
+BUDGET = loader.Budget("record", "a TrainingRecord", SpecError, bytes=MAX_BYTES, aliases=False)
 ANY_URI_RE = r"^[a-z][a-z0-9+.-]*:\S+$"
 
 Commit = Annotated[
@@ -42,7 +46,8 @@ class RecordArtifact(Strict):
         "fetch (`s3://`, `gs://`, `https://`, `hf://`, `oci://…@sha256:`, `pvc://`).")
     path: str | None = Field(
         default=None, min_length=1, description="A local copy of the same bytes (file or directory), relative to the "
-        "record file or absolute: `release` computes `spec.model.artifact.digest` from it.")
+        "record file and inside its directory (no absolute path, `..` or symbolic link): `release` computes "
+        "`spec.model.artifact.digest` from it.")
     signature_bundle: Annotated[str, _matching(ANY_URI_RE, "a URI"), Field(json_schema_extra={"pattern": ANY_URI_RE})] | None = Field(
         default=None, description="Where the pods fetch the model's OpenSSF Model Signing bundle "
         "(`spec.model.artifact.signature.bundle`; the spec's `signature` block says how to verify it).")
@@ -150,7 +155,14 @@ def load(text: bytes, source: str) -> TrainingRecord:
     except UnicodeDecodeError as exc:
         raise SpecError.at(source, 1, 1, f"file is not valid UTF-8 (byte {exc.start})") from None
     try:
-        data = json.loads(decoded, object_pairs_hook=_no_duplicates, parse_constant=_no_constant)
+        data = json.loads(decoded, object_pairs_hook=_no_duplicates, parse_constant=_no_constant,
+                          parse_int=_bounded(int), parse_float=_bounded(float))
+        _within_budget(data)
+    except (_OverBudget, RecursionError):
+        loader.load(decoded, source, BUDGET)  # the spec's reader refuses it too, where it crosses the limit
+        raise SpecError.at(source, 1, 1, f"over a record's budget: nesting deeper than {BUDGET.depth} levels, more "
+                           f"than {BUDGET.nodes} values or a number of more than {BUDGET.number} characters",
+                           rule="yaml-structure") from None
     except json.JSONDecodeError as exc:
         raise SpecError.at(source, exc.lineno, exc.colno, f"invalid JSON: {exc.msg}") from None
     except _Duplicate as dup:
@@ -161,6 +173,51 @@ def load(text: bytes, source: str) -> TrainingRecord:
         where = min((mark for path, mark in doc.marks.items() if _at(doc.data, path) == constant.name), default=(1, 1))
         raise SpecError.at(source, *where, f"invalid JSON: {constant.name} is not a JSON number") from None
     return validate(data, source, _with_data(_positions(decoded, source), data))
+
+
+class _OverBudget(Exception):
+    pass
+
+
+def _bounded(kind: type[int] | type[float]) -> Any:
+    def parse(text: str) -> int | float:
+        if len(text) > BUDGET.number:  # before conversion: Python refuses ints of 4,300 digits
+            raise _OverBudget
+        return kind(text)
+    return parse
+
+
+def _within_budget(data: Any) -> None:
+    """Nesting and size as the YAML reader counts them (a collection nested 65 deep, or
+    100,001 values, is refused), without recursion."""
+    nodes, stack = 0, [(data, 1)]
+    while stack:
+        value, depth = stack.pop()
+        nodes += 1
+        if nodes > BUDGET.nodes or depth > BUDGET.depth:
+            raise _OverBudget
+        if isinstance(value, dict):
+            stack += [(v, depth + 1) for v in value.values()]
+            nodes += len(value)  # the keys
+        elif isinstance(value, list):
+            stack += [(v, depth + 1) for v in value]
+
+
+def artifact_path(loaded: TrainingRecord, text: bytes, source: str) -> str | None:
+    """The record's `artifact.path` as a path from the current directory, after checking
+    that it stays inside the record's own directory: relative, no `..`, no symbolic link
+    on the way. A record is written by a training job next to what it trained (whoever
+    can edit it must not get `/proc/self/environ` or `~/.ssh` hashed into a spec)."""
+    local = loaded.artifact.path if loaded.artifact else None
+    if local is None:
+        return None
+    directory = os.path.dirname(source) or "."
+    try:
+        return safepath.confine(local, directory)
+    except PathError as exc:
+        where = _positions(text.decode("utf-8"), source).position(("artifact", "path"), key=False)
+        raise PathError([Diagnostic(source, *where, f"`artifact.path` {local!r}{'' if d.source == local else ': ' + d.source} "
+                                    f"{d.message} (the record's directory, {directory})") for d in exc.diagnostics]) from None
 
 
 class _Constant(Exception):
@@ -196,7 +253,7 @@ def _positions(text: str, source: str) -> Document:
     """Where each value stands. JSON is YAML's flow style, so the spec's position-tracking
     reader maps it; json decides the values (JSON numbers, not YAML 1.1 guesses)."""
     try:
-        return loader.load(text, source)
+        return loader.load(text, source, BUDGET)
     except MlspecError:
         return Document(source, {})  # valid JSON the YAML reader refuses: positions fall back to 1:1
 

@@ -64,15 +64,16 @@ class Result:
 
 
 def from_record(path: str) -> Pins:
-    """The pins of a training record file; its `artifact.path` is relative to the file."""
+    """The pins of a training record file; its `artifact.path` is inside the file's directory."""
     root, rel = safepath.named(path)
     try:
         data = safepath.read(root, rel, loader.MAX_BYTES)  # never through a link, bounded
     except OSError as exc:
         raise MlspecError([Diagnostic(path, 1, 1, f"cannot read: {exc.strerror}", rule="record-invalid")]) from None
-    values = record.flatten(record.load(data, path))
-    local = values.pop("artifact.path", None)
-    return Pins(values, record_source=path, artifact_bytes=str(Path(path).parent / local) if local else None)
+    loaded = record.load(data, path)
+    values = record.flatten(loaded)
+    values.pop("artifact.path", None)
+    return Pins(values, record_source=path, artifact_bytes=record.artifact_path(loaded, data, path))
 
 
 def from_mlflow(ref: str, seed_param: str, dest: Path) -> Pins:
@@ -124,7 +125,7 @@ def cut(text: bytes, source: str, pins: Pins, ledger_opt: str | None = None, out
     if problems:
         raise MlspecError(problems)
 
-    editor = yamledit.Editor(text.decode("utf-8"))
+    editor = yamledit.Editor(text.decode("utf-8"), source)
     _move_to_previous(editor, doc.data, old)
     if any(k.startswith("features.") for k in values) and not editor.has(("spec", "features")):
         editor.insert_before(("spec",), "serving", "features", editor.mapping())  # where the spec's order has it
@@ -312,7 +313,7 @@ def _move_to_previous(editor: Any, data: dict[str, Any], old: dict[str, Any]) ->
         block.move_to_end("artifact", last=False)
         block.move_to_end("version", last=False)
         if editor.has(("spec", "rollback")):
-            editor.get(("spec", "rollback"))["previous"] = block
+            editor.set(_PREVIOUS, block)
         else:
             editor.insert_before(("spec",), "environments", "rollback", editor.mapping({"previous": block}))
         return

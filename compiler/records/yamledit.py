@@ -2,16 +2,25 @@
 key order, quoting and flow/block style kept, so a `git diff` shows only the values
 that changed. ruamel.yaml is imported here and only here (by `mlspec release`):
 `mlspec build` never pays for it.
+
+ruamel reads YAML 1.2 and mlspec reads YAML 1.1 (`files.loader`): the two disagree on
+plain scalars (`+.5e-3`, `-1_0`, `1:20`, `017`, `yes`, timestamps). So the editor types
+nothing: every plain scalar is loaded as its text and written back as that text (on a
+line an edit rewrites, the neighbours' values are the characters the user wrote, which
+mlspec reads as it did before). New values are written as mlspec's own emitter would:
+strings plain only when plain reads as that string in YAML 1.1 and 1.2, numbers plain.
 """
 
 from __future__ import annotations
 
 import difflib
 import io
+import math
 import re
-from typing import Any
+from typing import Any, Iterator
 
-from mlspec.files import emit
+from mlspec.files import emit, loader
+from mlspec.files.errors import SpecError
 from mlspec.files.loader import Path
 
 _KEY_LINE = re.compile(r"^( *)[^\s#-][^#]*:\s*(#.*)?$")
@@ -20,19 +29,32 @@ _KEY_LINE = re.compile(r"^( *)[^\s#-][^#]*:\s*(#.*)?$")
 class Editor:
     """One YAML document, loaded for editing; `text()` dumps it back."""
 
-    def __init__(self, text: str) -> None:
+    def __init__(self, text: str, source: str = "<string>") -> None:
         from ruamel.yaml import YAML
+        from ruamel.yaml.error import MarkedYAMLError
         from ruamel.yaml.util import load_yaml_guess_indent
 
         self._yaml = YAML(typ="rt")
+        self._yaml.Resolver = _text_resolver()
+        for kind in (bool, int):  # the only non-text values an edit writes (a seed)
+            self._yaml.representer.add_representer(kind, _plain_text)
+        self._yaml.representer.add_representer(str, _text)
         self._yaml.preserve_quotes = True
         self._yaml.width = 1 << 16  # never fold a long line the user wrote on one line
-        self.data, sequence, offset = load_yaml_guess_indent(text, yaml=self._yaml)
+        self.source = source
+        self._crlf = "\r\n" in text
+        text = self._original = text.replace("\r\n", "\n")  # ruamel keeps a `\r` in a comment: edit LF lines
+        self.written: list[Path] = []  # what the edits set, added or deleted: every other value must read the same
+        try:
+            self.data, sequence, offset = load_yaml_guess_indent(_tabs_as_spaces(text, self._yaml), yaml=self._yaml)
+        except MarkedYAMLError as exc:  # YAML mlspec reads (the caller checked) that the editor cannot
+            mark = exc.problem_mark or exc.context_mark
+            raise SpecError.at(source, mark.line + 1 if mark else 1, mark.column + 1 if mark else 1,
+                               f"the YAML editor cannot read this file ({exc.problem}); write this line in "
+                               "block style without tabs, then try again", rule="cannot-edit") from None
         mapping = _mapping_indent(text)
         offset = offset or 0
         self._yaml.indent(mapping=mapping, sequence=sequence or mapping + offset, offset=offset)
-        self._crlf = "\r\n" in text
-        self._original = text.replace("\r\n", "\n")
         self._identity = self._dump()  # how ruamel writes the file unchanged
 
     def get(self, path: Path) -> Any:
@@ -58,6 +80,7 @@ class Editor:
             if key not in parent:
                 parent.insert(len(parent), key, self.mapping())
             parent = parent[key]
+        self.written.append(path)
         key = path[-1]
         styled = styled_like(parent[key] if key in parent else None, value)
         if key in parent:
@@ -68,11 +91,13 @@ class Editor:
     def insert_before(self, path: Path, before: str, key: str, value: Any) -> None:
         """Add `key: value` to the mapping at `path`, before its key `before` (or last)."""
         parent = self.get(path)
+        self.written.append((*path, key))
         keys = list(parent)
         parent.insert(keys.index(before) if before in keys else len(keys), key, value)
 
     def delete(self, path: Path) -> None:
         parent = self.get(path[:-1])
+        self.written.append(path)
         if path[-1] in parent:
             del parent[path[-1]]
 
@@ -95,7 +120,22 @@ class Editor:
         after a colon, `---`, a plain scalar folded over lines, `~`): its edits are merged
         onto the original lines, so a line no edit touched stays byte-identical."""
         text = merge(self._original, self._identity, self._dump())
+        self._check(text)
         return text.replace("\n", "\r\n") if self._crlf else text
+
+    def _check(self, text: str) -> None:
+        """Every value no edit wrote reads back, with mlspec's reader, as it read before
+        (type and value): the guarantee above, checked rather than hoped for."""
+        before = loader.load(self._original, self.source)
+        after = dict(_leaves(loader.load(text, self.source).data))
+        old = dict(_leaves(before.data))
+        for path in sorted(old.keys() ^ after.keys() | {p for p in old.keys() & after.keys()
+                                                          if not _same(old[p], after[p])}, key=str):
+            if not any(path[:len(w)] == w for w in self.written):
+                line, col = before.position(path, key=False)
+                raise SpecError.at(self.source, line, col, f"editing this file would change `{loader.dotted(path)}` "
+                                   f"from {old.get(path)!r} to {after.get(path)!r}, which no edit sets; write that "
+                                   "value on a line of its own (block style), then try again", rule="cannot-edit")
 
 
 Hunk = tuple[int, int, list[str]]  # base lines [start, end) become these lines
@@ -172,6 +212,68 @@ def styled_like(old: Any, value: Any) -> Any:
     if isinstance(old, (DoubleQuotedScalarString, SingleQuotedScalarString)) or not plain_safe:
         return DoubleQuotedScalarString(value)
     return str(value)  # a plain str: ruamel writes it plain
+
+
+def _leaves(data: Any, path: Path = ()) -> Iterator[tuple[Path, Any]]:
+    """(path, value) of every scalar and empty collection."""
+    if not data or not isinstance(data, (dict, list)):
+        yield path, data
+        return
+    for key, value in data.items() if isinstance(data, dict) else enumerate(data):
+        yield from _leaves(value, (*path, key))
+
+
+def _same(a: Any, b: Any) -> bool:
+    return type(a) is type(b) and (a == b or (type(a) is float and math.isnan(a) and math.isnan(b)))
+
+
+def _text_resolver() -> type:
+    """A resolver that reads every plain scalar as text (`str`), so that nothing ruamel
+    writes back is its YAML 1.2 reading of what the user wrote."""
+    from ruamel.yaml.resolver import VersionedResolver
+
+    class TextResolver(VersionedResolver):
+        @property
+        def versioned_resolver(self) -> dict[str, Any]:  # no implicit types: plain is str
+            return {}
+
+    return TextResolver
+
+
+_STR_TAG = "tag:yaml.org,2002:str"
+
+
+def _plain_text(representer: Any, value: bool | int) -> Any:
+    """A number (or boolean) written plain, as mlspec's reader reads it back."""
+    text = ("true" if value else "false") if isinstance(value, bool) else str(value)
+    return representer.represent_scalar(_STR_TAG, text)
+
+
+def _text(representer: Any, value: str) -> Any:
+    """Plain text as written. An empty plain value (`{a: }`, null in YAML 1.1) cannot be
+    written plain in a flow collection, and quoted it would be the empty string: `~`."""
+    return representer.represent_scalar(_STR_TAG, value or "~")
+
+
+def _tabs_as_spaces(text: str, yaml: Any) -> str:
+    """`text` with each tab ruamel's scanner refuses as a token start (a tab before a
+    comment, which YAML 1.1 readers accept) replaced by a space: separation whitespace,
+    so the meaning is the same and every column stays. The merge in `text()` keeps the
+    user's tab on every line no edit touches."""
+    from ruamel.yaml.scanner import ScannerError
+
+    lines = text.split("\n")
+    for _ in range(text.count("\t")):
+        try:
+            yaml.compose("\n".join(lines))
+            break
+        except ScannerError as exc:
+            mark = exc.problem_mark
+            if mark is None or lines[mark.line][mark.column:mark.column + 1] != "\t":
+                break  # not a tab: the load that follows reports it
+            line = lines[mark.line]
+            lines[mark.line] = line[:mark.column] + " " + line[mark.column + 1:]
+    return "\n".join(lines)
 
 
 def _mapping_indent(text: str) -> int:
