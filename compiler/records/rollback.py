@@ -170,7 +170,7 @@ def edit(text: str, source: str, target: dict[str, Any], leaving: dict[str, Any]
     from mlspec.records import release, yamledit
 
     doc = loader.load(text, source)
-    editor = yamledit.Editor(text)
+    editor = yamledit.Editor(text, source)
     release._move_to_previous(editor, doc.data, release._spec_pins(doc.data))
     editor.set(("spec", "model", "version"), target["version"])
     new, old = ledger.flat(ledger.recorded_pins(target, None)), ledger.flat(ledger.recorded_pins(leaving, None))
