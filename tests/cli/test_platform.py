@@ -37,6 +37,7 @@ spec:
     prod:
       defaults: {{serving: {{replicas: 4}}}}
       policy: {{minReplicas: 3}}
+    staging: {{}}
 """
 # A spec that omits every platform-provided field (images, initializer, user, Prometheus).
 SPEC = f"""\
@@ -343,7 +344,7 @@ def test_a_policy_that_is_met_builds(tmp_path, monkeypatch, rule):
 def test_an_environment_relaxes_and_another_tightens_a_global_rule(tmp_path, monkeypatch):
     platform = PLATFORM.replace("      policy: {minReplicas: 3}",
                                 "      policy: {minReplicas: 3, requireOwner: false}\n"
-                                "    staging:\n      policy: {requireDataDigest: true}")
+                                "    staging:\n      policy: {requireDataDigest: true}").replace("    staging: {}\n", "")
     repo = _repo(tmp_path / "repo", platform, names=("churn",))
     monkeypatch.chdir(repo)
     spec = repo / "models" / "churn.yaml"
