@@ -96,8 +96,8 @@ def resolve(doc: Document, env: str | None = None, context: Context = NO_CONTEXT
     own = [] if merged is doc else list(scan.text_problems(doc))
     try:
         base = rules.validate(merged, secrets=merged is doc, known_runtimes=known)
-    except SpecError as exc:
-        raise SpecError(sorted(set(own + exc.diagnostics))) from None
+    except SpecError as exc:  # one a platform default causes names the spec, as below
+        raise SpecError(sorted(set(own + [policy.naming(d, doc.source) for d in exc.diagnostics]))) from None
     if own:
         raise SpecError(sorted(set(own)))
     reserved = [diagnostic(doc, ("metadata", "annotations", key), f"annotation `{key}` is in `{key.split('/')[0]}`, a "
@@ -132,7 +132,8 @@ def resolve(doc: Document, env: str | None = None, context: Context = NO_CONTEXT
         try:
             spec = rules.validate(merged, secrets=False, known_runtimes=known) if declared else base  # `doc` was scanned whole
         except SpecError as exc:
-            problems.extend(replace(d, message=f"in environment `{name}`: {d.message}") for d in exc.diagnostics)
+            problems.extend(policy.naming(replace(d, message=f"in environment `{name}`: {d.message}"), doc.source)
+                            for d in exc.diagnostics)
             continue
         release = _release(spec, name, context, model_key)
         problems.extend(policy.problems(context.platform, merged, spec, name, bool(declared), release.plan))
