@@ -132,7 +132,7 @@ def budget_problem(platform: Platform | None, doc: Document, selected: list[str]
     if platform is None:
         return None
     sizes = default_chars(platform)
-    layers = {None: len(selected) * sizes[None]}
+    layers: dict[str | None, int] = {None: len(selected) * sizes[None]}
     for env in selected if declared else []:
         layers[env] = layers.get(env, 0) + sizes.get(env, 0)
     total = len(selected) * doc.chars + sum(layers.values())
