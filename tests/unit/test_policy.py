@@ -1,0 +1,168 @@
+"""`mlspec.pipeline.policy` without the CLI: the images a rule judges, the rules in force per
+environment, the autoscaler's floor, the build budget with the platform's defaults. Fast:
+first in the mutation run's set for `policy`."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+from mlspec.files import loader
+from mlspec.pipeline import policy, rules
+from mlspec.platform import platformfile
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "cli"))
+from test_platform import H, PLATFORM, REG, SPEC  # noqa: E402
+
+FOREIGN = f"docker.io/x/y@sha256:{H}"
+SIGNATURE = "signature: {bundle: s3://m/sig, method: key, publicKey: {configMap: keys, key: k.pub}, verifierImage: IMAGE}"
+ROLLBACK = ('  rollback:\n    previous:\n      version: "0.9.0"\n      artifact: {uri: "URI", '
+            f'digest: "sha256:{H}"ROLLSIG}}\n      dataVersion: "2026-10-01"\n')
+ARTIFACT = '    artifact: {uri: "s3://models/churn/1.0.0/model.joblib", digest: "sha256:' + H + '"}\n'
+
+
+def _spec(edit=lambda t: t, platform: str = PLATFORM):
+    text = edit(SPEC.replace("NAME", "churn"))
+    doc = platformfile.under(platformfile.parse(platform, "p.yaml"), loader.load(text, "churn.yaml"), None)
+    return doc, rules.validate(doc)
+
+
+def _at(path: str, image: str):
+    """A spec edit that puts `image` at `path` (every other image stays the platform's)."""
+    def edit(text: str) -> str:
+        if path == "serving.verifyImage":
+            return text.replace("  evaluation:\n", f"  serving: {{verifyImage: {image}}}\n  evaluation:\n", 1)
+        if path == "model.artifact.signature.verifierImage":
+            return text.replace(ARTIFACT, ARTIFACT[:-2] + ", " + SIGNATURE.replace("IMAGE", image) + "}\n")
+        if path.startswith("rollback.previous.artifact"):
+            sig = ", " + SIGNATURE.replace("IMAGE", image) if path.endswith("verifierImage") else ""
+            uri = f"oci://{image}" if path.endswith("uri") else "s3://models/churn/0.9.0/m.joblib"
+            return text.replace("  environments:\n", ROLLBACK.replace("URI", uri).replace("ROLLSIG", sig)
+                                + "  environments:\n")
+        if path == "model.artifact.uri":
+            return text.replace("s3://models/churn/1.0.0/model.joblib", f"oci://{image}")
+        if path == "evaluation.dataset.uri":
+            return text.replace("gs://data/churn-holdout", f"oci://{image}")
+        raise AssertionError(path)
+    return edit
+
+
+PLACES = {  # where the spec names an image -> the path the error points at
+    "serving.verifyImage": ("spec", "serving", "verifyImage"),
+    "model.artifact.signature.verifierImage": ("spec", "model", "artifact", "signature", "verifierImage"),
+    "rollback.previous.artifact.signature.verifierImage":
+        ("spec", "rollback", "previous", "artifact", "signature", "verifierImage"),
+    "model.artifact.uri": ("spec", "model", "artifact", "uri"),
+    "evaluation.dataset.uri": ("spec", "evaluation", "dataset", "uri"),
+    "rollback.previous.artifact.uri": ("spec", "rollback", "previous", "artifact", "uri"),
+}
+
+
+@pytest.mark.parametrize("place", sorted(PLACES))
+def test_every_image_the_output_runs_is_judged_at_its_own_path(place):
+    _, spec = _spec(_at(place, FOREIGN))
+    found = list(policy._registries(spec, [f"{REG}/"]))
+    assert found == [(PLACES[place], f"image `{FOREIGN}` is not from an allowed registry ({REG}/)")]
+    # the neighbour: the same place holding an allowed image is not judged
+    _, ok = _spec(_at(place, f"{REG}/x/y@sha256:{H}"))
+    assert list(policy._registries(ok, [f"{REG}/"])) == []
+    # an `oci://` prefix is the image volume's, not the image's
+    if place.endswith("uri"):
+        assert (PLACES[place], f"{REG}/x/y@sha256:{H}") in list(policy.images(ok))
+
+
+def test_no_entry_allows_no_image_and_says_so():
+    _, spec = _spec()
+    found = list(policy._registries(spec, []))
+    assert found and all(message.endswith("(none allowed)") for _, message in found)
+    assert [path for path, _ in found] == [path for path, _ in policy.images(spec)]
+
+
+def test_the_images_are_listed_once_each_in_order():
+    _, spec = _spec()
+    assert [path for path, _ in policy.images(spec)] == [
+        ("spec", "serving", "image"), ("spec", "serving", "storageInitializer", "image"),
+        ("spec", "training", "environment", "image"), ("spec", "evaluation", "image"),
+        ("spec", "evaluation", "gateImage")]
+
+
+# --- the rules in force in an environment -------------------------------------------------
+
+RULED = PLATFORM.replace("      policy: {minReplicas: 3}", "      policy: {minReplicas: 3, requireOwner: false}")
+
+
+def test_an_environments_rule_replaces_the_global_one_of_its_name_only():
+    platform = platformfile.parse(RULED, "p.yaml")
+    assert policy.rules(platform, "prod") == {"allowedRegistries": ([f"{REG}/"], 17), "requireOwner": (False, 22),
+                                              "minReplicas": (3, 22)}
+    assert policy.rules(platform, "staging") == {"allowedRegistries": ([f"{REG}/"], 17), "requireOwner": (True, 18)}
+    assert policy.rules(platform, "other") == policy.rules(platform, "staging")
+
+
+def test_the_rules_are_listed_in_their_checking_order():
+    platform = platformfile.parse(PLATFORM.replace("    requireOwner: true\n", "    maxPeakPods: 9\n    requireOwner: true\n"
+                                                   "    minReplicas: 1\n"), "p.yaml")
+    assert list(policy.rules(platform, "staging")) == ["allowedRegistries", "requireOwner", "minReplicas", "maxPeakPods"]
+
+
+# --- minReplicas: the autoscaler's floor, else the count ----------------------------------
+
+SCALED = "  serving: {autoscaling: {minReplicas: MIN, maxReplicas: 6, metrics: [{cpu: 70}]}}\n  evaluation:\n"
+
+
+@pytest.mark.parametrize("floor, least, refused", [(2, 3, True), (3, 3, False), (4, 3, False)])
+def test_min_replicas_judges_the_autoscalers_floor_not_the_count(floor, least, refused):
+    _, spec = _spec(lambda t: t.replace("  evaluation:\n", SCALED.replace("MIN", str(floor)), 1))
+    found = list(policy._min_replicas(spec, least))
+    # the count (its default, 2) is below the bound too: the autoscaler owns it, so it is not judged
+    assert spec.spec.serving.replicas == 2
+    assert found == ([(("spec", "serving", "autoscaling", "minReplicas"),
+                       f"`spec.serving.autoscaling.minReplicas` is {floor}; at least {least} required")] if refused else [])
+
+
+@pytest.mark.parametrize("count, refused", [(2, True), (3, False)])
+def test_min_replicas_judges_the_count_without_an_autoscaler(count, refused):
+    _, spec = _spec(lambda t: t.replace("  evaluation:\n", f"  serving: {{replicas: {count}}}\n  evaluation:\n", 1))
+    assert list(policy._min_replicas(spec, 3)) == ([(("spec", "serving", "replicas"),
+                                                      f"`spec.serving.replicas` is {count}; at least 3 required")]
+                                                    if refused else [])
+    assert list(policy._min_replicas(spec, None)) == []
+
+
+# --- problems: names, positions, the environment ------------------------------------------
+
+
+def test_a_violation_names_the_environment_only_when_the_spec_declares_it():
+    platform = platformfile.parse(RULED, "p.yaml")
+    doc, spec = _spec(lambda t: t.replace("  owner: team-a\n", ""), RULED)
+    declared = policy.problems(platform, doc, spec, "staging", True)
+    assert [d.message for d in declared] == [
+        "in environment `staging`: `metadata.owner` is required (policy requireOwner, p.yaml:18)"]
+    assert (declared[0].source, declared[0].line, declared[0].col, declared[0].rule) == ("churn.yaml", 3, 1, "platform-policy")
+    assert not [d for d in policy.problems(platform, doc, spec, "prod", True) if "owner" in d.message]  # relaxed
+    undeclared = policy.problems(platform, doc, spec, "staging", False)
+    assert [d.message for d in undeclared] == ["`metadata.owner` is required (policy requireOwner, p.yaml:18)"]
+    assert policy.problems(None, doc, spec, "staging", True) == []
+
+
+def test_an_undeclared_environment_is_reported_only_for_a_spec_that_declares_environments():
+    platform = platformfile.parse(PLATFORM, "p.yaml")
+    doc, spec = _spec()
+    found = policy.problems(platform, doc, spec, "production", True)
+    assert [(d.line, d.col, d.rule) for d in found] == [(23, 3, "unknown-environment")]  # `environments`: it has no key of that name
+    assert found[0].message.startswith("environment `production` is not one the platform file declares (prod, staging; "
+                                       "p.yaml:19)")
+    assert policy.problems(platform, doc, spec, "production", False) == []
+    assert policy.problems(platform, doc, spec, "staging", True) == []
+
+
+def test_naming_adds_the_spec_to_a_message_in_another_file_only():
+    platform = platformfile.parse(PLATFORM, "p.yaml")
+    doc, spec = _spec()
+    here = policy.problems(platform, doc, spec, "staging", True) + [loader.diagnostic(doc, ("metadata",), "m", rule="r")]
+    assert [policy.naming(d, "churn.yaml") for d in here] == here
+    there = loader.diagnostic(platform.doc, ("spec", "defaults"), "m", rule="r")
+    assert policy.naming(there, "churn.yaml").message == "spec churn.yaml: m"
+    assert policy.naming(there, "p.yaml") == there
