@@ -63,11 +63,13 @@ MODULES: dict[str, list[str]] = {
     # the model's key and its paths (the namespaced layout): what names a file or a directory
     "layout": ["tests/cli/test_layout.py", "tests/cli/test_layout_hostile.py"],
     # issue 28's eight: the guards users rely on (each set: its owner may reorder it, fastest first)
-    # the guarantee tests first (one rule each, ~10 s a file), then the exposure arithmetic, the 32 s platform file last
-    "policy": ["tests/cli/test_guarantees_policy.py", "tests/cli/test_guarantees_platform.py",
+    # its unit tests first (no CLI: ~2 s), the guarantee tests (one rule each, ~10 s a file), the exposure
+    # arithmetic, the 32 s platform file last
+    "policy": ["tests/unit/test_policy.py", "tests/cli/test_guarantees_policy.py", "tests/cli/test_guarantees_platform.py",
                "tests/cli/test_policy_exposure.py", "tests/cli/test_platform.py"],
-    # budget, scan, environments and merge first; runtimes (parse's definition checks) after the 32 s platform file
-    "platform": ["tests/cli/test_guarantees_platform.py", "tests/cli/test_platform.py",
+    # its unit tests first (merge, positions, pruning, output, lookup), then budget, scan and environments, the
+    # 32 s platform file, runtimes (parse's definition checks) last
+    "platform": ["tests/unit/test_platformfile.py", "tests/cli/test_guarantees_platform.py", "tests/cli/test_platform.py",
                  "tests/cli/test_guarantees_runtimes.py", "tests/cli/test_runtimes.py"],
     "reconcile": ["tests/test_reconcile.py", "tests/test_evaluation_pins.py"],
     "release": ["tests/cli/test_release.py", "tests/unit/test_yamledit.py"],
