@@ -55,7 +55,7 @@ MODULES: dict[str, list[str]] = {
     "loader": ["tests/unit/test_loader.py", "tests/test_invalid_cases.py"],
     "check": ["tests/unit/test_check.py", "tests/test_invalid_cases.py", "tests/test_traffic.py"],
     # the credential and text scan, split from check: its own tests first (fastest), the corpus last (17 s)
-    "scan": ["tests/unit/test_guarantees_scan.py", "tests/unit/test_secrets.py", "tests/unit/test_check.py",
+    "scan": ["tests/unit/test_scan_scope.py", "tests/unit/test_guarantees_scan.py", "tests/unit/test_secrets.py", "tests/unit/test_check.py",
              "tests/test_invalid_cases.py"],
     # Argo's pod arithmetic, split from traffic: its own tests, the traffic bounds built on it, and
     # the surge tests (the traffic-routed port, `traffic_routed`, is tested only there)
