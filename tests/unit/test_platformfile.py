@@ -238,3 +238,35 @@ def test_a_scaffolded_spec_leaves_out_exactly_what_the_defaults_provide():
             "    gateImage: g\n    image: e\n  other: 1\n")
     kept = platformfile.omit_provided(text, platform)
     assert kept == "spec:\n  serving:\n    replicas: 2\n  other: 1\n"
+
+
+def test_a_platform_file_through_a_link_is_none_and_never_an_error(tmp_path):
+    real = tmp_path / "real"
+    real.mkdir()
+    (real / "platform.yaml").write_text("kind: Platform\n")
+    (tmp_path / "linked").symlink_to(real)
+    (tmp_path / "file-link.yaml").symlink_to(real / "platform.yaml")
+    assert platformfile.is_platform_file(str(real / "platform.yaml")) is True
+    assert platformfile.is_platform_file(str(tmp_path / "linked" / "platform.yaml")) is False  # a linked directory
+    assert platformfile.is_platform_file(str(tmp_path / "file-link.yaml")) is False
+
+
+def test_the_trusted_keys_carry_their_file_line_and_column():
+    pem = "-----BEGIN PUBLIC KEY-----\n  MCowBQYDK2VwAyEA\n  -----END PUBLIC KEY-----\n"
+    text = HEADER + ("  trust:\n    attestationKeys:\n      - name: ci-main\n        publicKey: |\n          "
+                     + pem.replace("\n  ", "\n          ") + "      - name: ci-two\n        publicKey: |\n          "
+                     + pem.replace("\n  ", "\n          "))
+    keys = platformfile.parse(text, "p.yaml").attestation_keys
+    assert [(name, where) for name, _, where in keys] == [("ci-main", ("p.yaml", 7, 20)), ("ci-two", ("p.yaml", 12, 20))]
+    assert keys[1][1].startswith("-----BEGIN PUBLIC KEY-----\nMCowBQYDK2VwAyEA\n")
+    assert platformfile.parse(HEADER + "  defaults: {}\n", "p.yaml").attestation_keys == []
+
+
+def test_a_scaffolded_spec_drops_a_provided_block_at_the_end_and_one_indented_by_one():
+    platform = platformfile.parse(PLATFORM, "p.yaml")
+    # the last block of the file is provided: dropped to the end, no line past it looked at
+    assert platformfile.omit_provided("spec:\n  other: 1\n  evaluation:\n    gateImage: g\n    image: e", platform) \
+        == "spec:\n  other: 1\n"
+    # children one column deeper than their key belong to its block
+    assert platformfile.omit_provided("spec:\n  evaluation:\n   gateImage: g\n   image: e\n  other: 1\n", platform) \
+        == "spec:\n  other: 1\n"
