@@ -166,3 +166,11 @@ def test_naming_adds_the_spec_to_a_message_in_another_file_only():
     there = loader.diagnostic(platform.doc, ("spec", "defaults"), "m", rule="r")
     assert policy.naming(there, "churn.yaml").message == "spec churn.yaml: m"
     assert policy.naming(there, "p.yaml") == there
+
+
+def test_the_first_step_rule_skips_a_blue_green_rollout_and_an_unset_bound():
+    blue = _spec(lambda t: t.replace("  rollout:\n", "  rollout:\n    strategy: blueGreen\n"))[1]
+    canary = _spec()[1]
+    assert list(policy._first_step(blue, 5)) == []  # no canary weights: nothing to bound
+    assert [path for path, _ in policy._first_step(canary, 5)] == [("spec", "rollout")]  # the default steps: 10%
+    assert list(policy._first_step(canary, None)) == []  # `maxFirstStepWeight: null` (an environment unsetting it)
