@@ -174,3 +174,38 @@ def test_the_first_step_rule_skips_a_blue_green_rollout_and_an_unset_bound():
     assert list(policy._first_step(blue, 5)) == []  # no canary weights: nothing to bound
     assert [path for path, _ in policy._first_step(canary, 5)] == [("spec", "rollout")]  # the default steps: 10%
     assert list(policy._first_step(canary, None)) == []  # `maxFirstStepWeight: null` (an environment unsetting it)
+
+
+ROUTED = "  rollout:\n    trafficRouting: {nginx: {host: churn.acme.example}}\n    steps: [{setWeight: FIRST}, {setWeight: 60}]\n"
+
+
+@pytest.mark.parametrize("weight, refused", [(25, False), (26, True), (24, False)])
+def test_a_routed_first_weight_is_bounded_at_the_bound_and_one_past_it(weight, refused):
+    _, spec = _spec(lambda t: t.replace("  rollout:\n", ROUTED.replace("FIRST", str(weight))))
+    found = list(policy._first_step(spec, 25))
+    assert found == ([(("spec", "rollout", "steps", 0, "setWeight"),
+                       f"the first canary step (setWeight {weight}) sends {weight}%; at most 25% allowed")] if refused else [])
+
+
+def test_exact_weights_are_required_of_a_canary_only():
+    blue = _spec(lambda t: t.replace("  rollout:\n", "  rollout:\n    strategy: blueGreen\n"))[1]
+    routed = _spec(lambda t: t.replace("  rollout:\n", ROUTED.replace("FIRST", "20")))[1]
+    assert list(policy._routing(blue, True)) == [] and list(policy._routing(routed, True)) == []
+    assert [path for path, _ in policy._routing(_spec()[1], True)] == [("spec", "rollout")]
+    assert list(policy._routing(_spec()[1], False)) == []
+
+
+def test_the_budget_error_points_at_the_global_defaults_on_a_tie():
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "cli"))
+    from test_guarantees_platform import _padding, _spec_of
+
+    envs = [f"e{i}" for i in range(63)]
+    spec = _spec_of(loader.MAX_BUILD_CHARS // 64 - 10, [*envs, "big"])
+    text = ("apiVersion: mlspec.dev/v1alpha1\nkind: Platform\nspec:\n"
+            f"  defaults: {{{_padding(100)}}}\n  environments:\n    big:\n      defaults: {{{_padding(6400)}}}\n")
+    platform = platformfile.parse(text, "p.yaml")
+    tie = policy.budget_problem(platform, spec, [*envs, "big"], True)  # 64 x 100 global, 6400 of `big`
+    assert tie is not None and (tie.line, tie.col) == (4, 3)
+    more = platformfile.parse(text.replace(_padding(6400), _padding(6401)), "p.yaml")
+    over = policy.budget_problem(more, spec, [*envs, "big"], True)
+    assert over is not None and (over.line, over.col) == (7, 7)
