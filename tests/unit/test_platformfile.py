@@ -270,3 +270,12 @@ def test_a_scaffolded_spec_drops_a_provided_block_at_the_end_and_one_indented_by
     # children one column deeper than their key belong to its block
     assert platformfile.omit_provided("spec:\n  evaluation:\n   gateImage: g\n   image: e\n  other: 1\n", platform) \
         == "spec:\n  other: 1\n"
+
+
+def test_a_platform_file_is_recognized_by_its_first_64_kib(tmp_path):
+    line = b"kind: Platform\n"
+    within, past = tmp_path / "within.yaml", tmp_path / "past.yaml"
+    within.write_bytes(b"#" * (64 * 1024 - len(line) - 1) + b"\n" + line)  # ends at the last byte read
+    past.write_bytes(b"#" * (64 * 1024 - 1) + b"\n" + line)  # starts one byte past it
+    assert platformfile.is_platform_file(str(within)) is True
+    assert platformfile.is_platform_file(str(past)) is False

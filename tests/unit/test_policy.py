@@ -209,3 +209,45 @@ def test_the_budget_error_points_at_the_global_defaults_on_a_tie():
     more = platformfile.parse(text.replace(_padding(6400), _padding(6401)), "p.yaml")
     over = policy.budget_problem(more, spec, [*envs, "big"], True)
     assert over is not None and (over.line, over.col) == (7, 7)
+
+
+@pytest.mark.parametrize("entry, image, admitted", [
+    (REG, f"registry.evil.example/x@sha256:{H}", False),  # another host of the same length
+    (f"{REG}/ml", f"{REG}/xx/serve@sha256:{H}", False),   # another repository of the same length
+    ("", "/x", False),                                     # no entry admits nothing, not even a path
+    (REG, f"{REG}/x", True),
+])
+def test_an_entry_is_a_prefix_of_the_image_before_any_boundary(entry, image, admitted):
+    assert policy.admits(entry, image) is admitted
+
+
+def test_the_served_share_is_stated_plainly_only_when_exact_and_unapproximated():
+    from fractions import Fraction
+
+    assert policy._served(Fraction(20), 20, 0, 0, 0) == "sends 20%"  # a router: exact
+    # without a router the same share is stated with its pod counts, even when it equals the weight
+    assert policy._served(Fraction(50), 50, 2, 1, 1).startswith("sends 50% of the traffic (1 canary + 1 stable pod(s) "
+                                                                "at 2 replica(s): ")
+    assert policy._served(Fraction(100, 3), 10, 2, 1, 2).startswith("sends 33.3% of the traffic (1 canary + 2 stable")
+    assert policy._served(Fraction(50), 10, 1, 1, 1).startswith("sends 50% of the traffic")
+
+
+def test_the_peak_caps_need_a_plan_and_a_mapping():
+    from mlspec.pipeline import resolve
+
+    platform = platformfile.parse(PLATFORM, "p.yaml")
+    doc = loader.load(SPEC.replace("NAME", "churn").replace("  evaluation:\n", "  serving: {replicas: 6, resources: "
+                                                            "{limits: {nvidia.com/gpu: 2}}}\n  evaluation:\n", 1), "s.yaml")
+    _, releases = resolve.resolve(doc, "staging", platformfile.with_platform(resolve.Context(), platform))
+    plan = releases[0].plan
+    assert [message for _, message in policy._peak_resources(plan, {"nvidia.com/gpu": 8})] == [
+        "the rollout requests 12 nvidia.com/gpu at its peak (6 pod(s): no pod beyond the 6 replica(s): 1 replaced at a "
+        "time); at most 8 allowed"]
+    assert list(policy._peak_resources(plan, {"nvidia.com/gpu": 12})) == []  # at the bound
+    assert list(policy._peak_resources(plan, {"example.com/fpga": 1})) == []  # a resource it does not request
+    assert list(policy._peak_resources(None, {"nvidia.com/gpu": 8})) == []
+    assert list(policy._peak_resources(plan, None)) == []
+    assert list(policy._peak_pods(None, 1)) == [] and list(policy._peak_pods(plan, None)) == []
+    assert [message for _, message in policy._peak_pods(plan, 5)] == [
+        "the rollout runs up to 6 pod(s) at once (no pod beyond the 6 replica(s): 1 replaced at a time); at most 5 allowed"]
+    assert list(policy._peak_pods(plan, 6)) == []
