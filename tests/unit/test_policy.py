@@ -251,3 +251,22 @@ def test_the_peak_caps_need_a_plan_and_a_mapping():
     assert [message for _, message in policy._peak_pods(plan, 5)] == [
         "the rollout runs up to 6 pod(s) at once (no pod beyond the 6 replica(s): 1 replaced at a time); at most 5 allowed"]
     assert list(policy._peak_pods(plan, 6)) == []
+
+
+def test_a_first_share_below_the_bound_passes_for_default_steps_and_a_mirror():
+    many = _spec(lambda t: t.replace("  evaluation:\n", "  serving: {replicas: 10}\n  evaluation:\n", 1))[1]
+    assert list(policy._first_step(many, 25)) == []  # the default first step: 1 of 10 pods, 10%
+    assert list(policy._first_step(many, 9)) != []
+    mirrored = ("  rollout:\n    trafficRouting: {istio: {host: churn.acme.example, gateways: [istio-ingress/public]}}\n"
+                "    steps: [{mirror: {percentage: MIRROR}}, {pause: 10m}, {setWeight: 10}]\n")
+    for percentage, refused in ((5, False), (25, False), (26, True)):
+        _, spec = _spec(lambda t: t.replace("  rollout:\n", mirrored.replace("MIRROR", str(percentage))))
+        assert [path for path, _ in policy._first_step(spec, 25)] == (
+            [("spec", "rollout", "steps", 0, "mirror", "percentage")] if refused else [])
+
+
+def test_a_signature_is_required_only_when_the_rule_says_so():
+    unsigned = _spec()[1]
+    signed = _spec(_at("model.artifact.signature.verifierImage", f"{REG}/v@sha256:{H}"))[1]
+    assert [path for path, _ in policy._signature(unsigned, True)] == [("spec", "model", "artifact")]
+    assert list(policy._signature(unsigned, False)) == [] and list(policy._signature(signed, True)) == []
