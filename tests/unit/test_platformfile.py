@@ -279,3 +279,27 @@ def test_a_platform_file_is_recognized_by_its_first_64_kib(tmp_path):
     past.write_bytes(b"#" * (64 * 1024 - 1) + b"\n" + line)  # starts one byte past it
     assert platformfile.is_platform_file(str(within)) is True
     assert platformfile.is_platform_file(str(past)) is False
+
+
+def test_a_runtime_problem_points_at_the_value_not_the_key():
+    text = HEADER + f"  runtimes:\n    tf:\n      image: {REG}/tf@sha256:{H}\n      port: 8501\n      protocol: custom\n"
+    with pytest.raises(SpecError) as info:
+        platformfile.parse(text, "p.yaml")
+    assert [(d.line, d.col) for d in info.value.diagnostics] == [(8, 17)]
+
+
+def test_a_loaded_platform_is_never_changed_in_place():
+    import dataclasses
+
+    platform = platformfile.parse(HEADER + "  defaults: {}\n", "p.yaml")
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        platform.digest = "sha256:other"  # type: ignore[misc]
+    assert hash(platform.digest) and platform == platformfile.parse(HEADER + "  defaults: {}\n", "p.yaml")
+
+
+def test_a_scaffolded_spec_keeps_the_line_after_a_one_line_block_and_drops_a_scalar_the_defaults_cover():
+    platform = platformfile.parse(PLATFORM, "p.yaml")
+    assert platformfile.omit_provided("spec:\n  evaluation:\n    gateImage: g\n  other: 1\n", platform) \
+        == "spec:\n  other: 1\n"
+    # a placeholder scalar where the platform gives a mapping: provided
+    assert platformfile.omit_provided("spec:\n  evaluation: TODO\n  other: 1\n", platform) == "spec:\n  other: 1\n"

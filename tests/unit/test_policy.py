@@ -11,7 +11,7 @@ import pytest
 
 from mlspec.files import loader
 from mlspec.pipeline import policy, rules
-from mlspec.platform import platformfile
+from mlspec.platform import platformfile, runtimes
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "cli"))
 from test_platform import H, PLATFORM, REG, SPEC  # noqa: E402
@@ -25,8 +25,9 @@ ARTIFACT = '    artifact: {uri: "s3://models/churn/1.0.0/model.joblib", digest: 
 
 def _spec(edit=lambda t: t, platform: str = PLATFORM):
     text = edit(SPEC.replace("NAME", "churn"))
-    doc = platformfile.under(platformfile.parse(platform, "p.yaml"), loader.load(text, "churn.yaml"), None)
-    return doc, rules.validate(doc)
+    parsed = platformfile.parse(platform, "p.yaml")
+    doc = platformfile.under(parsed, loader.load(text, "churn.yaml"), None)
+    return doc, rules.validate(doc, known_runtimes=runtimes.registry(parsed))
 
 
 def _at(path: str, image: str):
@@ -270,3 +271,43 @@ def test_a_signature_is_required_only_when_the_rule_says_so():
     signed = _spec(_at("model.artifact.signature.verifierImage", f"{REG}/v@sha256:{H}"))[1]
     assert [path for path, _ in policy._signature(unsigned, True)] == [("spec", "model", "artifact")]
     assert list(policy._signature(unsigned, False)) == [] and list(policy._signature(signed, True)) == []
+
+
+def test_the_first_weight_is_judged_at_the_rollouts_own_surge():
+    from mlspec.pipeline import resolve
+
+    gpu = ("  serving: {replicas: 4, resources: {limits: {nvidia.com/gpu: 1}}}\n  evaluation:\n")
+    text = SPEC.replace("NAME", "churn").replace("  evaluation:\n", gpu, 1).replace(
+        "  rollout:\n", "  rollout:\n    steps: [{setWeight: 20}, {setWeight: 60}]\n")
+    platform = platformfile.parse(PLATFORM, "p.yaml")
+    _, [release] = resolve.resolve(loader.load(text, "s.yaml"), "staging", platformfile.with_platform(resolve.Context(), platform))
+    # a GPU model rolls with maxSurge 0: 1 canary + 3 stable pods, 25% (Argo's default surge would give 1 + 4, 20%)
+    assert [message for _, message in policy._first_step(release.spec, 20, release.plan)] == [
+        "the first canary step (setWeight 20) sends 25% of the traffic (1 canary + 3 stable pod(s) at 4 replica(s): "
+        "Argo Rollouts approximates a weight by pod counts without a traffic router); at most 20% allowed"]
+    assert list(policy._first_step(release.spec, 25, release.plan)) == []
+    assert list(policy._first_step(release.spec, 20)) == []  # no plan: Argo's default surge
+
+
+def test_a_runtime_image_outside_the_registries_names_the_runtime_model_and_rule_line():
+    runtime = f"  runtimes:\n    tf:\n      image: docker.io/tf/serving@sha256:{H}\n      port: 8501\n      protocol: v1\n"
+    platform = platformfile.parse(PLATFORM + runtime, "p.yaml")
+    doc, spec = _spec(lambda t: t.replace("  evaluation:\n", "  serving: {runtime: tf}\n  evaluation:\n", 1),
+                      PLATFORM + runtime)
+    found = policy.problems(platform, doc, spec, "staging", True)
+    assert [(d.source, d.line, d.col, d.message) for d in found] == [(
+        "p.yaml", 26, 14, f"spec churn.yaml: in environment `staging`: image `docker.io/tf/serving@sha256:{H}` is not "
+        f"from an allowed registry ({REG}/) (runtime `tf` of model `churn`; policy allowedRegistries, p.yaml:17)")]
+    assert [d.message.split(": image")[0] for d in policy.problems(platform, doc, spec, "staging", False)] == [
+        "spec churn.yaml"]
+
+
+def test_an_extended_resource_below_its_cap_passes():
+    from mlspec.pipeline import resolve
+
+    doc = loader.load(SPEC.replace("NAME", "churn").replace("  evaluation:\n", "  serving: {replicas: 6, resources: "
+                                                            "{limits: {nvidia.com/gpu: 2}}}\n  evaluation:\n", 1), "s.yaml")
+    platform = platformfile.parse(PLATFORM, "p.yaml")
+    _, [release] = resolve.resolve(doc, "staging", platformfile.with_platform(resolve.Context(), platform))
+    assert list(policy._peak_resources(release.plan, {"nvidia.com/gpu": 13})) == []
+    assert list(policy._peak_resources(release.plan, {"nvidia.com/gpu": "11"})) != []
