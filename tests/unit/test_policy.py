@@ -311,3 +311,13 @@ def test_an_extended_resource_below_its_cap_passes():
     _, [release] = resolve.resolve(doc, "staging", platformfile.with_platform(resolve.Context(), platform))
     assert list(policy._peak_resources(release.plan, {"nvidia.com/gpu": 13})) == []
     assert list(policy._peak_resources(release.plan, {"nvidia.com/gpu": "11"})) != []
+
+
+def test_a_header_route_on_two_ordinary_headers_names_the_first_in_order():
+    route = ("  rollout:\n    trafficRouting: {istio: {host: churn.acme.example, gateways: [istio-ingress/public]}}\n"
+             "    steps: [{headerRoute: {match: [{headerName: user-agent, headerValue: {exact: a}}, {headerName: x-canary, "
+             "headerValue: {exact: b}}, {headerName: Cookie, headerValue: {exact: c}}]}}, {pause: 1h}, {setWeight: 10}]\n")
+    _, spec = _spec(lambda t: t.replace("  rollout:\n", route))
+    [(path, message)] = policy._first_step(spec, 25)
+    assert path == ("spec", "rollout", "steps", 0, "headerRoute")
+    assert message.startswith("this header route matches `Cookie`, a header every client sends")
