@@ -303,3 +303,11 @@ def test_a_scaffolded_spec_keeps_the_line_after_a_one_line_block_and_drops_a_sca
         == "spec:\n  other: 1\n"
     # a placeholder scalar where the platform gives a mapping: provided
     assert platformfile.omit_provided("spec:\n  evaluation: TODO\n  other: 1\n", platform) == "spec:\n  other: 1\n"
+
+
+def test_a_value_of_another_shape_in_the_spec_wins_whole_for_its_own_error():
+    # the spec's scalar where the defaults have a mapping, and its mapping where they have a scalar
+    spec = SPEC.replace("  evaluation:\n", "  serving:\n    replicas: {many: 3}\n    nodeSelector: ssd\n  evaluation:\n", 1)
+    serving = _merged(LAYERED, spec, env="prod").data["spec"]["serving"]
+    assert serving["replicas"] == {"many": 3} and serving["nodeSelector"] == "ssd"
+    assert serving["env"] == [{"name": "A", "value": "1"}]  # the rest of the layer still merged

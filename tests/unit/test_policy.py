@@ -321,3 +321,10 @@ def test_a_header_route_on_two_ordinary_headers_names_the_first_in_order():
     [(path, message)] = policy._first_step(spec, 25)
     assert path == ("spec", "rollout", "steps", 0, "headerRoute")
     assert message.startswith("this header route matches `Cookie`, a header every client sends")
+
+
+def test_a_violation_names_its_environment_unless_told_the_spec_declares_none():
+    platform = platformfile.parse(RULED, "p.yaml")
+    doc, spec = _spec(lambda t: t.replace("  owner: team-a\n", ""), RULED)
+    assert [d.message for d in policy.problems(platform, doc, spec, "staging")] == [
+        "in environment `staging`: `metadata.owner` is required (policy requireOwner, p.yaml:18)"]
