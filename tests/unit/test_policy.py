@@ -257,6 +257,7 @@ def test_the_peak_caps_need_a_plan_and_a_mapping():
 def test_a_first_share_below_the_bound_passes_for_default_steps_and_a_mirror():
     many = _spec(lambda t: t.replace("  evaluation:\n", "  serving: {replicas: 10}\n  evaluation:\n", 1))[1]
     assert list(policy._first_step(many, 25)) == []  # the default first step: 1 of 10 pods, 10%
+    assert list(policy._first_step(many, 10)) == []  # at the bound
     assert list(policy._first_step(many, 9)) != []
     mirrored = ("  rollout:\n    trafficRouting: {istio: {host: churn.acme.example, gateways: [istio-ingress/public]}}\n"
                 "    steps: [{mirror: {percentage: MIRROR}}, {pause: 10m}, {setWeight: 10}]\n")
