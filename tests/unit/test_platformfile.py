@@ -181,6 +181,7 @@ def test_a_platform_file_is_told_by_its_top_level_kind(tmp_path, text, found):
     assert platformfile.is_platform_file(str(path)) is found
     assert platformfile.is_platform_file(str(tmp_path)) is False  # a directory
     assert platformfile.is_platform_file(str(tmp_path / "missing.yaml")) is False
+    assert platformfile.is_platform_file(str(tmp_path / "no-directory" / "f.yaml")) is False  # an OSError: none
 
 
 def _repo(root: Path, platform: str | None) -> str:
