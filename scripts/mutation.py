@@ -54,16 +54,23 @@ MODULES: dict[str, list[str]] = {
     "traffic": ["tests/unit/test_traffic_bounds.py", "tests/test_traffic.py", "tests/test_invalid_cases.py"],
     "loader": ["tests/unit/test_loader.py", "tests/test_invalid_cases.py"],
     "check": ["tests/unit/test_check.py", "tests/test_invalid_cases.py", "tests/test_traffic.py"],
-    # the credential and text scan, split from check
-    "scan": ["tests/unit/test_secrets.py", "tests/unit/test_check.py", "tests/test_invalid_cases.py"],
+    # the credential and text scan, split from check: its own tests first (fastest), the corpus last (17 s)
+    "scan": ["tests/unit/test_scan_scope.py", "tests/unit/test_guarantees_scan.py", "tests/unit/test_secrets.py", "tests/unit/test_check.py",
+             "tests/test_invalid_cases.py"],
     # Argo's pod arithmetic, split from traffic: its own tests, the traffic bounds built on it, and
     # the surge tests (the traffic-routed port, `traffic_routed`, is tested only there)
     "capacity": ["tests/unit/test_capacity.py", "tests/unit/test_traffic_bounds.py", "tests/unit/test_surge.py"],
     # the model's key and its paths (the namespaced layout): what names a file or a directory
     "layout": ["tests/cli/test_layout.py", "tests/cli/test_layout_hostile.py"],
     # issue 28's eight: the guards users rely on (each set: its owner may reorder it, fastest first)
-    "policy": ["tests/cli/test_guarantees_policy.py", "tests/cli/test_policy_exposure.py", "tests/cli/test_platform.py"],
-    "platform": ["tests/cli/test_platform.py", "tests/cli/test_runtimes.py", "tests/cli/test_guarantees_runtimes.py"],
+    # its unit tests first (no CLI: ~2 s), the guarantee tests (one rule each, ~10 s a file), the exposure
+    # arithmetic, the 32 s platform file last
+    "policy": ["tests/unit/test_policy.py", "tests/cli/test_guarantees_policy.py", "tests/cli/test_guarantees_platform.py",
+               "tests/cli/test_policy_exposure.py", "tests/cli/test_platform.py"],
+    # its unit tests first (merge, positions, pruning, output, lookup), then budget, scan and environments, the
+    # 32 s platform file, runtimes (parse's definition checks) last
+    "platform": ["tests/unit/test_platformfile.py", "tests/cli/test_guarantees_platform.py", "tests/cli/test_platform.py",
+                 "tests/cli/test_guarantees_runtimes.py", "tests/cli/test_runtimes.py"],
     "reconcile": ["tests/test_reconcile.py", "tests/test_evaluation_pins.py"],
     # records/release.py: issue 28's neighbours first (baseline, --digest, overlays, records), then the
     # release tests, then the signature check it runs (`_signature_problems`); yamledit is not this module

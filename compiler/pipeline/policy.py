@@ -1,16 +1,20 @@
 """The platform's policy: rules every resolved environment of every spec must meet.
 
 Each violation is positioned at the spec's offending value (at `metadata` when a
-required field is missing) and names the rule and its line in the platform file.
+required field is missing) and names the rule and its line in the platform file; one
+positioned in the platform file (a value its defaults gave) also names the spec. Also
+what the platform demands of every spec besides its rules: environments it knows, and
+its defaults inside the spec's build budget.
 """
 
 from __future__ import annotations
 
+from dataclasses import replace
 from fractions import Fraction
 from typing import TYPE_CHECKING, Any, Iterable, Iterator
 
 from mlspec.files.errors import Diagnostic
-from mlspec.files.loader import Document, Path, diagnostic
+from mlspec.files.loader import MAX_BUILD_CHARS, Document, Path, diagnostic
 from mlspec.platform import runtimes
 from mlspec.platform.platformfile import value_at
 from mlspec.spec.fields import quantity_value
@@ -58,7 +62,7 @@ def problems(platform: Platform | None, doc: Document, spec: ModelDeployment, en
     if platform is None:
         return []
     active = rules(platform, env)
-    out = []
+    out = [] if not declared else _unknown_environment(platform, doc, env)
     taken = runtimes.image_at(spec.spec, platform)
     registries = active.get("allowedRegistries")
     if taken is not None and registries is not None:
@@ -76,7 +80,71 @@ def problems(platform: Platform | None, doc: Document, spec: ModelDeployment, en
             # A missing field points at the `metadata` key; a value at the value itself.
             out.append(diagnostic(doc, path, f"{where}{message} (policy {rule}, {platform.source}:{line})",
                                   rule="platform-policy", key=path == ("metadata",)))
-    return out
+    return [naming(d, doc.source) for d in out]
+
+
+def naming(found: Diagnostic, spec: str) -> Diagnostic:
+    """`found`, naming the spec it is about when it points into another file (a value the
+    platform's defaults gave): each spec under one platform file gets its own message."""
+    return found if found.source == spec else replace(found, message=f"spec {spec}: {found.message}")
+
+
+def _unknown_environment(platform: Platform, doc: Document, env: str) -> list[Diagnostic]:
+    """A platform that declares environments knows every one its specs may use: a spec's
+    `production` where it says `prod` would get none of `prod`'s defaults and policy."""
+    known = value_at(platform.doc.data, ("spec", "environments")) or {}
+    if not known or env in known:
+        return []
+    line = platform.doc.position(("spec", "environments"))[0]
+    return [diagnostic(doc, ("spec", "environments", env), (
+        f"environment `{env}` is not one the platform file declares ({', '.join(sorted(known))}; "
+        f"{platform.source}:{line}): its per-environment defaults and policy would not apply; name it as the "
+        f"platform does, or declare it there (`{env}: {{}}` for the global ones only)"), rule="unknown-environment")]
+
+
+_SIZES: dict[tuple[str, str], dict[str | None, int]] = {}
+
+
+def _chars(data: Any) -> int:
+    """Characters of the keys and scalars of `data`, as often as they occur (aliases expanded)."""
+    if isinstance(data, dict):
+        return sum(len(str(k)) + _chars(v) for k, v in data.items())
+    if isinstance(data, list):
+        return sum(_chars(v) for v in data)
+    return 0 if data is None else len(str(data))
+
+
+def default_chars(platform: Platform) -> dict[str | None, int]:
+    """Characters of the defaults merged under a spec: the global ones (`None`) and each
+    declared environment's (counted once per platform file)."""
+    key = (platform.source, platform.digest)
+    if key not in _SIZES:
+        envs = value_at(platform.doc.data, ("spec", "environments")) or {}
+        _SIZES[key] = {None: _chars(value_at(platform.doc.data, ("spec", "defaults"))),
+                       **{str(name): _chars(value_at(envs, (name, "defaults"))) for name in envs}}
+    return _SIZES[key]
+
+
+def budget_problem(platform: Platform | None, doc: Document, selected: list[str], declared: bool) -> Diagnostic | None:
+    """Each environment of a spec is built from the spec and the platform defaults merged
+    under it: both count against `MAX_BUILD_CHARS` (the spec alone is checked before).
+    Over it by the defaults: positioned at the largest defaults, naming the spec."""
+    if platform is None:
+        return None
+    sizes = default_chars(platform)
+    layers: dict[str | None, int] = {None: len(selected) * sizes[None]}
+    for env in selected if declared else []:
+        layers[env] = layers.get(env, 0) + sizes.get(env, 0)
+    total = len(selected) * doc.chars + sum(layers.values())
+    if total <= MAX_BUILD_CHARS:
+        return None
+    largest = max(layers, key=lambda env: (layers[env], env is None))
+    at: Path = ("spec", "defaults") if largest is None else ("spec", "environments", largest, "defaults")
+    return diagnostic(platform.doc, at, (
+        f"spec {doc.source}: {len(selected)} environment(s) of a spec of {doc.chars} characters with "
+        f"{total - len(selected) * doc.chars} characters of platform defaults merged under them is more than mlspec "
+        f"builds from one spec (environments x characters at most {MAX_BUILD_CHARS}); make these defaults smaller, "
+        "or build fewer environments at a time with --env"), rule="spec-too-large")
 
 
 def images(spec: ModelDeployment) -> Iterator[tuple[Path, str]]:

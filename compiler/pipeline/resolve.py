@@ -19,7 +19,7 @@ from mlspec.pipeline import autoscaling, delivery, placement, policy, rules, str
 from mlspec.pipeline.names import Names
 from mlspec.platform import platformfile, runtimes
 from mlspec.platform.platformfile import Platform
-from mlspec.spec import overlay, placeholders
+from mlspec.spec import overlay, placeholders, scan
 from mlspec.spec.model import ModelDeployment, Spec
 
 DEFAULT_ENV = "default"
@@ -91,7 +91,15 @@ def resolve(doc: Document, env: str | None = None, context: Context = NO_CONTEXT
     Returns the spec without overlays (the release's identity) and one `Release`
     per environment."""
     known = runtimes.registry(context.platform)
-    base = rules.validate(platformfile.under(context.platform, doc, None), known_runtimes=known)
+    merged = platformfile.under(context.platform, doc, None)
+    # the platform file's own text was scanned once, when it was read: here only the spec's
+    own = [] if merged is doc else list(scan.text_problems(doc))
+    try:
+        base = rules.validate(merged, secrets=merged is doc, known_runtimes=known)
+    except SpecError as exc:  # one a platform default causes names the spec, as below
+        raise SpecError(sorted(set(own + [policy.naming(d, doc.source) for d in exc.diagnostics]))) from None
+    if own:
+        raise SpecError(sorted(set(own)))
     reserved = [diagnostic(doc, ("metadata", "annotations", key), f"annotation `{key}` is in `{key.split('/')[0]}`, a "
                            "namespace reserved for Kubernetes, Argo CD and Argo Rollouts, Helm, kustomize or mlspec "
                            "itself: its annotations change security, sync or release semantics; use a key of your own "
@@ -114,6 +122,9 @@ def resolve(doc: Document, env: str | None = None, context: Context = NO_CONTEXT
             f"{len(selected)} environments of a spec of {doc.chars} characters is more than mlspec builds from one "
             f"spec (environments x characters at most {MAX_BUILD_CHARS}); build fewer at a time with --env, "
             "or make the spec smaller"), rule="spec-too-large")])
+    over = policy.budget_problem(context.platform, doc, selected, bool(declared))  # with the platform's defaults
+    if over is not None:
+        raise SpecError([over])
     releases: list[Release] = []
     problems: list[Diagnostic] = []
     for name in selected:
@@ -121,14 +132,16 @@ def resolve(doc: Document, env: str | None = None, context: Context = NO_CONTEXT
         try:
             spec = rules.validate(merged, secrets=False, known_runtimes=known) if declared else base  # `doc` was scanned whole
         except SpecError as exc:
-            problems.extend(replace(d, message=f"in environment `{name}`: {d.message}") for d in exc.diagnostics)
+            problems.extend(policy.naming(replace(d, message=f"in environment `{name}`: {d.message}"), doc.source)
+                            for d in exc.diagnostics)
             continue
         release = _release(spec, name, context, model_key)
         problems.extend(policy.problems(context.platform, merged, spec, name, bool(declared), release.plan))
         where = f"in environment `{name}`: " if declared else ""
         assert release.plan is not None
         shown = release.plan.settings
-        release.warnings = [replace(diagnostic(merged, path, where + message, rule="canary-weight-unmet", key=False), severity="warning")
+        release.warnings = [replace(policy.naming(diagnostic(merged, path, where + message, rule="canary-weight-unmet", key=False),
+                                                  doc.source), severity="warning")
                             for path, message in traffic.exposure(spec.spec, strategy.default_steps(
                                 spec.spec, shown.max_surge, shown.max_unavailable), shown.max_surge, shown.max_unavailable)]
         # Each placeholder once, where it is written (the spec, or the platform file's defaults).
@@ -137,8 +150,8 @@ def resolve(doc: Document, env: str | None = None, context: Context = NO_CONTEXT
         release.warnings += release.placeholders
         capacity_note = release.plan.note()
         if capacity_note is not None:  # a note: informs, never fails the command (not even --strict)
-            release.warnings.append(replace(diagnostic(merged, release.plan.at, where + capacity_note, rule="capacity-note"),
-                                            severity="note"))
+            note = diagnostic(merged, release.plan.at, where + capacity_note, rule="capacity-note")
+            release.warnings.append(replace(policy.naming(note, doc.source), severity="note"))  # a platform line names the spec
         acknowledged = _acknowledged(spec, context, name if declared else None)
         release.warnings = [w for w in release.warnings if w.rule not in acknowledged]
         releases.append(release)

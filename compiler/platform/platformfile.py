@@ -218,9 +218,10 @@ def parse(text: str | bytes, source: str) -> Platform:
     if isinstance(output, str) and (why := output_problem(output)) is not None:
         problems.append(loader.diagnostic(doc, ("spec", "output"), f"`spec.output` {output!r} {why}",
                                           rule="invalid-value", key=False))
-    # a runtime's command, args, env and paths reach every pod that names it: the same scan as
-    # a spec and the defaults (credentials, characters kustomize cannot carry, `{{`)
-    problems += scan.text_problems(doc, ("spec", "runtimes"))
+    # what reaches every pod of every spec (runtimes, defaults, each environment's): the scan a
+    # spec gets (credentials, characters kustomize cannot carry, `{{`), once here, not per spec
+    for root in (("spec", "runtimes"), ("spec", "defaults"), ("spec", "environments")):
+        problems += scan.text_problems(doc, root)
     if problems:
         raise SpecError(sorted(set(problems)))
     return Platform(doc, "sha256:" + hashlib.sha256(raw).hexdigest())
@@ -306,7 +307,9 @@ def under(platform: Platform | None, doc: Document, env: str | None) -> Document
     for prefix in layers:
         value = value_at(platform.doc.data, prefix)
         if isinstance(value, dict):
-            _graft(merged, spec, platform.doc, prefix, ("spec",), _pruned(value, spec))
+            grafted: dict[Path, Path] = {}
+            _graft(spec, prefix, ("spec",), _pruned(value, spec), grafted)
+            _copy_marks(merged, platform.doc, grafted)
     # The nearer choice wins: a runtime's own image beats the platform's default serving
     # image (meant for the default runtime); the spec's own `serving.image` beats both.
     serving = spec.get("serving")
@@ -339,26 +342,31 @@ def _unsigned(layer: dict[str, Any], spec: dict[str, Any], path: tuple[str, ...]
     return out
 
 
-def _graft(doc: Document, into: dict[str, Any], source: Document, src: Path, dst: Path, layer: dict[str, Any]) -> None:
+def _graft(into: dict[str, Any], src: Path, dst: Path, layer: dict[str, Any], grafted: dict[Path, Path]) -> None:
+    """Copy what `into` lacks; `grafted`: each copied value's path in the source -> in `into`."""
     for key, value in layer.items():
         s, d = src + (key,), dst + (key,)
         if key not in into:
             into[key] = copy_data(value)
-            _copy_marks(doc, source, s, d)
+            grafted[s] = d
         elif isinstance(into[key], dict) and isinstance(value, dict):
-            _graft(doc, into[key], source, s, d, value)
+            _graft(into[key], s, d, value, grafted)
 
 
-def _copy_marks(doc: Document, source: Document, src: Path, dst: Path) -> None:
-    n = len(src)
+def _copy_marks(doc: Document, source: Document, grafted: dict[Path, Path]) -> None:
+    """The positions of the grafted values, in one pass over the source's (not one per value)."""
+    lengths = sorted({len(s) for s in grafted})  # grafted paths never nest: at most one matches
     tables: tuple[tuple[dict[Path, Any], dict[Path, Any]], ...] = (
         (doc.marks, source.marks), (doc.key_marks, source.key_marks), (doc.plain, source.plain))
     for table, theirs in tables:
         for path, mark in theirs.items():
-            if path[:n] == src:
-                table[dst + path[n:]] = mark
-                if table is not doc.plain:
-                    doc.origins[dst + path[n:]] = source.source
+            for n in lengths:
+                dst = grafted.get(path[:n])
+                if dst is not None:
+                    table[dst + path[n:]] = mark
+                    if table is not doc.plain:
+                        doc.origins[dst + path[n:]] = source.source
+                    break
 
 
 def value_at(data: Any, path: Path) -> Any:

