@@ -65,10 +65,13 @@ MODULES: dict[str, list[str]] = {
     # issue 28's eight: the guards users rely on (each set: its owner may reorder it, fastest first)
     "policy": ["tests/cli/test_guarantees_policy.py", "tests/cli/test_policy_exposure.py", "tests/cli/test_platform.py"],
     "platform": ["tests/cli/test_platform.py", "tests/cli/test_runtimes.py", "tests/cli/test_guarantees_runtimes.py"],
-    "reconcile": ["tests/test_reconcile.py", "tests/test_evaluation_pins.py"],
+    # rollback.previous in each environment's record and in every environment: the neighbours
+    "reconcile": ["tests/test_reconcile.py", "tests/test_reconcile_neighbours.py", "tests/test_evaluation_pins.py"],
     "release": ["tests/cli/test_release.py", "tests/unit/test_yamledit.py"],
     "record": ["tests/unit/test_record.py", "tests/cli/test_release.py"],
-    "mlflow_source": ["tests/cli/test_release.py"],
+    # MLflow's own client against a real local file store (about 1 s of setup); the server,
+    # S3 and pods (tests/harness/test_mlflow_release.py) are too slow for a mutant each
+    "mlflow_source": ["tests/unit/test_mlflow_source.py"],
 }
 
 # Where a name is ambiguous (a command module of the same name under compiler/cli/) or is not its
