@@ -10,6 +10,7 @@ tests/harness/test_mlflow_release.py."""
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -172,6 +173,7 @@ def test_a_reference_that_names_nothing_is_an_error_at_the_reference(store, tmp_
         store.fetch(ref, tmp_path)
     (d,) = info.value.diagnostics
     assert (d.source, d.line, d.col) == (ref, 1, 1) and message in d.message, d.message
+    assert "tracking server" not in d.message  # a name that is not there is no server failure
     assert not (tmp_path / "download").exists() or not any((tmp_path / "download").iterdir())
 
 
@@ -372,6 +374,7 @@ def test_a_dataset_source_holding_a_number_past_the_budget_is_an_error(store, tm
 
 @pytest.mark.parametrize(("source", "uri"), [
     ('{"uri": "s3://d/t", "rows": ' + "5" * SPEC.number + ', "ratio": 0.' + "5" * (SPEC.number - 2) + "}", "s3://d/t"),
+    ('{"uri": "s3://d/t", "x": [' + ", ".join(["[]"] * (SPEC.depth + 1)) + "]}", "s3://d/t"),  # wide, not deep
     ('{"url": "https://d/t"}', "https://d/t"),
     ('{"uri": "", "url": "https://d/u"}', "https://d/u"),
     ('{"uri": 5}', None),
@@ -448,3 +451,42 @@ def test_release_from_a_run_past_the_budget_exits_1_writing_nothing(store, tmp_p
     assert result.exit_code == 1, result.output
     assert result.stderr.startswith(f"{ref}:1:1: error: the param `seed` of run ") and "Traceback" not in result.output
     assert spec.read_text() == RELEASE_SPEC
+
+
+def test_without_mlflows_client_the_extra_is_named(store, tmp_path, monkeypatch):
+    monkeypatch.setitem(sys.modules, "mlflow.tracking", None)  # what an install without the extra imports
+    with pytest.raises(RecordError) as info:
+        store.fetch("models:/churn/1", tmp_path)
+    (d,) = info.value.diagnostics
+    assert d.source == "models:/churn/1" and d.message.startswith(
+        "--from-mlflow needs MLflow's client, which is not installed: the extra `mlflow`"), d.message
+
+
+def _registered_by_source(store: Store, name: str, source: str, run: str) -> None:
+    """A version whose download URI is its source, a logged model's `models:/m-…` URI (what
+    a registry without a resolved storage location hands out): the store's own record of a
+    version of `run`'s model, its resolved location removed and its source `source`."""
+    store.client.create_registered_model(name)
+    store.client.create_model_version(name, source=f"models:/{store.models[run].model_id}", run_id=store.runs[run])
+    meta = store.root / "mlruns" / "models" / name / "version-1" / "meta.yaml"
+    kept = [f"source: {source}\n" if line.startswith("source:") else line
+            for line in meta.read_text().splitlines(True) if not line.startswith("storage_location:")]
+    meta.write_text("".join(kept))
+    assert store.client.get_model_version_download_uri(name, "1") == source
+
+
+@pytest.mark.parametrize("below", ["", "/model.bin"])
+def test_a_download_uri_naming_a_logged_model_is_that_models_location(store, tmp_path, below):
+    name = f"linked{below.replace('/', '-').replace('.', '-')}"
+    _registered_by_source(store, name, f"models:/{store.models['two'].model_id}{below}", "two")
+    record, local = store.fetch(f"models:/{name}/1", tmp_path)
+    assert record["artifact"] == {"uri": store.models["two"].artifact_location + below}
+    assert ((local / "model.bin") if not below else local).read_text() == "two-model"
+
+
+def test_a_download_uri_naming_a_logged_model_that_is_gone_is_an_error(store, tmp_path):
+    _registered_by_source(store, "gone", "models:/m-0123456789abcdef0123456789abcdef", "two")
+    with pytest.raises(RecordError) as info:
+        store.fetch("models:/gone/1", tmp_path)
+    (d,) = info.value.diagnostics
+    assert d.message.startswith("cannot read logged model m-0123456789abcdef0123456789abcdef: "), d.message
