@@ -1,0 +1,68 @@
+"""The ledger's two layouts as data (fast: files only, no build): which files `names`
+lists (a namespace's directory, never one that is no DNS label), the ledger the other
+layout holds refused at that file, and `dump` writing `namespace` only for a namespaced key.
+Each case beside its neighbour."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from mlspec.files.errors import LedgerError
+from mlspec.records import ledger
+from mlspec.records.ledger import Ledger
+
+
+def _files(out: Path, *keys: str) -> None:
+    for key in keys:
+        path = out / ledger.relpath(key)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(ledger.dump(Ledger(key)))
+
+
+def test_names_lists_flat_and_namespaced_ledgers_only(tmp_path):
+    _files(tmp_path, "churn", "risk/fraud", "risk/churn")
+    (tmp_path / "_ledger" / "Not_A_Label").mkdir()
+    (tmp_path / "_ledger" / "Not_A_Label" / "x.yaml").write_text("")  # no namespace: never listed
+    (tmp_path / "_ledger" / "notes").write_text("")  # a file named like a namespace: no ledger, not opened
+    (tmp_path / "_ledger" / ".hidden.yaml").write_text("")
+    (tmp_path / "_ledger" / "risk" / "README.md").write_text("")
+    assert ledger.names(tmp_path) == ["churn", "risk/churn", "risk/fraud"]
+
+
+def test_a_namespaced_key_whose_flat_ledger_holds_the_model_is_refused_there(tmp_path):
+    _files(tmp_path, "churn", "other/fraud")
+    with pytest.raises(LedgerError) as info:
+        ledger.load(tmp_path, "risk/churn")
+    (d,) = info.value.diagnostics
+    assert (d.source, d.line, d.col) == (str(tmp_path / "_ledger" / "churn.yaml"), 1, 1)
+    assert d.message.startswith("no ledger of risk/churn at _ledger/risk/churn.yaml, but _ledger/churn.yaml holds "
+                                "releases of a model churn recorded in the flat layout"), d.message
+    # the neighbours: another name, and the namespaced ledger of the same name in another namespace
+    assert ledger.load(tmp_path, "risk/fraud") == Ledger("risk/fraud")
+    assert ledger.load(tmp_path, "risk/other") == Ledger("risk/other")
+
+
+def test_a_flat_key_whose_namespaced_ledgers_hold_the_model_is_refused_there(tmp_path):
+    _files(tmp_path, "risk/churn", "sales/churn", "risk/fraud")
+    with pytest.raises(LedgerError) as info:
+        ledger.load(tmp_path, "churn")
+    (d,) = info.value.diagnostics
+    assert (d.source, d.line, d.col) == (str(tmp_path / "_ledger" / "risk" / "churn.yaml"), 1, 1)
+    assert ("models named churn are recorded as risk/churn, sales/churn (if the platform file's `layout` changed "
+            "back to `flat`") in d.message, d.message
+    assert ledger.load(tmp_path, "other") == Ledger("other")  # no model of that name anywhere
+
+
+def test_without_a_ledger_directory_nothing_is_refused(tmp_path):
+    assert ledger.load(tmp_path, "risk/churn") == Ledger("risk/churn")
+    assert ledger.load(tmp_path, "churn") == Ledger("churn")
+
+
+@pytest.mark.parametrize(("key", "model", "namespace"), [("churn", "churn", None), ("risk/churn", "churn", "risk")])
+def test_dump_names_the_namespace_only_for_a_namespaced_key(key, model, namespace):
+    data = yaml.safe_load(ledger.dump(Ledger(key)))
+    assert data["model"] == model and data.get("namespace") == namespace
+    assert ("namespace" in data) is (namespace is not None)
