@@ -49,8 +49,8 @@ MODULES: dict[str, list[str]] = {
     # reconcile, 10 s cli): parse(), seals and flat() by the unit tests; the unsealed path
     # (recorded_pins, migrate, verified) as data; pins per environment by the reconcile tests;
     # the two layouts (names, the other layout refused, dump) by test_ledger_layout.py
-    "ledger": ["tests/unit/test_ledger_layout.py", "tests/unit/test_ledger.py", "tests/test_ledger_unsealed.py", "tests/unit/test_ledger_shape.py",
-               "tests/test_evaluation_pins.py", "tests/test_reconcile_neighbours.py", "tests/test_ledger_seal.py",
+    "ledger": ["tests/unit/test_ledger_layout.py", "tests/unit/test_ledger.py", "tests/test_ledger_unsealed.py",
+               "tests/unit/test_ledger_shape.py", "tests/test_evaluation_pins.py", "tests/test_reconcile_neighbours.py", "tests/test_ledger_seal.py",
                "tests/test_release_workflow.py", "tests/test_ledger_integrity.py", "tests/test_reconcile.py",
                "tests/cli/test_cli.py"],
     "traffic": ["tests/unit/test_traffic_bounds.py", "tests/test_traffic.py", "tests/test_invalid_cases.py"],
