@@ -355,6 +355,9 @@ def test_a_dataset_source_nested_past_the_depth_budget_is_an_error(store, tmp_pa
                                                  f"levels deep: at most {SPEC.depth}, as in a spec")
     deep = _dataset(store, _source_of_depth(100_000))  # json would recurse until Python stops it
     assert "nests 100000 levels deep" in _refused(store, tmp_path, deep)
+    # a shallow branch closed before the deep one: each closing bracket is one level up, no more
+    after = _dataset(store, '{"uri": "s3://d/t", "a": [[[[]]]], "x": ' + "[" * SPEC.depth + "]" * SPEC.depth + "}")
+    assert f"nests {SPEC.depth + 1} levels deep" in _refused(store, tmp_path, after)
 
 
 def test_a_dataset_source_at_the_depth_budget_is_read(store, tmp_path):
