@@ -1,7 +1,7 @@
-"""The ledger's two layouts as data (fast: files only, no build): which files `names`
-lists (a namespace's directory, never one that is no DNS label), the ledger the other
-layout holds refused at that file, and `dump` writing `namespace` only for a namespaced key.
-Each case beside its neighbour."""
+"""The ledger as data, each case beside its neighbour (fast: files only, no build): the two
+layouts (which files `names` lists: a namespace's directory, never one that is no DNS label;
+the ledger the other layout holds refused at that file; `dump` writing `namespace` only for
+a namespaced key), and the seal check of records held in memory (no position read: 1:1)."""
 
 from __future__ import annotations
 
@@ -66,3 +66,24 @@ def test_dump_names_the_namespace_only_for_a_namespaced_key(key, model, namespac
     data = yaml.safe_load(ledger.dump(Ledger(key)))
     assert data["model"] == model and data.get("namespace") == namespace
     assert ("namespace" in data) is (namespace is not None)
+
+
+def _rollback(sequence: int) -> dict:
+    return {"sequence": sequence, "to": "1.0.0", "from": "1.0.1", "reason": "r"}
+
+
+def test_a_tampered_rollback_held_in_memory_is_refused_at_the_file_start():
+    sealed = ledger.with_rollback(Ledger("churn"), _rollback(1))
+    assert ledger.verified(sealed, "l.yaml") is sealed and sealed.rollback_marks == []
+    tampered = Ledger("churn", sealed.current, rollbacks=[{**sealed.rollbacks[0], "reason": "edited"}])
+    with pytest.raises(LedgerError) as info:
+        ledger.verified(tampered, "l.yaml")
+    (d,) = info.value.diagnostics
+    assert (d.source, d.line, d.col) == ("l.yaml", 1, 1) and "the rollback record #1 does not match" in d.message
+    # the second of two, the first read from a file (its mark kept): the second has none
+    two = Ledger("churn", "1.0.0", rollbacks=[sealed.rollbacks[0], {**sealed.rollbacks[0], "sequence": 2}],
+                 rollback_marks=[(7, 3)])
+    with pytest.raises(LedgerError) as info:
+        ledger.verified(two, "l.yaml")
+    (d,) = info.value.diagnostics
+    assert (d.line, d.col) == (1, 1) and "#2 does not match" in d.message
