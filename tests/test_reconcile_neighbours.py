@@ -5,9 +5,17 @@ the first one built. Each refusal has its neighbour that passes (every environme
 
 from __future__ import annotations
 
+import shutil
+from pathlib import Path
+
 import pytest
 
-from mlspec.records import ledger
+from mlspec.files import layout
+from mlspec.files.loader import Document
+from mlspec.pipeline import core
+from mlspec.pipeline.resolve import Context
+from mlspec.records import ledger, reconcile
+from mlspec.records.releases import RecordedMetrics
 from test_reconcile import A_DIGEST, FULL, OTHER, Repo, spec_a, where
 
 THREE = "    prod: {serving: {replicas: 6}}\n"
@@ -87,3 +95,64 @@ def test_previous_naming_one_environments_record_is_refused_in_the_others(tmp_pa
     (error,) = errors
     assert error.startswith(f"{r.spec}:{line}:{col}: error: `rollback.previous.artifact.digest` is '{OTHER}'")
     assert f"recorded with '{A_DIGEST}'" in error, error
+
+
+# --- which ledger: the namespaced layout reads NAMESPACE/NAME, and only with a valid namespace --
+
+def _namespaced_past(out: Path) -> None:
+    """Release 2026.10.1 of risk/fraud-detector in the namespaced ledger (no flat one)."""
+    built = core.build(spec_a(), "a.yaml")
+    path = out / ledger.relpath("risk/fraud-detector")
+    path.parent.mkdir(parents=True)
+    path.write_text(ledger.dump(ledger.record(ledger.Ledger("risk/fraud-detector"), built)))
+
+
+def _doc(metadata: dict) -> Document:
+    return Document("s.yaml", {"metadata": metadata, "spec": {}})
+
+
+@pytest.mark.parametrize(("metadata", "found"), [
+    ({"name": "fraud-detector", "namespace": "risk"}, True),
+    ({"name": "fraud-detector", "namespace": "payments"}, False),  # the same name in another namespace
+    ({"name": "fraud-detector"}, False),  # `resolve` reports the missing namespace
+    ({"name": "fraud-detector", "namespace": 7}, False),
+    ({"name": "fraud-detector", "namespace": "Risk_Team"}, False),  # no DNS label: no file is named after it
+    ({"name": "Fraud_Detector", "namespace": "risk"}, False),
+])
+def test_the_namespaced_layout_reconciles_with_the_namespace_and_names_ledger(tmp_path, metadata, found):
+    _namespaced_past(tmp_path)
+    # a ledger where an invalid namespace would lead: never read
+    (tmp_path / "_ledger" / "Risk_Team").mkdir()
+    shutil.copy(tmp_path / ledger.relpath("risk/fraud-detector"), tmp_path / "_ledger" / "Risk_Team" / "fraud-detector.yaml")
+    context = Context(recorded_metrics=RecordedMetrics(tmp_path), layout=layout.NAMESPACED)
+    past = reconcile.ledger_of(_doc(metadata), context)
+    assert (past is not None) is found
+    if found:
+        assert past.model == "risk/fraud-detector" and [r["version"] for r in past.releases] == ["2026.10.1"]
+
+
+def test_the_flat_layout_reads_the_names_ledger_whatever_the_namespace(tmp_path):
+    r = Repo(tmp_path)
+    assert r.build(spec_a()).exit_code == 0
+    context = Context(recorded_metrics=RecordedMetrics(r.out))
+    for metadata in ({"name": "fraud-detector", "namespace": "risk"}, {"name": "fraud-detector"}):
+        past = reconcile.ledger_of(_doc(metadata), context)
+        assert past is not None and past.model == "fraud-detector"
+    assert reconcile.ledger_of(_doc({"name": "other"}), context) is None  # no releases: nothing to reconcile
+
+
+# --- a pin on one side only -------------------------------------------------------------
+
+def test_a_pin_added_or_removed_on_rebuild_is_refused_quoting_none(tmp_path):
+    r = Repo(tmp_path)
+    without = spec_a().replace("      lockfileDigest: sha256:d6f5483103ee386e1f3453bff6da949b7d95fe942218d3774a449e38bbd9317f\n", "")
+    assert without != spec_a() and r.build(without).exit_code == 0
+    text = spec_a()
+    r.refused(text, *where(text, "sha256:d6f548"), "(environment.lockfileDigest: recorded None, this spec 'sha256:d6f548")
+    r2 = Repo(tmp_path / "2")
+    r2.out.parent.mkdir(exist_ok=True)
+    assert r2.build(spec_a()).exit_code == 0
+    # at the section that lost it (`spec.training.environment`, where its first key stands)
+    message = r2.refused(without, *where(without, "image: registry.acme.example/risk/trainer"),
+                         "(environment.lockfileDigest: recorded 'sha256:d6f548")
+    assert "this spec None)" in message
