@@ -87,3 +87,42 @@ def test_a_tampered_rollback_held_in_memory_is_refused_at_the_file_start():
         ledger.verified(two, "l.yaml")
     (d,) = info.value.diagnostics
     assert (d.line, d.col) == (1, 1) and "#2 does not match" in d.message
+
+
+def _one_release(tmp_path: Path) -> tuple[Path, str]:
+    from conftest import ROOT
+    from mlspec.pipeline.core import Context, build
+
+    built = build((ROOT / "examples" / "minimal.yaml").read_bytes(), "models/churn.mlspec.yaml", None, Context())
+    path = tmp_path / ledger.relpath("churn")
+    path.parent.mkdir(parents=True)
+    return path, ledger.dump(ledger.record(Ledger("churn"), built))
+
+
+def _line_col(text: str, needle: str) -> tuple[int, int]:
+    index = text.index(needle)
+    return text.count("\n", 0, index) + 1, index - (text.rfind("\n", 0, index) + 1) + 1
+
+
+def test_a_seal_that_does_not_match_is_refused_at_the_seal_not_at_current(tmp_path):
+    path, text = _one_release(tmp_path)
+    seal = yaml.safe_load(text)["seal"]
+    edited = text.replace(seal, "sha256:" + "0" * 64)
+    path.write_text(edited)
+    with pytest.raises(LedgerError) as info:
+        ledger.load(tmp_path, "churn")
+    (d,) = info.value.diagnostics
+    assert (d.line, d.col) == _line_col(edited, "sha256:" + "0" * 64) and "`seal` does not match" in d.message
+
+
+def test_a_ledger_without_a_seal_is_refused_at_current(tmp_path):
+    path, text = _one_release(tmp_path)
+    seal = yaml.safe_load(text)["seal"]
+    unsealed = text.replace(f"seal: {seal}\n", "")
+    assert unsealed != text
+    path.write_text(unsealed)
+    with pytest.raises(LedgerError) as info:
+        ledger.load(tmp_path, "churn")
+    (d,) = info.value.diagnostics
+    line, col = _line_col(unsealed, "current: ")
+    assert (d.line, d.col) == (line, col + len("current: ")) and "has no `seal`" in d.message
