@@ -16,7 +16,7 @@ from mlspec.pipeline import core
 from mlspec.pipeline.resolve import Context
 from mlspec.records import ledger, reconcile
 from mlspec.records.releases import RecordedMetrics
-from test_reconcile import A_DIGEST, FULL, OTHER, Repo, spec_a, where
+from test_reconcile import A_DIGEST, A_SCHEMA, FULL, OTHER, Repo, spec_a, where
 
 THREE = "    prod: {serving: {replicas: 6}}\n"
 # A third environment, declared last: staging, prod, qa (sorted: prod, qa, staging), so
@@ -117,13 +117,16 @@ def _doc(metadata: dict) -> Document:
     ({"name": "fraud-detector"}, False),  # `resolve` reports the missing namespace
     ({"name": "fraud-detector", "namespace": 7}, False),
     ({"name": "fraud-detector", "namespace": "Risk_Team"}, False),  # no DNS label: no file is named after it
-    ({"name": "Fraud_Detector", "namespace": "risk"}, False),
+    ({"name": "Fraud_Detector", "namespace": "risk"}, False),  # no DNS label either
+    ({"namespace": "risk"}, False),  # validation reports the missing name
+    ({"name": 7, "namespace": "risk"}, False),
 ])
 def test_the_namespaced_layout_reconciles_with_the_namespace_and_names_ledger(tmp_path, metadata, found):
     _namespaced_past(tmp_path)
-    # a ledger where an invalid namespace would lead: never read
+    # a ledger where an invalid namespace or name would lead: never read
     (tmp_path / "_ledger" / "Risk_Team").mkdir()
-    shutil.copy(tmp_path / ledger.relpath("risk/fraud-detector"), tmp_path / "_ledger" / "Risk_Team" / "fraud-detector.yaml")
+    for invalid in ("Risk_Team/fraud-detector", "risk/Fraud_Detector"):
+        shutil.copy(tmp_path / ledger.relpath("risk/fraud-detector"), tmp_path / ledger.relpath(invalid))
     context = Context(recorded_metrics=RecordedMetrics(tmp_path), layout=layout.NAMESPACED)
     past = reconcile.ledger_of(_doc(metadata), context)
     assert (past is not None) is found
@@ -156,3 +159,18 @@ def test_a_pin_added_or_removed_on_rebuild_is_refused_quoting_none(tmp_path):
     message = r2.refused(without, *where(without, "image: registry.acme.example/risk/trainer"),
                          "(environment.lockfileDigest: recorded 'sha256:d6f548")
     assert "this spec None)" in message
+
+
+def test_a_previous_field_left_out_is_not_compared_in_an_environment_that_recorded_it(tmp_path):
+    """Release A recorded a feature schema digest in prod only (its overlay), none in the base:
+    `fill` has nothing to take, and a previous that leaves the field out is not refused in
+    prod (the field it states, the pipeline version, still is compared there)."""
+    r = Repo(tmp_path)
+    base_only = spec_a().replace(f"    schemaDigest: {A_SCHEMA}\n", "")
+    prod = base_only.replace("prod: {serving: {replicas: 6}}",
+                             f"prod: {{serving: {{replicas: 6}}, features: {{schemaDigest: '{A_SCHEMA}'}}}}")
+    assert prod != base_only != spec_a() and r.build(prod).exit_code == 0
+    result = r.build(FULL)
+    assert result.exit_code == 0, result.output
+    wrong = FULL.replace('featurePipelineVersion: "fp-16"', 'featurePipelineVersion: "fp-15"')
+    assert len([e for e in r.build(wrong).stderr.splitlines() if "`rollback.previous.featurePipelineVersion`" in e]) == 1
