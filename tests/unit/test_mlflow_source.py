@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from mlspec.files.errors import RecordError
 from mlspec.files.loader import SPEC
@@ -493,3 +494,25 @@ def test_a_download_uri_naming_a_logged_model_that_is_gone_is_an_error(store, tm
         store.fetch("models:/gone/1", tmp_path)
     (d,) = info.value.diagnostics
     assert d.message.startswith("cannot read logged model m-0123456789abcdef0123456789abcdef: "), d.message
+
+
+def test_release_from_a_run_writes_its_pins_and_the_digest_of_the_downloaded_bytes(store, tmp_path):
+    """The command end to end (its download directory exists already: a temporary one)."""
+    from click.testing import CliRunner
+
+    from mlspec.cli.main import main
+    from mlspec.pod import digest
+
+    spec = tmp_path / "churn.mlspec.yaml"
+    spec.write_text(RELEASE_SPEC)
+    tags = _tagged(TAG_COMMIT="e" * 40, TAG_DATA_VERSION="2026-12-01")
+    run_id = store.run("release", model=True, params={"seed": "12"}, tags=tags)
+    result = CliRunner().invoke(main, ["release", str(spec), "--from-mlflow", f"runs:/{run_id}/model", "--version", "1.1.0",
+                                       "--artifact", "s3://models/churn/1.1.0/", "--ledger", "none"])
+    assert result.exit_code == 0, result.output
+    released = yaml.safe_load(spec.read_text())["spec"]
+    expected = digest.digest(str(store.root / "src" / "release-model"))  # the bytes the run logged
+    assert released["model"]["artifact"] == {"uri": "s3://models/churn/1.1.0/", "digest": expected}
+    assert released["model"]["format"] == "mlflow" and released["training"]["runId"] == f"mlflow:{run_id}"
+    assert (released["training"]["seed"], released["training"]["code"]["commit"]) == (12, "e" * 40)
+    assert released["training"]["data"]["version"] == "2026-12-01"
