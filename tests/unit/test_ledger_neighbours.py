@@ -126,3 +126,15 @@ def test_a_ledger_without_a_seal_is_refused_at_current(tmp_path):
     (d,) = info.value.diagnostics
     line, col = _line_col(unsealed, "current: ")
     assert (d.line, d.col) == (line, col + len("current: ")) and "has no `seal`" in d.message
+
+
+def test_a_seal_held_in_memory_is_checked_at_the_file_start(tmp_path):
+    _, text = _one_release(tmp_path)
+    read = ledger.parse(text, "l.yaml", "churn")
+    held = Ledger("churn", read.current, read.releases, seal=read.seal)  # no marks: built in memory
+    assert ledger.verified(held, "l.yaml") is held
+    for seal, message in (("sha256:" + "0" * 64, "`seal` does not match"), (None, "has no `seal`")):
+        with pytest.raises(LedgerError) as info:
+            ledger.verified(Ledger("churn", read.current, read.releases, seal=seal), "l.yaml")
+        (d,) = info.value.diagnostics
+        assert (d.source, d.line, d.col) == ("l.yaml", 1, 1) and message in d.message
