@@ -174,3 +174,28 @@ def test_a_previous_field_left_out_is_not_compared_in_an_environment_that_record
     assert result.exit_code == 0, result.output
     wrong = FULL.replace('featurePipelineVersion: "fp-16"', 'featurePipelineVersion: "fp-15"')
     assert len([e for e in r.build(wrong).stderr.splitlines() if "`rollback.previous.featurePipelineVersion`" in e]) == 1
+
+
+# --- what every environment shares is one error, naming none --------------------------
+
+def test_a_previous_that_is_wrong_in_every_environment_alike_is_one_error_naming_none(tmp_path):
+    r = Repo(tmp_path)
+    assert r.build(spec_a()).exit_code == 0
+    never = FULL.replace('      version: "2026.10.1"', '      version: "2026.09.9"').replace(
+        'baseline: "2026.10.1"', 'baseline: "2026.09.9"')
+    between = FULL.replace('version: "2026.11.3"', 'version: "2026.10.2"').replace(
+        "fraud-detector/2026.11.3/", "fraud-detector/2026.10.2/")
+    for text, quoted in ((never, "which fraud-detector's ledger does not record"),
+                         (between, None), (FULL, "current release of fraud-detector is '2026.10.2'")):
+        result = r.build(text)
+        if quoted is None:  # 2026.10.2 is released: 2026.11.3 naming 2026.10.1 now skips it
+            assert result.exit_code == 0, result.output
+            continue
+        errors = [e for e in result.stderr.splitlines() if ": error: " in e]
+        assert result.exit_code == 1 and len(errors) == 1, errors
+        assert quoted in errors[0] and "in environment" not in errors[0]
+    # a rebuild of 2026.10.2 with another previous: one error, naming no environment
+    again = between.replace('      version: "2026.10.1"', '      version: "2026.10.0"').replace(
+        'baseline: "2026.10.1"', 'baseline: "2026.10.0"')
+    errors = [e for e in r.build(again).stderr.splitlines() if ": error: " in e]
+    assert len(errors) == 1 and "keeps the `previous`" in errors[0] and "in environment" not in errors[0], errors
