@@ -69,7 +69,7 @@ def test_dump_names_the_namespace_only_for_a_namespaced_key(key, model, namespac
 
 
 def _rollback(sequence: int) -> dict:
-    return {"sequence": sequence, "to": "1.0.0", "from": "1.0.1", "reason": "r"}
+    return {"to": "1.0.0", "from": "1.0.1", "reason": "r"} | ({"sequence": sequence} if sequence else {})
 
 
 def test_a_tampered_rollback_held_in_memory_is_refused_at_the_file_start():
@@ -138,3 +138,26 @@ def test_a_seal_held_in_memory_is_checked_at_the_file_start(tmp_path):
             ledger.verified(Ledger("churn", read.current, read.releases, seal=seal), "l.yaml")
         (d,) = info.value.diagnostics
         assert (d.source, d.line, d.col) == ("l.yaml", 1, 1) and message in d.message
+
+
+def test_a_link_in_the_ledger_directory_is_refused_unless_it_names_a_ledger_file(tmp_path):
+    from mlspec.files.errors import PathError
+
+    _files(tmp_path, "risk/churn")
+    (tmp_path / "_ledger" / "fraud.yaml").symlink_to(tmp_path / "_ledger" / "risk" / "churn.yaml")
+    assert ledger.names(tmp_path) == ["fraud", "risk/churn"]  # listed; `load` refuses reading through it
+    (tmp_path / "_ledger" / "sales").symlink_to(tmp_path / "_ledger" / "risk")
+    with pytest.raises(PathError) as info:
+        ledger.names(tmp_path)
+    (d,) = info.value.diagnostics
+    assert d.source.endswith("sales"), d
+
+
+def test_rollbacks_are_numbered_after_every_record_and_bound_by_the_seal(tmp_path):
+    _, text = _one_release(tmp_path)
+    one = ledger.parse(text, "l.yaml", "churn")
+    back = ledger.with_rollback(one, _rollback(0) | {"to": one.current})
+    again = ledger.with_rollback(back, _rollback(0) | {"to": one.current})
+    assert [r["sequence"] for r in again.rollbacks] == [2, 3]  # after the one release and the first rollback
+    assert back.current == one.current and ledger.ledger_seal(back) != ledger.ledger_seal(one)
+    assert ledger.ledger_seal(again) not in (ledger.ledger_seal(back), ledger.ledger_seal(one))
