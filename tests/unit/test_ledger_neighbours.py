@@ -161,3 +161,12 @@ def test_rollbacks_are_numbered_after_every_record_and_bound_by_the_seal(tmp_pat
     assert [r["sequence"] for r in again.rollbacks] == [2, 3]  # after the one release and the first rollback
     assert back.current == one.current and ledger.ledger_seal(back) != ledger.ledger_seal(one)
     assert ledger.ledger_seal(again) not in (ledger.ledger_seal(back), ledger.ledger_seal(one))
+
+
+def test_an_output_directory_that_is_a_file_is_an_error_listing_the_ledgers(tmp_path):
+    out = tmp_path / "deploy"
+    out.write_text("a file where the output directory should be")
+    with pytest.raises(LedgerError) as info:
+        ledger.names(out)
+    (d,) = info.value.diagnostics
+    assert (d.source, d.line, d.col, d.message) == (str(out / "_ledger"), 1, 1, "cannot read the ledgers: Not a directory")
