@@ -23,13 +23,13 @@ def _files(out: Path, *keys: str) -> None:
 
 
 def test_names_lists_flat_and_namespaced_ledgers_only(tmp_path):
-    _files(tmp_path, "churn", "risk/fraud", "risk/churn")
+    _files(tmp_path, "churn", "risk/fraud-detector", "risk/ml")  # names of 5, 14 and 2 characters
     (tmp_path / "_ledger" / "Not_A_Label").mkdir()
     (tmp_path / "_ledger" / "Not_A_Label" / "x.yaml").write_text("")  # no namespace: never listed
     (tmp_path / "_ledger" / "notes").write_text("")  # a file named like a namespace: no ledger, not opened
     (tmp_path / "_ledger" / ".hidden.yaml").write_text("")
     (tmp_path / "_ledger" / "risk" / "README.md").write_text("")
-    assert ledger.names(tmp_path) == ["churn", "risk/churn", "risk/fraud"]
+    assert ledger.names(tmp_path) == ["churn", "risk/fraud-detector", "risk/ml"]
 
 
 def test_a_namespaced_key_whose_flat_ledger_holds_the_model_is_refused_there(tmp_path):
@@ -170,3 +170,26 @@ def test_an_output_directory_that_is_a_file_is_an_error_listing_the_ledgers(tmp_
         ledger.names(out)
     (d,) = info.value.diagnostics
     assert (d.source, d.line, d.col, d.message) == (str(out / "_ledger"), 1, 1, "cannot read the ledgers: Not a directory")
+
+
+def test_a_tampered_rollback_read_from_the_file_is_refused_at_its_entry(tmp_path):
+    path, text = _one_release(tmp_path)
+    one = ledger.parse(text, "l.yaml", "churn")
+    back = ledger.with_rollback(one, _rollback(0) | {"to": one.current, "from": one.current})  # both recorded
+    edited = ledger.dump(back).replace("reason: r\n", "reason: edited\n")
+    assert "reason: edited" in edited
+    path.write_text(edited)
+    with pytest.raises(LedgerError) as info:
+        ledger.load(tmp_path, "churn")
+    (d,) = info.value.diagnostics
+    line, col = _line_col(edited, "- sequence: 2")
+    assert (d.line, d.col) == (line, col + 2) and "the rollback record #2 does not match" in d.message
+
+
+def test_the_second_of_two_rollbacks_held_in_memory_is_refused_at_the_file_start():
+    sealed = ledger.with_rollback(Ledger("churn"), _rollback(1))
+    first, second = sealed.rollbacks[0], {**sealed.rollbacks[0], "sequence": 2}
+    with pytest.raises(LedgerError) as info:
+        ledger.verified(Ledger("churn", "1.0.0", rollbacks=[first, second]), "l.yaml")
+    (d,) = info.value.diagnostics
+    assert (d.line, d.col) == (1, 1) and "#2 does not match" in d.message
