@@ -193,3 +193,17 @@ def test_the_second_of_two_rollbacks_held_in_memory_is_refused_at_the_file_start
         ledger.verified(Ledger("churn", "1.0.0", rollbacks=[first, second]), "l.yaml")
     (d,) = info.value.diagnostics
     assert (d.line, d.col) == (1, 1) and "#2 does not match" in d.message
+
+
+def test_migrate_s_leniency_does_not_pass_a_wrong_seal_over_sealed_entries(tmp_path):
+    """`unsealed_ok` (what `ledger migrate` reads with) lets a wrong seal through only when an
+    entry lost its own (both changed together); every entry sealed, a wrong seal is refused."""
+    _, text = _one_release(tmp_path)
+    read = ledger.parse(text, "l.yaml", "churn")
+    wrong = Ledger("churn", read.current, read.releases, seal="sha256:" + "0" * 64)
+    with pytest.raises(LedgerError) as info:
+        ledger.verified(wrong, "l.yaml", unsealed_ok=True)
+    assert "`seal` does not match" in str(info.value)
+    unsealed = Ledger("churn", read.current, [{k: v for k, v in read.releases[0].items() if k != "digest"}],
+                      seal="sha256:" + "0" * 64)
+    assert ledger.verified(unsealed, "l.yaml", unsealed_ok=True) is unsealed
