@@ -50,9 +50,9 @@ MODULES: dict[str, list[str]] = {
     # (recorded_pins, migrate, verified) as data; pins per environment by the reconcile tests;
     # the two layouts (names, the other layout refused, dump) and the positions of in-memory records by test_ledger_neighbours.py
     "ledger": ["tests/unit/test_ledger_neighbours.py", "tests/unit/test_ledger.py", "tests/test_ledger_unsealed.py",
-               "tests/unit/test_ledger_shape.py", "tests/test_evaluation_pins.py", "tests/test_reconcile_neighbours.py", "tests/test_ledger_seal.py",
-               "tests/test_release_workflow.py", "tests/test_ledger_integrity.py", "tests/test_reconcile.py",
-               "tests/cli/test_cli.py"],
+               "tests/unit/test_ledger_shape.py", "tests/test_evaluation_pins.py", "tests/test_reconcile_neighbours.py",
+               "tests/test_ledger_seal.py", "tests/test_release_workflow.py", "tests/test_ledger_integrity.py",
+               "tests/test_reconcile.py", "tests/cli/test_cli.py"],
     "traffic": ["tests/unit/test_traffic_bounds.py", "tests/test_traffic.py", "tests/test_invalid_cases.py"],
     "loader": ["tests/unit/test_loader.py", "tests/test_invalid_cases.py"],
     "check": ["tests/unit/test_check.py", "tests/test_invalid_cases.py", "tests/test_traffic.py"],
