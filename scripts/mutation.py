@@ -48,7 +48,8 @@ MODULES: dict[str, list[str]] = {
     # shape, evaluation pins and the reconcile neighbours, 4-6 s seal, workflow, integrity, 9 s
     # reconcile, 10 s cli): parse(), seals and flat() by the unit tests; the unsealed path
     # (recorded_pins, migrate, verified) as data; pins per environment by the reconcile tests;
-    # the two layouts (names, the other layout refused, dump) and the positions of in-memory records by test_ledger_neighbours.py
+    # the two layouts (names, the other layout refused, dump) and the positions of in-memory
+    # records by test_ledger_neighbours.py
     "ledger": ["tests/unit/test_ledger_neighbours.py", "tests/unit/test_ledger.py", "tests/test_ledger_unsealed.py",
                "tests/unit/test_ledger_shape.py", "tests/test_evaluation_pins.py", "tests/test_reconcile_neighbours.py",
                "tests/test_ledger_seal.py", "tests/test_release_workflow.py", "tests/test_ledger_integrity.py",

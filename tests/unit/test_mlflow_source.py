@@ -245,7 +245,8 @@ def test_a_context_tag_of_another_key_is_no_context(store, tmp_path):
      {"version": "v7", "digest": DIGEST_B, "uri": "s3://d/train"}),  # the tag beats the dataset's digest
     ({"TAG_DATA_DIGEST": DIGEST_B}, [("d-train", "s3://d/train", "training")],
      {"version": "d-train", "digest": DIGEST_B, "uri": "s3://d/train"}),  # MLflow's digest is no sha256
-    ({"TAG_DATA_VERSION": ""}, [("d-train", "s3://d/train", "training")], {"version": "d-train", "uri": "s3://d/train"}),
+    ({"TAG_DATA_VERSION": ""}, [("d-train", "s3://d/train", "training")],
+     {"version": "d-train", "uri": "s3://d/train"}),
 ], ids=["both", "version-only", "digest-only", "both-over-dataset", "digest-with-dataset", "empty-version-tag"])
 def test_the_data_version_and_digest_tags_each_land_in_their_own_field(store, tmp_path, tags, datasets, data):
     assert _data(store, tmp_path, "tags", tags=_tagged(**tags), datasets=datasets) == data
@@ -507,7 +508,8 @@ def test_release_from_a_run_writes_its_pins_and_the_digest_of_the_downloaded_byt
     spec.write_text(RELEASE_SPEC)
     tags = _tagged(TAG_COMMIT="e" * 40, TAG_DATA_VERSION="2026-12-01")
     run_id = store.run("release", model=True, params={"seed": "12"}, tags=tags)
-    result = CliRunner().invoke(main, ["release", str(spec), "--from-mlflow", f"runs:/{run_id}/model", "--version", "1.1.0",
+    result = CliRunner().invoke(main, ["release", str(spec), "--from-mlflow", f"runs:/{run_id}/model",
+                                       "--version", "1.1.0",
                                        "--artifact", "s3://models/churn/1.1.0/", "--ledger", "none"])
     assert result.exit_code == 0, result.output
     released = yaml.safe_load(spec.read_text())["spec"]
