@@ -44,13 +44,16 @@ MODULES: dict[str, list[str]] = {
     # rollback across feature pipelines and of an entry naming another model: the integrity tests
     "releases": ["tests/unit/test_releases.py", "tests/test_release_workflow.py", "tests/cli/test_cli.py",
                  "tests/test_ledger_integrity.py"],
-    # parse() and the entry seals: the shape and integrity tests; pins per environment (also in
-    # ledgers an earlier mlspec wrote): the reconcile tests; each condition of that unsealed path
-    # (recorded_pins, migrate, verified): test_ledger_unsealed.py, first as it is the fastest
-    "ledger": ["tests/test_ledger_unsealed.py", "tests/unit/test_ledger.py", "tests/unit/test_ledger_shape.py",
-               "tests/test_ledger_integrity.py",
-               "tests/test_ledger_seal.py", "tests/test_evaluation_pins.py", "tests/test_reconcile.py",
-               "tests/test_release_workflow.py", "tests/cli/test_cli.py"],
+    # fastest killers first (each file's own run: about 2.5 s for the unit and unsealed tests, 3 s
+    # shape, evaluation pins and the reconcile neighbours, 4-6 s seal, workflow, integrity, 9 s
+    # reconcile, 10 s cli): parse(), seals and flat() by the unit tests; the unsealed path
+    # (recorded_pins, migrate, verified) as data; pins per environment by the reconcile tests;
+    # the two layouts (names, the other layout refused, dump) and the positions of in-memory
+    # records by test_ledger_neighbours.py
+    "ledger": ["tests/unit/test_ledger_neighbours.py", "tests/unit/test_ledger.py", "tests/test_ledger_unsealed.py",
+               "tests/unit/test_ledger_shape.py", "tests/test_evaluation_pins.py", "tests/test_reconcile_neighbours.py",
+               "tests/test_ledger_seal.py", "tests/test_release_workflow.py", "tests/test_ledger_integrity.py",
+               "tests/test_reconcile.py", "tests/cli/test_cli.py"],
     "traffic": ["tests/unit/test_traffic_bounds.py", "tests/test_traffic.py", "tests/test_invalid_cases.py"],
     "loader": ["tests/unit/test_loader.py", "tests/test_invalid_cases.py"],
     "check": ["tests/unit/test_check.py", "tests/test_invalid_cases.py", "tests/test_traffic.py"],
@@ -71,13 +74,16 @@ MODULES: dict[str, list[str]] = {
     # 32 s platform file, runtimes (parse's definition checks) last
     "platform": ["tests/unit/test_platformfile.py", "tests/cli/test_guarantees_platform.py", "tests/cli/test_platform.py",
                  "tests/cli/test_guarantees_runtimes.py", "tests/cli/test_runtimes.py"],
-    "reconcile": ["tests/test_reconcile.py", "tests/test_evaluation_pins.py"],
+    # rollback.previous in each environment's record and in every environment: the neighbours
+    "reconcile": ["tests/test_reconcile.py", "tests/test_reconcile_neighbours.py", "tests/test_evaluation_pins.py"],
     # records/release.py: issue 28's neighbours first (baseline, --digest, overlays, records), then the
     # release tests, then the signature check it runs (`_signature_problems`); yamledit is not this module
     "release": ["tests/cli/test_guarantees_release.py", "tests/cli/test_release.py", "tests/cli/test_release_signature.py"],
     # parsing and budgets in the unit tests; artifact.path confinement and budgets through release
     "record": ["tests/unit/test_record.py", "tests/cli/test_guarantees_release.py", "tests/cli/test_release.py"],
-    "mlflow_source": ["tests/cli/test_release.py"],
+    # MLflow's own client against a real local file store (about 1 s of setup); the server,
+    # S3 and pods (tests/harness/test_mlflow_release.py) are too slow for a mutant each
+    "mlflow_source": ["tests/unit/test_mlflow_source.py"],
 }
 
 # Where a name is ambiguous (a command module of the same name under compiler/cli/) or is not its

@@ -16,6 +16,10 @@ What each pin is taken from (README "MLflow"):
   the tag `mlspec.data.digest`: MLflow's dataset digest is no SHA-256 of the bytes;
 - `environment`: the tags `mlspec.training.image` and `mlspec.training.lockfileDigest`;
 - `runId`: `mlflow:<run id>`; `format`: `mlflow` when the artifacts hold `MLmodel`.
+
+Every value read (tags, the seed param, a dataset's digest and source) is held to a
+spec's budget (`loader.SPEC`): one value's characters, a number's digits, a source's
+nesting. A value past it is an error naming it, as in a spec.
 """
 
 from __future__ import annotations
@@ -30,6 +34,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from mlspec.files.errors import Diagnostic, RecordError
+from mlspec.files.loader import SPEC
 from mlspec.records.record import API_VERSION, KIND
 
 # mlspec-gitops is on no package index: `pip install 'mlspec-gitops[mlflow]'` fails as typed.
@@ -40,6 +45,9 @@ TAG_DATA_VERSION, TAG_DATA_DIGEST = "mlspec.data.version", "mlspec.data.digest"
 TAG_IMAGE, TAG_LOCKFILE = "mlspec.training.image", "mlspec.training.lockfileDigest"
 TAG_SIGNATURE = "mlspec.signature.bundle"  # where the model's OMS bundle is (a uri the pods fetch)
 CONTEXT_TAG = "mlflow.data.context"  # what `mlflow.log_input(..., context="training")` sets
+# The run's tags a record is made of: only these are read (and held to the budget).
+READ_TAGS = (TAG_COMMIT, TAG_REPO, TAG_DATA_VERSION, TAG_DATA_DIGEST, TAG_IMAGE, TAG_LOCKFILE, TAG_SIGNATURE)
+_STRINGS = re.compile(r'"(?:[^"\\]|\\.)*"')  # a JSON string, escapes included
 
 # What in MLflow gives each record key: `release` names it beside the flag for a pin
 # the run lacks.
@@ -180,10 +188,45 @@ def _training_datasets(inputs: Any) -> list[Any]:
     return [datasets[0].dataset]
 
 
-def _source_uri(dataset: Any) -> str | None:
+def _bounded(ref: str, what: str, value: str) -> str:
+    """`value` when it is no longer than one scalar of a spec may be."""
+    if len(value) > SPEC.scalar:
+        raise _error(ref, f"{what} is {len(value)} characters: a value may have at most {SPEC.scalar}, as in a spec")
+    return value
+
+
+def _depth(text: str) -> int:
+    """How deep a JSON text's arrays and objects nest (its strings' brackets not counted)."""
+    depth = deepest = 0
+    for char in _STRINGS.sub('""', text):
+        if char in "[{":
+            depth += 1
+            deepest = max(deepest, depth)
+        elif char in "]}":
+            depth -= 1
+    return deepest
+
+
+def _number(ref: str, what: str, convert: Callable[[str], Any]) -> Callable[[str], Any]:
+    def bounded(text: str) -> Any:
+        if len(text) > SPEC.number:
+            raise _error(ref, f"{what} holds a number of {len(text)} characters: a number may have at most "
+                         f"{SPEC.number}, as in a spec")
+        return convert(text)
+    return bounded
+
+
+def _source_uri(ref: str, dataset: Any) -> str | None:
+    """The uri in a dataset's source (MLflow keeps it as JSON), read within the budget."""
+    if not isinstance(dataset.source, str):
+        return None
+    what = "the source of the run's training dataset"
+    text = _bounded(ref, what, dataset.source)
+    if (depth := _depth(text)) > SPEC.depth:
+        raise _error(ref, f"{what} nests {depth} levels deep: at most {SPEC.depth}, as in a spec")
     try:
-        source = json.loads(dataset.source)
-    except (TypeError, ValueError):
+        source = json.loads(text, parse_int=_number(ref, what, int), parse_float=_number(ref, what, float))
+    except ValueError:  # no JSON: a source type without a uri
         return None
     uri = source.get("uri") or source.get("url") if isinstance(source, dict) else None
     return uri if isinstance(uri, str) and uri else None
@@ -192,7 +235,8 @@ def _source_uri(dataset: Any) -> str | None:
 def _map(run: Any, located: _Located, seed_param: str) -> dict[str, Any]:
     """The record a run holds. A pin it lacks is left out: `release` lists each one a
     release needs, with the flag and the `PROVIDES` entry that would give it."""
-    tags: dict[str, str] = dict(run.data.tags)
+    tags = {k: _bounded(located.ref, f"the tag `{k}` of run {located.run_id}", v)
+            for k, v in run.data.tags.items() if k in READ_TAGS}
     params: dict[str, str] = dict(run.data.params)
     record: dict[str, Any] = {"apiVersion": API_VERSION, "kind": KIND, "runId": f"mlflow:{located.run_id}",
                               "artifact": {"uri": located.store_uri}}
@@ -203,12 +247,15 @@ def _map(run: Any, located: _Located, seed_param: str) -> dict[str, Any]:
     if code := {k: v for k, v in (("repo", tags.get(TAG_REPO)), ("commit", tags.get(TAG_COMMIT))) if v}:
         record["code"] = code
     if seed_param in params:
+        if len(params[seed_param]) > SPEC.number:
+            raise _error(located.ref, f"the param `{seed_param}` of run {located.run_id} is "
+                         f"{len(params[seed_param])} characters: a number may have at most {SPEC.number}, as in a spec")
         if not re.fullmatch(r"[0-9]+", params[seed_param]):
             raise _error(located.ref, f"the param `{seed_param}` of run {located.run_id} is "
                          f"`{params[seed_param]}`, not a seed (a non-negative integer): name the seed's param "
                          "with --seed-param, or give --seed")
         record["seed"] = int(params[seed_param])
-    if data := _data(run, tags):
+    if data := _data(located.ref, run, tags):
         record["data"] = data
     if environment := {k: v for k, v in (("image", tags.get(TAG_IMAGE)), ("lockfileDigest", tags.get(TAG_LOCKFILE)))
                        if v}:
@@ -216,18 +263,18 @@ def _map(run: Any, located: _Located, seed_param: str) -> dict[str, Any]:
     return record
 
 
-def _data(run: Any, tags: dict[str, str]) -> dict[str, Any]:
+def _data(ref: str, run: Any, tags: dict[str, str]) -> dict[str, Any]:
     """The tag `mlspec.data.version`, else the one training dataset's MLflow digest (a
     fingerprint MLflow computes from the data, the name it gives that snapshot); the
     dataset's source is the uri. Several training datasets name no single version."""
     datasets = _training_datasets(run.inputs)
     data: dict[str, Any] = {}
-    if len(datasets) == 1 and (uri := _source_uri(datasets[0])):
+    if len(datasets) == 1 and (uri := _source_uri(ref, datasets[0])):
         data["uri"] = uri
     if version := tags.get(TAG_DATA_VERSION):
         data["version"] = version
     elif len(datasets) == 1:
-        data["version"] = datasets[0].digest
+        data["version"] = _bounded(ref, "the digest of the run's training dataset", datasets[0].digest)
     if digest := tags.get(TAG_DATA_DIGEST):
         data["digest"] = digest
     return data

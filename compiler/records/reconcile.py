@@ -188,9 +188,12 @@ def _previous(doc: Document, base: ModelDeployment, release: Release, past: Ledg
         return
     fields = ledger.flat(previous.model_dump(by_alias=True, exclude_none=True))
     record = ledger.flat(ledger.recorded_pins(target, env))
+    recorded_base = ledger.flat(ledger.recorded_pins(target, None))
     for field, pin in PREVIOUS_FIELDS:
         if field in fields and fields[field] != record.get(pin):
             recorded_value = repr(record[pin]) if record.get(pin) is not None else "none"
+            # An environment whose overlay recorded its own value is named (as in `_pins`).
             yield _at(doc, env, declared, PREVIOUS + tuple(field.split(".")),
+                      name_env=record.get(pin) != recorded_base.get(pin), message=
                       f"`rollback.previous.{field}` is {fields[field]!r}, but release {previous.version!r} was "
                       f"recorded with {recorded_value}")
