@@ -203,3 +203,27 @@ def test_docs_spec_md_schema_command_regenerates_the_committed_schema(tmp_path: 
     done = _run(code, tmp_path)
     assert done.returncode == 0, done.stderr
     assert (tmp_path / "schemas" / "mlspec.schema.json").read_text() == (ROOT / "schemas" / "mlspec.schema.json").read_text()
+
+
+def _mutation_modules(text: str) -> set[str]:
+    """The modules docs/mutation.md's *What runs* names (the sentence `The modules: ...`)."""
+    found = re.search(r"The modules: (.*?)\.\n\n", text, re.DOTALL)
+    assert found, "docs/mutation.md: no `The modules: ...` sentence"
+    names = re.sub(r"\([^)]*\)|issue 28's|and ", "", found.group(1).replace("\n", " "))
+    return {name.strip() for name in names.split(",") if name.strip()}
+
+
+def test_the_mutation_page_names_the_modules_the_script_mutates():
+    # scripts/mutation.py's MODULES is the one list of modules and their tests; the page names them
+    # (it once copied the test sets too, and the copy drifted). A module added to one place only fails.
+    sys.path.insert(0, str(ROOT / "scripts"))
+    try:
+        import mutation
+    finally:
+        sys.path.remove(str(ROOT / "scripts"))
+    page = (ROOT / "docs" / "mutation.md").read_text()
+    assert _mutation_modules(page) == set(mutation.MODULES)
+    assert _mutation_modules(page.replace("mlflow_source.", "mlflow_source, traffics.")) != set(mutation.MODULES)
+    for name in mutation.MODULES:  # each names exactly one file, and each of its tests exists
+        assert (ROOT / mutation.module_path(name)).is_file()
+        assert all((ROOT / test).is_file() for test in mutation.MODULES[name]), name
